@@ -1,0 +1,42 @@
+"""The Flask edge: the only module that imports Flask. It translates HTTP to the core and back.
+
+Usage::
+
+    app = create_app(service=BotService(settings))   # tests pass a service built on the sandbox
+
+Routes: ``POST <WEBHOOK_PATH>`` (default ``/webhooks``), ``GET /healthz`` (the process is alive)
+and ``GET /readyz`` (the token works and the store answers).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+
+from bot.service import BotService
+
+
+def create_app(service: BotService) -> Flask:
+    """A Flask app serving one bot service; starts its workers."""
+    app = Flask(__name__)
+    settings = service.settings
+    # Flask itself refuses larger bodies with 413 before reading them.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+
+    @app.post(settings.webhook_path)
+    def webhook() -> tuple[Response, int]:
+        reply = service.intake.receive(request.get_data(cache=False), request.headers)
+        return jsonify(reply.body), reply.status
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return jsonify({"status": "alive"}), 200
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        problems = service.readiness()
+        return jsonify({"status": "ready" if not problems else "not ready",
+                        "problems": problems}), 200 if not problems else 503
+
+    service.start()
+    app.extensions["instant_connect_bot"] = service
+    return app

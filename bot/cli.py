@@ -1,0 +1,184 @@
+"""The command line: ``python -m bot <command>``.
+
+``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
+emulator. Bad arguments exit 2 with one line on stderr; upstream failures exit 1 with the
+explanation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from datetime import datetime, tzinfo
+
+from bot import logs
+from bot.errors import InvalidRequest, UpstreamError
+from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingRequest, unique_sub
+from bot.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
+from bot.settings import Secret, Settings, SettingsError
+from bot.timewindow import describe_window, parse_duration, zone
+
+DEFAULT_VALIDITY = "2h"
+
+
+class UsageError(Exception):
+    """A bad argument: one line on stderr and exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose complaints are one line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command and option, with the help a newcomer needs."""
+    parser = _Parser(prog="python -m bot", description="The Webex Instant Connect bot.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    links = commands.add_parser("links", help="print Instant Connect links for one meeting")
+    links.add_argument("--subject", required=True, help="what the meeting is about")
+    links.add_argument("--hosts", type=int, help="host links, 0 to 25 (broker default 1)")
+    links.add_argument("--guests", type=int, help="guest links, 0 to 25 (broker default 1)")
+    links.add_argument("--device", action="append", default=[], metavar="SIP_URI",
+                       help="a video device to dial in (repeatable)")
+    links.add_argument("--short", action="store_true", help="also make short URLs")
+    links.add_argument("--vertical", choices=VERTICALS, help="gen (general) or hc (healthcare)")
+    links.add_argument("--no-host-login", action="store_true",
+                       help="short host links without the sign-in option")
+    links.add_argument("--start", help='when the links start working, "YYYY-MM-DD HH:MM"')
+    links.add_argument("--timezone", help="zone of --start (default DEFAULT_TIMEZONE or UTC)")
+    links.add_argument("--valid-for", help=f"how long the links work, e.g. 30m, 2h, 7d "
+                       f"(default {DEFAULT_VALIDITY} with --start, else the broker's 15m)")
+    links.add_argument("--key", help="idempotency key: the same key gives the same meeting")
+    links.add_argument("--jwe-alg", choices=JWE_ALGS)
+    links.add_argument("--enc", choices=ENCS)
+    links.add_argument("--jws-alg", choices=JWS_ALGS)
+    links.add_argument("--salt-length", type=int, help="8 to 128")
+    links.add_argument("--iterations", type=int, help="1000 to 32767")
+    links.add_argument("--json", action="store_true", help="print JSON instead of text")
+    links.add_argument("--sandbox", action="store_true",
+                       help="use the local sandbox broker instead of Webex (works offline)")
+
+    sandbox = commands.add_parser("sandbox", help="run the local Webex and broker emulator",
+                                  add_help=False)
+    sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "sandbox":
+            from bot.sandbox.cli import main as sandbox_main
+
+            return sandbox_main(args.rest)
+        logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
+        return run_links(args, os.environ)
+    except (UsageError, SettingsError, InvalidRequest) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except UpstreamError as error:
+        print(f"error: {error.describe()}", file=sys.stderr)
+        return 1
+
+
+def run_links(args: argparse.Namespace, env: dict[str, str] | os._Environ[str]) -> int:
+    """The ``links`` command: build the request, call the broker, print the links."""
+    with _settings(args.sandbox, env) as settings:
+        tz = zone(args.timezone, env.get("DEFAULT_TIMEZONE", "UTC"))
+        if args.timezone and str(tz) != args.timezone:
+            raise UsageError(f"--timezone: unknown time zone {args.timezone!r}")
+        request = links_request(args, tz, time.time())
+        client = InstantConnectClient(settings.bot_token, settings.instant_connect)
+        links = client.create_links(request)
+        print(json.dumps(links_json(args.subject, links)) if args.json
+              else links_text(args.subject, links, tz, request.devices, sandbox=args.sandbox))
+    return 0
+
+
+def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRequest:
+    """Turn the command's options into a request; times become epoch seconds."""
+    start = None
+    if args.start:
+        try:
+            start = datetime.strptime(args.start, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+        except ValueError:
+            raise UsageError('--start must look like "2026-12-01 09:00"') from None
+    validity = args.valid_for or (DEFAULT_VALIDITY if start else None)
+    lifetime = parse_duration(validity) if validity else None
+    if validity and lifetime is None:
+        raise UsageError("--valid-for must look like 30m, 2h or 7d")
+    nbf = int(start.timestamp()) if start else None
+    begin = start.timestamp() if start else now
+    exp = int(begin + lifetime.total_seconds()) if lifetime else None
+    return MeetingRequest(
+        sub=unique_sub(args.subject, args.key),
+        nbf=nbf,
+        exp=exp,
+        devices=tuple(args.device),
+        num_host=args.hosts,
+        num_guest=args.guests,
+        provide_short_urls=True if args.short else None,
+        vertical_type=args.vertical,
+        login_url_for_host=False if args.no_host_login else None,
+        jwe_alg=args.jwe_alg,
+        salt_length=args.salt_length,
+        iterations=args.iterations,
+        enc=args.enc,
+        jws_alg=args.jws_alg,
+    )
+
+
+@contextlib.contextmanager
+def _settings(sandbox: bool, env: dict[str, str] | os._Environ[str]) -> Iterator[Settings]:
+    """Real settings from the environment, or the sandbox's broker and token."""
+    if not sandbox:
+        yield Settings.from_env(env)
+        return
+    from bot.sandbox import Sandbox
+
+    with Sandbox(seed=int(env.get("SANDBOX_SEED", "0"))) as box:
+        base = Settings(bot_token=Secret(box.bot_token))
+        yield replace(base, instant_connect=replace(base.instant_connect,
+                                                    broker_url=box.broker_url))
+
+
+def links_json(subject: str, links: MeetingLinks) -> dict[str, object]:
+    """The links as a JSON-ready dict."""
+    return {
+        "subject": subject,
+        "sub": links.sub,
+        "nbf": links.nbf,
+        "exp": links.exp,
+        **{
+            group: [{"url": link.url, "short_url": link.short_url} for link in members]
+            for group, members in (("hosts", links.hosts), ("guests", links.guests))
+        },
+    }
+
+
+def links_text(
+    subject: str, links: MeetingLinks, tz: tzinfo, devices: Sequence[str], *, sandbox: bool
+) -> str:
+    """The links as a person reads them in a terminal."""
+    lines = [f"{subject}", f"  valid   {describe_window(links.nbf, links.exp, tz)}"]
+    if devices:
+        lines.append(f"  dials   {', '.join(devices)}")
+    if sandbox:
+        lines.append("  (sandbox: real-looking links from the local broker; they open no meeting)")
+    for link in links.all:
+        lines.append("")
+        lines.append(f"{link.label}")
+        if link.short_url:
+            lines.append(f"  {link.short_url}")
+        lines.append(f"  {link.url}")
+    return "\n".join(lines)

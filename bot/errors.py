@@ -1,0 +1,141 @@
+"""What can go wrong when the bot talks to Webex or the Instant Connect broker.
+
+One tree, shared by both clients, so the conversation explains a failure the same way
+wherever it came from::
+
+    BotError
+    ├── InvalidRequest          the caller asked for something impossible (nothing was sent)
+    └── UpstreamError           a service answered badly or not at all
+        ├── Rejected            400, 404 and other 4xx: the request was refused; not retried
+        ├── NotAuthorized       401 or 403: token invalid, or Instant Connect not activated
+        ├── RateLimited         429 after the bounded retries ran out
+        ├── Unavailable         5xx after the bounded retries ran out
+        ├── Timeout             no answer within the configured time
+        ├── Unreachable         the connection failed (DNS, refused, reset)
+        └── MalformedResponse   a 2xx whose body is not what the API documents
+
+Every ``UpstreamError`` keeps the service name, the HTTP status and Webex's tracking id so a
+person can quote a reference; none of them ever holds a token or a cipher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one named field, phrased for a person."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+class BotError(Exception):
+    """Base of every error the bot raises on purpose."""
+
+
+class InvalidRequest(BotError):
+    """The request was refused before any call because some fields are impossible."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = list(errors)
+        super().__init__("; ".join(str(error) for error in self.errors))
+
+
+class UpstreamError(BotError):
+    """A call to Webex or to the broker failed; ``explanation`` is safe to show to a person."""
+
+    explanation = "Something went wrong talking to {service}."
+
+    def __init__(
+        self,
+        service: str,
+        *,
+        status: int | None = None,
+        tracking_id: str | None = None,
+        detail: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.service = service
+        self.retry_after = retry_after
+        self.status = status
+        self.tracking_id = tracking_id
+        self.detail = detail
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """The explanation plus status and reference, for logs and for people alike."""
+        parts = [self.explanation.format(service=self.service)]
+        if self.detail:
+            parts.append(f"({self.detail})")
+        if self.status:
+            parts.append(f"[HTTP {self.status}]")
+        if self.tracking_id:
+            parts.append(f"Reference: {self.tracking_id}")
+        return " ".join(parts)
+
+
+class Rejected(UpstreamError):
+    explanation = "{service} refused the request."
+
+
+class NotAuthorized(UpstreamError):
+    explanation = (
+        "{service} did not accept the bot's token: it may be invalid or expired, or it must "
+        "belong to an organisation where Instant Connect is activated."
+    )
+
+
+class RateLimited(UpstreamError):
+    explanation = "{service} is busy right now (rate limited). Please try again in a minute."
+
+
+class Unavailable(UpstreamError):
+    explanation = "{service} is temporarily unavailable. Please try again shortly."
+
+
+class Timeout(UpstreamError):
+    explanation = "{service} did not answer in time. Please try again shortly."
+
+
+class Unreachable(UpstreamError):
+    explanation = "The bot could not reach {service}. Please try again shortly."
+
+
+class MalformedResponse(UpstreamError):
+    explanation = "{service} sent an answer the bot could not understand."
+
+
+RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
+"""Statuses worth another attempt; every other 4xx and a plain 500 fail at once."""
+
+
+def is_retryable(error: UpstreamError) -> bool:
+    """A rate limit, a gateway error or a failed connection may pass; anything else will not."""
+    return isinstance(error, Unreachable) or error.status in RETRYABLE_STATUSES
+
+
+def error_for_status(
+    service: str,
+    status: int,
+    *,
+    tracking_id: str | None = None,
+    detail: str = "",
+    retry_after: float | None = None,
+) -> UpstreamError:
+    """Map an HTTP status to the error class that explains it."""
+    if status in (401, 403):
+        cls: type[UpstreamError] = NotAuthorized
+    elif status == 429:
+        cls = RateLimited
+    elif status >= 500:
+        cls = Unavailable
+    else:
+        cls = Rejected
+    return cls(
+        service, status=status, tracking_id=tracking_id, detail=detail, retry_after=retry_after
+    )

@@ -1,0 +1,99 @@
+"""Webhook deliveries: checking the signature and reading the envelope into a typed event.
+
+Webex signs the raw body with HMAC-SHA1 and the webhook's secret (``X-Spark-Signature``). The
+check runs over the exact bytes received, before any JSON parsing, in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SIGNATURE_HEADER = "X-Spark-Signature"
+HANDLED = {("messages", "created"), ("attachmentActions", "created"), ("memberships", "created")}
+
+
+class MalformedEvent(ValueError):
+    """The body is not a Webex webhook envelope; the message says what is missing."""
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature Webex sends for ``body``."""
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha1).hexdigest()
+
+
+def signature_matches(body: bytes, signature: str | None, secret: str) -> bool:
+    """True only when ``signature`` is the HMAC-SHA1 of these exact bytes (constant time)."""
+    if not signature:
+        return False
+    return hmac.compare_digest(sign(body, secret), signature.strip().lower())
+
+
+@dataclass(frozen=True)
+class Event:
+    """One delivered webhook: what happened, to which resource, and its ``data``."""
+
+    resource: str
+    event: str
+    data_id: str
+    webhook_id: str = ""
+    actor_id: str | None = None
+    org_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def handled(self) -> bool:
+        """Whether the bot has anything to do for this kind of event."""
+        return (self.resource, self.event) in HANDLED
+
+    @property
+    def person_id(self) -> str:
+        """Who the event is about (the author, the submitter, the member)."""
+        return str(self.data.get("personId", ""))
+
+    @property
+    def room_id(self) -> str:
+        """The space it happened in."""
+        return str(self.data.get("roomId", ""))
+
+    def to_json(self) -> str:
+        """Serialised for the durable job store."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        """Read back what :meth:`to_json` stored."""
+        return cls(**json.loads(text))
+
+
+def parse_envelope(body: bytes) -> Event:
+    """Read a webhook body; MalformedEvent when it is not JSON or lacks what every delivery has."""
+    try:
+        envelope = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise MalformedEvent("the body is not JSON") from None
+    if not isinstance(envelope, dict):
+        raise MalformedEvent("the body is not a JSON object")
+    data = envelope.get("data")
+    if not isinstance(data, dict):
+        raise MalformedEvent("'data' must be an object")
+    texts = {name: envelope.get(name) for name in ("resource", "event")}
+    texts["data.id"] = data.get("id")
+    for name, value in texts.items():
+        if not isinstance(value, str) or not value or len(value) > 512:
+            raise MalformedEvent(f"'{name}' must be a non-empty string")
+    optional = {name: envelope.get(name) for name in ("id", "actorId", "orgId")}
+    if any(value is not None and not isinstance(value, str) for value in optional.values()):
+        raise MalformedEvent("'id', 'actorId' and 'orgId' must be strings")
+    return Event(
+        resource=str(texts["resource"]),
+        event=str(texts["event"]),
+        data_id=str(texts["data.id"]),
+        webhook_id=optional["id"] or "",
+        actor_id=optional["actorId"],
+        org_id=optional["orgId"],
+        data=data,
+    )

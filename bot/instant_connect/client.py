@@ -1,0 +1,112 @@
+"""The Instant Connect broker over HTTP: one request in, typed links or a typed error out.
+
+Usage::
+
+    client = InstantConnectClient(settings.bot_token, settings.instant_connect)
+    links = client.create_links(MeetingRequest(sub=unique_sub("Follow-up"), num_guest=2))
+
+Requests are checked before sending (:class:`~bot.errors.InvalidRequest`); failures raise the
+:mod:`bot.errors` tree with status and tracking id; 429, 502-504 and connection failures are retried
+under the configured :class:`~bot.retry.RetryPolicy`. The token never leaves the request header.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import requests
+
+from bot.errors import MalformedResponse, Timeout, Unreachable, error_for_status
+from bot.instant_connect.links import SERVICE, MeetingLinks, build_links
+from bot.instant_connect.request import MeetingRequest
+from bot.retry import parse_retry_after
+from bot.settings import InstantConnectConfig, Secret
+
+log = logging.getLogger(__name__)
+
+PATH = "/api/v2/joseencrypt"
+
+
+class InstantConnectClient:
+    """Asks the broker for meeting ciphers with the bot's token."""
+
+    def __init__(
+        self,
+        token: Secret,
+        config: InstantConnectConfig,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._token = token
+        self._config = config
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._url = config.broker_url.rstrip("/") + PATH
+
+    def __repr__(self) -> str:
+        return f"InstantConnectClient(url={self._url!r})"
+
+    def create_links(self, request: MeetingRequest) -> MeetingLinks:
+        """Check the request, call the broker (with bounded retries) and build the links."""
+        request.check(self._clock())
+        body = self._config.retry.call(lambda: self._post(request))
+        return build_links(body, request, self._config, self._clock())
+
+    def _post(self, request: MeetingRequest) -> object:
+        try:
+            response = self._session.post(
+                self._url,
+                json=request.to_body(),
+                headers={"Authorization": f"Bearer {self._token.reveal()}"},
+                timeout=(self._config.connect_timeout, self._config.read_timeout),
+            )
+        except requests.ConnectTimeout:
+            raise Unreachable(SERVICE, detail="connection timed out") from None
+        except requests.Timeout:
+            raise Timeout(SERVICE) from None
+        except requests.ConnectionError:
+            raise Unreachable(SERVICE) from None
+        tracking_id = _tracking_id(response)
+        log.info(
+            "instant connect answered",
+            extra={"status": response.status_code, "tracking_id": tracking_id},
+        )
+        if not response.ok:
+            raise error_for_status(
+                SERVICE,
+                response.status_code,
+                tracking_id=tracking_id,
+                detail=_message(response),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        try:
+            return response.json()
+        except ValueError:
+            raise MalformedResponse(
+                SERVICE, status=response.status_code, tracking_id=tracking_id,
+                detail="the answer is not JSON",
+            ) from None
+
+
+def _tracking_id(response: requests.Response) -> str | None:
+    """Webex's reference for support: the body's ``trackingId``, else the ``Trackingid`` header."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("trackingId"), str):
+        return body["trackingId"]
+    return response.headers.get("Trackingid")
+
+
+def _message(response: requests.Response) -> str:
+    """The service's own words about the failure, shortened; empty when it sent none as JSON."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    message = body.get("message") if isinstance(body, dict) else None
+    return message[:200] if isinstance(message, str) else ""

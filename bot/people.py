@@ -1,0 +1,41 @@
+"""People the bot talks to, remembered for a few minutes so each message costs no extra lookup."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from bot.webex import Person, WebexClient
+
+MAX_ENTRIES = 10_000
+
+
+class PeopleDirectory:
+    """A small time-limited cache in front of ``GET /people/{id}``."""
+
+    def __init__(
+        self,
+        webex: WebexClient,
+        ttl_seconds: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._webex = webex
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Person]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, person_id: str) -> Person:
+        """The person's profile, from memory when it is fresh enough."""
+        now = self._clock()
+        with self._lock:
+            cached = self._entries.get(person_id)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        person = self._webex.person(person_id)
+        with self._lock:
+            if len(self._entries) >= MAX_ENTRIES:
+                self._entries.clear()
+            self._entries[person_id] = (now, person)
+        return person

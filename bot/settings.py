@@ -1,0 +1,256 @@
+"""Every setting the bot has, read from the environment in exactly one place.
+
+Usage::
+
+    settings = Settings.from_env(os.environ)      # raises SettingsError naming the variable
+    client = InstantConnectClient(settings.bot_token, settings.instant_connect)
+
+Nothing else in the bot reads ``os.environ``; tests build ``Settings(...)`` directly.
+Secrets are wrapped in :class:`Secret` so a repr, a log line or an error never shows them.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from bot.retry import RetryPolicy
+from bot.timewindow import parse_duration
+from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
+
+DEFAULT_AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
+
+
+class SettingsError(ValueError):
+    """A variable is missing or invalid; the message names it and never shows its value."""
+
+
+class Secret:
+    """A string that refuses to be printed; ``reveal()`` is the one way to read it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself, for the one place that must send it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class InstantConnectConfig:
+    """Where the broker is, how to build links from its ciphers, and how patiently to call it.
+
+    ``{vertical}`` in a long-URL base becomes ``gen`` or ``hc``, so healthcare links get the
+    healthcare pages; a base without it is used as given.
+    """
+
+    broker_url: str = "https://mtg-broker-a.wbx2.com"
+    audience: str = DEFAULT_AUDIENCE
+    host_url_base: str = "https://instant.webex.com/{vertical}/v1/login?int=jose&v=1&data="
+    guest_url_base: str = "https://instant.webex.com/{vertical}/v1/talk?int=jose&v=1&data="
+    connect_timeout: float = 5.0
+    read_timeout: float = 20.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who may use the bot. With every list empty, only people of the bot's own organisation."""
+
+    allowed_domains: frozenset[str] = frozenset()
+    allowed_people: frozenset[str] = frozenset()
+    allowed_org_ids: frozenset[str] = frozenset()
+    allow_everyone: bool = False
+
+    @property
+    def is_open_to_own_org_only(self) -> bool:
+        """True when nothing was configured, so the safe default applies."""
+        return not (
+            self.allow_everyone
+            or self.allowed_domains
+            or self.allowed_people
+            or self.allowed_org_ids
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration of one bot deployment."""
+
+    bot_token: Secret
+    webex_base_url: str = "https://webexapis.com/v1/"
+    webex_timeout: float = 20.0
+    instant_connect: InstantConnectConfig = field(default_factory=InstantConnectConfig)
+    webhook_secret: Secret | None = None
+    allow_unsigned_webhooks: bool = False
+    webhook_path: str = "/webhooks"
+    public_url: str | None = None
+    max_body_bytes: int = 256 * 1024
+    storage_url: str = "sqlite:///data/instant-connect-bot.sqlite3"
+    worker_threads: int = 8
+    job_lease_seconds: float = 60.0
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    device_catalog: tuple[CatalogDevice, ...] = ()
+    default_timezone: str = "UTC"
+    default_valid_for: str = "2h"
+    meetings_per_person: int = 30
+    meetings_window: timedelta = timedelta(hours=1)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Build and check the settings; a bad or missing variable raises SettingsError."""
+        read = _Reader(env)
+        broker = InstantConnectConfig(
+            broker_url=read.url("IC_BROKER_URL", InstantConnectConfig.broker_url),
+            audience=read.text("IC_AUDIENCE", DEFAULT_AUDIENCE),
+            host_url_base=read.url("IC_HOST_URL_BASE", InstantConnectConfig.host_url_base),
+            guest_url_base=read.url("IC_GUEST_URL_BASE", InstantConnectConfig.guest_url_base),
+            connect_timeout=read.number("IC_CONNECT_TIMEOUT", 5.0),
+            read_timeout=read.number("IC_READ_TIMEOUT", 20.0),
+        )
+        webex_url = read.url("WEBEX_API_URL", cls.webex_base_url)
+        secret = read.text("WEBHOOK_SECRET", "")
+        return cls(
+            bot_token=Secret(read.required("WEBEX_BOT_TOKEN")),
+            webex_base_url=webex_url if webex_url.endswith("/") else webex_url + "/",
+            webex_timeout=read.number("WEBEX_TIMEOUT", 20.0),
+            instant_connect=broker,
+            webhook_secret=Secret(secret) if secret else None,
+            allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
+            webhook_path=read.text("WEBHOOK_PATH", "/webhooks"),
+            public_url=read.url("PUBLIC_URL", "") or None,
+            max_body_bytes=int(read.number("MAX_BODY_BYTES", cls.max_body_bytes)),
+            storage_url=read.text("STORAGE_URL", cls.storage_url),
+            worker_threads=int(read.number("WORKER_THREADS", cls.worker_threads)),
+            job_lease_seconds=read.number("JOB_LEASE_SECONDS", cls.job_lease_seconds),
+            access=AccessPolicy(
+                allowed_domains=read.lowercase_set("ALLOWED_DOMAINS"),
+                allowed_people=read.lowercase_set("ALLOWED_PEOPLE"),
+                allowed_org_ids=frozenset(read.items("ALLOWED_ORG_IDS")),
+                allow_everyone=read.flag("ALLOW_EVERYONE", False),
+            ),
+            device_catalog=read.catalog("DEVICE_CATALOG"),
+            default_timezone=read.timezone("DEFAULT_TIMEZONE", "UTC"),
+            default_valid_for=read.choice("DEFAULT_VALID_FOR", "2h", tuple(VALID_FOR_CHOICES)),
+            meetings_per_person=int(read.number("MEETINGS_PER_PERSON", cls.meetings_per_person)),
+            meetings_window=timedelta(
+                seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
+            ),
+        )
+
+    def secret_values(self) -> list[str]:
+        """Every secret in these settings, so the logs can mask them."""
+        secrets = [self.bot_token, self.webhook_secret]
+        return [secret.reveal() for secret in secrets if secret is not None]
+
+    def require_webhook_secret(self) -> None:
+        """Refuse to serve webhooks unsigned unless a developer said so explicitly."""
+        if self.webhook_secret is None and not self.allow_unsigned_webhooks:
+            raise SettingsError(
+                "WEBHOOK_SECRET is not set. Set it (the same secret the webhooks were created "
+                "with), or set ALLOW_UNSIGNED_WEBHOOKS=true for local development only."
+            )
+
+
+class _Reader:
+    """Reads one variable at a time and names it in every complaint."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str, default: str) -> str:
+        return self._env.get(name, "").strip() or default
+
+    def required(self, name: str) -> str:
+        value = self._env.get(name, "").strip()
+        if not value:
+            raise SettingsError(f"{name} is not set: the bot needs its Webex bot token.")
+        return value
+
+    def url(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if value and urlsplit(value).scheme not in ("http", "https"):
+            raise SettingsError(f"{name} must be an http:// or https:// URL.")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self.text(name, "")
+        if not value:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number.") from None
+        if number <= 0:
+            raise SettingsError(f"{name} must be greater than zero.")
+        return number
+
+    def flag(self, name: str, default: bool) -> bool:
+        value = self.text(name, "").lower()
+        if not value:
+            return default
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false.")
+
+    def items(self, name: str) -> list[str]:
+        return [item.strip() for item in self.text(name, "").split(",") if item.strip()]
+
+    def lowercase_set(self, name: str) -> frozenset[str]:
+        return frozenset(item.lower() for item in self.items(name))
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if value not in allowed:
+            raise SettingsError(f"{name} must be one of {', '.join(allowed)}.")
+        return value
+
+    def timezone(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise SettingsError(f"{name} must be an IANA time zone such as Europe/Paris.") from None
+        return value
+
+    def duration_seconds(self, name: str, default: timedelta) -> float:
+        value = self.text(name, "")
+        if not value:
+            return default.total_seconds()
+        duration = parse_duration(value)
+        if duration is None:
+            raise SettingsError(f"{name} must be a duration such as 30m, 1h or 1d.")
+        return duration.total_seconds()
+
+    def catalog(self, name: str) -> tuple[CatalogDevice, ...]:
+        """``Name=sip:uri`` pairs separated by semicolons, e.g. ``Room 1=room1@example.com``."""
+        devices = []
+        for entry in self.text(name, "").split(";"):
+            if not entry.strip():
+                continue
+            label, sep, uri = entry.partition("=")
+            if not sep or not label.strip() or "@" not in uri:
+                raise SettingsError(
+                    f"{name} must look like 'Room 1=room1@example.com;Lab=lab@example.com'."
+                )
+            devices.append(CatalogDevice(name=label.strip(), sip_uri=uri.strip()))
+        return tuple(devices)

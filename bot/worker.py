@@ -1,0 +1,105 @@
+"""Worker threads that take accepted events from the store and hand them to the conversation.
+
+Each web process runs a few of these threads. The intake wakes one the moment it stores an
+event, so an event is processed right after its 200 even when the bot sat idle; a short poll
+picks up what other processes accepted and jobs whose lease ran out because a process died.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from bot.logs import bind
+from bot.storage import Job, Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """A small pool of threads processing jobs, each at most once per lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        process: Callable[[Job], None],
+        *,
+        threads: int = 4,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 0.5,
+        max_attempts: int = 5,
+    ) -> None:
+        self._store = store
+        self._process = process
+        self._threads_wanted = threads
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._max_attempts = max_attempts
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Condition()
+        self._pending_wakeups = 0
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start the threads (once)."""
+        if self._threads:
+            return
+        for number in range(self._threads_wanted):
+            thread = threading.Thread(target=self._run, name=f"worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the threads to finish their current job and wait for them."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def notify(self) -> None:
+        """A job was just accepted: wake one idle thread now rather than at the next poll."""
+        with self._wake:
+            self._pending_wakeups += 1
+            self._wake.notify()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                job = self._store.claim(self._owner, self._lease)
+            except StoreUnavailable:
+                log.error("storage unavailable; workers will try again")
+                job = None
+            if job is None:
+                self._idle()
+                continue
+            self._handle(job)
+
+    def _idle(self) -> None:
+        with self._wake:
+            if self._pending_wakeups == 0 and not self._stopping.is_set():
+                self._wake.wait(self._poll)
+            self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _handle(self, job: Job) -> None:
+        with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
+            if job.attempts > self._max_attempts:
+                log.error("giving up on an event that failed too often")
+                self._store.abandon(job.event_id, self._owner, "too many attempts")
+                return
+            try:
+                self._process(job)
+            except Exception as error:
+                retry_in = min(60.0, 2.0**job.attempts)
+                log.exception("processing failed; it will be retried", extra={
+                    "error_type": type(error).__name__, "retry_in_seconds": retry_in})
+                self._store.extend(job.event_id, self._owner, retry_in)
+                return
+            self._store.complete(job.event_id, self._owner)
+            log.info("event processed")
