@@ -18,7 +18,7 @@ from cards.links import LinkEntry, links_card
 MAX_MARKDOWN_BYTES = 7439
 MARKDOWN_BUDGET = 7000  # headroom below the hard limit for Webex's own accounting
 CARD_BUDGET = 24_000  # card size limits are undocumented; stay well inside any plausible one
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>~|])")
 
 
 @dataclass(frozen=True)

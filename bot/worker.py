@@ -41,6 +41,7 @@ class Worker:
         self._max_attempts = max_attempts
         self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Condition()
+        self._finished = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -69,6 +70,11 @@ class Worker:
             self._pending_wakeups += 1
             self._wake.notify()
 
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Block until the store has no unfinished job (for tests and the demo); False on timeout."""
+        with self._finished:
+            return self._finished.wait_for(lambda: self._store.backlog() == 0, timeout)
+
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
@@ -88,6 +94,13 @@ class Worker:
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _handle(self, job: Job) -> None:
+        try:
+            self._attempt(job)
+        finally:
+            with self._finished:
+                self._finished.notify_all()
+
+    def _attempt(self, job: Job) -> None:
         with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
             if job.attempts > self._max_attempts:
                 log.error("giving up on an event that failed too often")

@@ -1,0 +1,104 @@
+"""Shared fixtures: the sandbox, and a real bot process served over a real socket against it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+from werkzeug.serving import make_server
+
+from bot.app import create_app
+from bot.retry import RetryPolicy
+from bot.sandbox import Sandbox
+from bot.service import BotService
+from bot.settings import InstantConnectConfig, Secret, Settings
+from cards.inputs import CatalogDevice
+from tests.adaptive_card_schema import validate_card
+
+WEBHOOK_SECRET = "test-webhook-secret-5f1c"
+FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_wait=0.05)
+CATALOG = (
+    CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
+    CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
+)
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(seed=11) as box:
+        yield box
+
+
+def sandbox_settings(box: Sandbox, tmp_path: Any, **changes: Any) -> Settings:
+    """Settings that point every client at the sandbox and keep test retries quick."""
+    settings = Settings(
+        bot_token=Secret(box.bot_token),
+        webex_base_url=box.webex_base_url,
+        instant_connect=InstantConnectConfig(
+            broker_url=box.broker_url, retry=FAST_RETRY, read_timeout=5.0
+        ),
+        webhook_secret=Secret(WEBHOOK_SECRET),
+        storage_url=f"sqlite:///{tmp_path}/bot.sqlite3",
+        worker_threads=4,
+        device_catalog=CATALOG,
+        default_timezone="Europe/Paris",
+        retry=FAST_RETRY,
+    )
+    return replace(settings, **changes)
+
+
+@dataclass
+class RunningBot:
+    """A bot served on a real port, its webhooks registered in the sandbox."""
+
+    sandbox: Sandbox
+    service: BotService
+    url: str
+
+    def bot_messages(self, room: dict[str, Any]) -> list[dict[str, Any]]:
+        """What the bot has said in a space so far."""
+        bot_id = self.sandbox.bot["id"]
+        return [m for m in self.sandbox.messages_in(room) if m["personId"] == bot_id]
+
+    def wait_for_bot_messages(self, room: dict[str, Any], count: int) -> list[dict[str, Any]]:
+        """Block until the bot has posted ``count`` messages in the space (no sleeping)."""
+        return self.sandbox.wait_for(
+            lambda: (found := self.bot_messages(room)) and len(found) >= count and found,
+            timeout=10.0,
+        )
+
+    def idle(self) -> None:
+        """Block until every accepted event has been processed."""
+        assert self.service.worker.wait_until_idle(timeout=10.0), "events still unprocessed"
+
+
+def serve(box: Sandbox, settings: Settings) -> Iterator[RunningBot]:
+    """Run the Flask app on an OS-chosen port and point the bot's webhooks at it."""
+    service = BotService(settings)
+    server = make_server("127.0.0.1", 0, create_app(service), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}{settings.webhook_path}"
+    for resource in ("messages", "attachmentActions", "memberships"):
+        box.register_webhook(url, WEBHOOK_SECRET, resource, "created", name=f"bot {resource}")
+    try:
+        yield RunningBot(box, service, url)
+    finally:
+        server.shutdown()
+        service.stop()
+        assert_cards_valid(box)
+
+
+def assert_cards_valid(box: Sandbox) -> None:
+    """Every card the bot sent must be a valid Adaptive Card 1.3 that Webex renders."""
+    for recorded in box.requests_matching("POST", "/v1/messages"):
+        for attachment in (recorded.json or {}).get("attachments") or []:
+            validate_card(attachment["content"])
+
+
+@pytest.fixture
+def running_bot(sandbox: Sandbox, tmp_path: Any) -> Iterator[RunningBot]:
+    yield from serve(sandbox, sandbox_settings(sandbox, tmp_path))
