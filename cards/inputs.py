@@ -1,0 +1,55 @@
+"""Input ids, choices and limits shared by the cards and the handlers that read submissions."""
+
+from dataclasses import dataclass
+from types import MappingProxyType
+
+# Action.Submit data key and its values: tells the handler which button was pressed.
+ACTION = "action"
+ACTION_CREATE = "create_meeting"
+ACTION_SHOW_FORM = "show_form"
+
+# Input ids of the meeting form; Webex returns every value as a string.
+SUBJECT = "subject"
+HOSTS = "hosts"
+GUESTS = "guests"
+DEVICES = "devices"  # multi-select of catalog SIP URIs, returned comma-separated
+EXTRA_DEVICES = "extraDevices"  # free text: SIP addresses separated by commas, spaces or new lines
+SHORT_LINKS = "shortLinks"
+VERTICAL = "vertical"
+HOST_LOGIN = "hostLogin"
+START_DATE = "startDate"  # YYYY-MM-DD, may be empty
+START_TIME = "startTime"  # HH:MM, may be empty
+VALID_FOR = "validFor"
+PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
+
+# What an Input.Toggle submits when on and off.
+TOGGLE_ON = "true"
+TOGGLE_OFF = "false"
+
+VERTICAL_CHOICES = MappingProxyType({"gen": "General", "hc": "Healthcare"})
+DEFAULT_VERTICAL = "gen"
+
+VALID_FOR_CHOICES = MappingProxyType(
+    {
+        "15m": "15 minutes",
+        "1h": "1 hour",
+        "2h": "2 hours",
+        "4h": "4 hours",
+        "8h": "8 hours",
+        "24h": "24 hours",
+        "7d": "7 days",
+    }
+)
+DEFAULT_VALID_FOR = "2h"
+
+# Instant Connect accepts 0 to 25 hosts and 0 to 25 guests, at most 25 links in all.
+MAX_LINKS = 25
+MAX_SUBJECT_LENGTH = 120
+
+
+@dataclass(frozen=True)
+class CatalogDevice:
+    """A video device people can pick in the form, so they need not type its SIP URI."""
+
+    name: str
+    sip_uri: str
