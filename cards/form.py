@@ -1,0 +1,197 @@
+"""The meeting form: what people fill in to get Instant Connect links."""
+
+from collections.abc import Mapping, Sequence
+
+from cards.elements import Element, card, heading, text_block
+from cards.inputs import (
+    ACTION,
+    ACTION_CREATE,
+    DEFAULT_VALID_FOR,
+    DEFAULT_VERTICAL,
+    DEVICES,
+    EXTRA_DEVICES,
+    GUESTS,
+    HOST_LOGIN,
+    HOSTS,
+    MAX_LINKS,
+    MAX_SUBJECT_LENGTH,
+    PRIVATE_HOST_LINKS,
+    SHORT_LINKS,
+    START_DATE,
+    START_TIME,
+    SUBJECT,
+    TOGGLE_OFF,
+    TOGGLE_ON,
+    VALID_FOR,
+    VALID_FOR_CHOICES,
+    VERTICAL,
+    VERTICAL_CHOICES,
+    CatalogDevice,
+)
+
+EXPANDED_DEVICE_LIST_MAX = 5  # longer catalogs get a drop-down so the form stays short
+
+
+def meeting_form(
+    catalog: Sequence[CatalogDevice],
+    *,
+    group_space: bool,
+    timezone_name: str,
+    values: Mapping[str, str] | None = None,
+) -> Element:
+    """Build the form; `values` prefills it so a corrected form keeps what the person typed."""
+    values = values or {}
+    body = [
+        heading("New Instant Connect meeting"),
+        _with_value(
+            {
+                "type": "Input.Text",
+                "id": SUBJECT,
+                "label": "Subject",
+                "placeholder": "Patient follow-up",
+                "maxLength": MAX_SUBJECT_LENGTH,
+                "isRequired": True,
+                "errorMessage": f"Enter a subject of up to {MAX_SUBJECT_LENGTH} characters.",
+            },
+            values.get(SUBJECT),
+        ),
+        _columns(
+            _count_input(HOSTS, "Hosts", values),
+            _count_input(GUESTS, "Guests", values),
+        ),
+        text_block(f"Up to {MAX_LINKS} links in all.", isSubtle=True, size="small", spacing="none"),
+    ]
+    if catalog:
+        body.append(_device_picker(catalog, values))
+    body += [
+        _with_value(
+            {
+                "type": "Input.Text",
+                "id": EXTRA_DEVICES,
+                "label": "Other video devices (SIP addresses)",
+                "placeholder": "room@example.com",
+                "isMultiline": True,
+            },
+            values.get(EXTRA_DEVICES),
+        ),
+        _toggle(SHORT_LINKS, "Short links", values),
+    ]
+    if group_space:
+        body.append(_toggle(PRIVATE_HOST_LINKS, "Send host links to me privately", values))
+    body.append(_more_options(timezone_name, values))
+    submit = {
+        "type": "Action.Submit",
+        "title": "Create meeting links",
+        "data": {ACTION: ACTION_CREATE},
+    }
+    return card(body, [submit])
+
+
+def _more_options(timezone_name: str, values: Mapping[str, str]) -> Element:
+    """Group the options most people leave alone under one heading, below the essentials."""
+    return {
+        "type": "Container",
+        "separator": True,
+        "spacing": "large",
+        "items": [
+            text_block("More options", weight="bolder"),
+            _columns(
+                _choice_set(VERTICAL, "Meeting type", VERTICAL_CHOICES, DEFAULT_VERTICAL, values),
+                _choice_set(
+                    VALID_FOR, "Links valid for", VALID_FOR_CHOICES, DEFAULT_VALID_FOR, values
+                ),
+            ),
+            _toggle(HOST_LOGIN, "Hosts can sign in", values),
+            text_block(f"Start ({timezone_name} time, leave empty to start now)"),
+            _columns(
+                _with_value(
+                    {"type": "Input.Date", "id": START_DATE, "label": "Date"},
+                    values.get(START_DATE),
+                ),
+                _with_value(
+                    {"type": "Input.Time", "id": START_TIME, "label": "Time"},
+                    values.get(START_TIME),
+                ),
+            ),
+        ],
+    }
+
+
+def _count_input(input_id: str, label: str, values: Mapping[str, str]) -> Element:
+    """Ask for a number of hosts or guests; the range mirrors what Instant Connect accepts."""
+    try:
+        value = int(values.get(input_id, ""))
+    except ValueError:
+        value = 1
+    return {
+        "type": "Input.Number",
+        "id": input_id,
+        "label": label,
+        "min": 0,
+        "max": MAX_LINKS,
+        "value": value,
+        "errorMessage": f"Enter a number from 0 to {MAX_LINKS}.",
+    }
+
+
+def _device_picker(catalog: Sequence[CatalogDevice], values: Mapping[str, str]) -> Element:
+    """Offer the known devices by name; the submitted values are their SIP URIs."""
+    known = {device.sip_uri for device in catalog}
+    chosen = [uri for uri in map(str.strip, values.get(DEVICES, "").split(",")) if uri in known]
+    return _with_value(
+        {
+            "type": "Input.ChoiceSet",
+            "id": DEVICES,
+            "label": "Video devices to dial in",
+            "isMultiSelect": True,
+            "style": "expanded" if len(catalog) <= EXPANDED_DEVICE_LIST_MAX else "compact",
+            "choices": [{"title": d.name, "value": d.sip_uri} for d in catalog],
+        },
+        ",".join(chosen),
+    )
+
+
+def _choice_set(
+    input_id: str,
+    label: str,
+    choices: Mapping[str, str],
+    default: str,
+    values: Mapping[str, str],
+) -> Element:
+    """A drop-down whose prefilled value is always one of its choices."""
+    value = values.get(input_id, default)
+    return {
+        "type": "Input.ChoiceSet",
+        "id": input_id,
+        "label": label,
+        "style": "compact",
+        "value": value if value in choices else default,
+        "choices": [{"title": title, "value": key} for key, title in choices.items()],
+    }
+
+
+def _toggle(input_id: str, title: str, values: Mapping[str, str]) -> Element:
+    """An on-by-default switch that submits "true" or "false", as the handlers expect."""
+    value = values.get(input_id, TOGGLE_ON)
+    return {
+        "type": "Input.Toggle",
+        "id": input_id,
+        "title": title,
+        "valueOn": TOGGLE_ON,
+        "valueOff": TOGGLE_OFF,
+        "value": value if value in (TOGGLE_ON, TOGGLE_OFF) else TOGGLE_ON,
+        "wrap": True,
+    }
+
+
+def _columns(*items: Element) -> Element:
+    """Put short inputs side by side so the form is not a wall of fields."""
+    return {
+        "type": "ColumnSet",
+        "columns": [{"type": "Column", "width": "stretch", "items": [item]} for item in items],
+    }
+
+
+def _with_value(element: Element, value: str | None) -> Element:
+    """Prefill an input only when there is something to show; an empty value means unset."""
+    return {**element, "value": value} if value else element
