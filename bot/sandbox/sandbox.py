@@ -1,0 +1,287 @@
+"""The Sandbox: a local Webex REST API and Instant Connect broker, driven from tests and demos.
+
+Example::
+
+    with Sandbox(seed=7) as sb:
+        alice = sb.add_person("alice@example.com", "Alice Example")
+        room = sb.add_room("Clinic", members=[alice])
+        sb.register_webhook("http://127.0.0.1:8080/webex/events", "s3cret", "messages", "created")
+        sb.post_message(alice, room, "meet Follow-up")      # delivers a signed webhook
+        sb.wait_for(lambda: sb.requests_matching("POST", "/v1/messages"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from .app import SandboxApp
+from .broker import Broker
+from .ciphers import unseal
+from .content import person_content
+from .delivery import Dispatcher, action_event, membership_event, message_event
+from .faults import Fault, FaultTable
+from .ids import IdFactory, seeded
+from .journal import Delivery, Journal, Recorded
+from .rest_directory import DirectoryApi
+from .rest_messages import MessagesApi
+from .rest_webhooks import WebhooksApi
+from .server import BackgroundServer
+from .webhooks import WebhookStore
+from .world import World
+
+T = TypeVar("T")
+Ref = dict[str, Any] | str
+
+
+def _id(ref: Ref) -> str:
+    """Accept a record (person, room, message, webhook) or its id."""
+    return ref if isinstance(ref, str) else str(ref["id"])
+
+
+class Sandbox:
+    """A seeded, recorded, fault-injectable stand-in for Webex and the Instant Connect broker."""
+
+    def __init__(self, seed: int = 0, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.seed = seed
+        self._journal = Journal()
+        ids = IdFactory(seed)
+        self._world = World(self._journal, ids)
+        self.bot_token = f"sandbox-bot-token-{seeded(seed, 'token').getrandbits(96):024x}"
+        self.jose_secret = hashlib.sha512(f"instant-connect-sandbox:{seed}".encode()).digest()
+        bot_id = self._world.bot["id"]
+        self._webhooks = WebhookStore(
+            self._journal, ids, org_id=self._world.org_id, app_id=ids.new("APPLICATION")
+        )
+        self._webhooks.bind_owner(self.bot_token, bot_id)
+        self._faults = FaultTable(self._journal)
+        self._dispatcher = Dispatcher(self._journal, self._webhooks, self.bot_token, bot_id)
+        broker = Broker(self.jose_secret, seeded(seed, "broker"), self._journal.lock)
+        self._stopping = threading.Event()
+        rules = [
+            *DirectoryApi(self._world).rules(),
+            *MessagesApi(self._world, self._dispatcher).rules(),
+            *WebhooksApi(self._webhooks).rules(),
+            *broker.rules(),
+        ]
+        app = SandboxApp(
+            rules,
+            journal=self._journal,
+            faults=self._faults,
+            token=self.bot_token,
+            tracking_rng=seeded(seed, "tracking"),
+            stopping=self._stopping,
+        )
+        self._server = BackgroundServer(app, host, port)
+
+    # lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        """Start serving HTTP and delivering webhooks."""
+        self._stopping.clear()
+        self._dispatcher.start()
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, cut injected latencies short, and finish queued deliveries."""
+        self._stopping.set()
+        self._server.stop()
+        self._dispatcher.stop()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, "http://127.0.0.1:PORT"."""
+        return self._server.url
+
+    @property
+    def webex_base_url(self) -> str:
+        """The Webex REST base URL, with the trailing slash webexpythonsdk needs."""
+        return self.url + "/v1/"
+
+    @property
+    def broker_url(self) -> str:
+        """The Instant Connect broker base URL (the path is /api/v2/joseencrypt)."""
+        return self.url
+
+    # the Webex world ----------------------------------------------------------------------
+
+    @property
+    def bot(self) -> dict[str, Any]:
+        """The bot's person record (what GET /v1/people/me answers)."""
+        return self._world.person(self._world.bot["id"])
+
+    @property
+    def org_id(self) -> str:
+        """The sandbox's default organization id."""
+        return self._world.org_id
+
+    def add_person(
+        self,
+        email: str,
+        display_name: str,
+        org_id: str | None = None,
+        timezone: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a person who can talk to the bot."""
+        return self._world.add_person(email, display_name, org_id, timezone)
+
+    def add_room(
+        self, title: str, members: list[Ref] | None = None, *, with_bot: bool = True
+    ) -> dict[str, Any]:
+        """Create a group space, with the bot as a member unless with_bot is False."""
+        return self._world.add_room(title, [_id(m) for m in members or []], with_bot=with_bot)
+
+    def direct_room(self, person: Ref) -> dict[str, Any]:
+        """The 1:1 space between a person and the bot, created on first use."""
+        return self._world.direct_room(_id(person))
+
+    def post_message(
+        self,
+        person: Ref,
+        room: Ref,
+        text: str,
+        mention_bot: bool = True,
+        mention_form: str = "id",
+        parent_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A person writes in a space; matching webhooks are delivered before this returns."""
+        room_type = self._world.room(_id(room))["type"]
+        content = person_content(
+            text,
+            room_type=room_type,
+            bot=self._world.bot,
+            mention_bot=mention_bot,
+            mention_form=mention_form,
+        )
+        message = self._world.add_message(_id(person), _id(room), content, parent_id)
+        self._dispatcher.publish(message_event(message))
+        return message
+
+    def submit_card(self, person: Ref, card_message_id: str, inputs: dict[str, Any]) -> dict:
+        """A person presses Submit on a card (even a deleted one); delivers the action."""
+        action = self._world.add_action(_id(person), card_message_id, inputs)
+        self._dispatcher.publish(action_event(action))
+        return action
+
+    def add_bot_to_room(self, room: Ref, by: Ref) -> dict[str, Any]:
+        """Someone adds the bot to a space; delivers memberships/created."""
+        membership = self._world.add_member(_id(room), self._world.bot["id"])
+        self._dispatcher.publish(membership_event(membership, _id(by)))
+        return membership
+
+    def messages_in(self, room: Ref) -> list[dict[str, Any]]:
+        """Live messages of a space, oldest first."""
+        return self._world.messages_in(_id(room))
+
+    def message(self, message_id: str) -> dict[str, Any] | None:
+        """Any message ever posted (with "deleted": True once deleted), or None."""
+        return self._world.message(message_id)
+
+    # webhooks -----------------------------------------------------------------------------
+
+    def register_webhook(
+        self,
+        target_url: str,
+        secret: str | None,
+        resource: str,
+        event: str,
+        name: str = "sandbox",
+        filter: str | None = None,
+        owner_token: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a webhook as POST /v1/webhooks would (owned by the bot unless told)."""
+        body = {"name": name, "targetUrl": target_url, "resource": resource, "event": event}
+        body.update({k: v for k, v in (("filter", filter), ("secret", secret)) if v})
+        return self._webhooks.create(owner_token or self.bot_token, body)
+
+    def disable_webhook(self, webhook: Ref) -> None:
+        """Mark a webhook inactive, as Webex does after failed deliveries."""
+        self._webhooks.disable(_id(webhook))
+
+    def deliver(
+        self,
+        webhook: Ref,
+        data: dict[str, Any],
+        *,
+        body_override: bytes | None = None,
+        signature_override: str | None = None,
+    ) -> Delivery:
+        """POST one envelope to a webhook now, optionally forged, for signature tests."""
+        return self._dispatcher.send(
+            self._webhooks.hook(_id(webhook)),
+            data,
+            actor_id=str(data.get("personId", self._world.bot["id"])),
+            body_override=body_override,
+            signature_override=signature_override,
+        )
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Every webhook POST made so far, oldest first."""
+        return self._journal.deliveries
+
+    # recording, waiting, faults, ciphers --------------------------------------------------
+
+    @property
+    def requests(self) -> list[Recorded]:
+        """Every request received so far, oldest first."""
+        return self._journal.requests
+
+    def requests_matching(self, method: str, path: str) -> list[Recorded]:
+        """Requests with this method and exact path (or prefix ending in "*")."""
+        return self._journal.requests_matching(method, path)
+
+    def wait_for(self, predicate: Callable[[], T], timeout: float = 5.0) -> T:
+        """Block until predicate() is truthy, re-checking on every change; TimeoutError if not."""
+        return self._journal.wait_for(predicate, timeout)
+
+    def clear_record(self) -> None:
+        """Forget recorded requests and deliveries."""
+        self._journal.clear()
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int | None = 503,
+        times: int | None = None,
+        retry_after: str | None = None,
+        latency: float = 0.0,
+        drop: bool = False,
+        body: str | bytes | dict | list | None = None,
+    ) -> Fault:
+        """Make matching requests fail (times=None: until cleared); see Fault."""
+        return self.add_fault(Fault(method, path, status, times, retry_after, latency, drop, body))
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Put a prepared fault in force (earlier faults win when several match)."""
+        self._faults.add(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        self._faults.clear()
+
+    def decrypt(self, cipher: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Open a broker cipher: (JWE protected header, verified JWT claims)."""
+        header, _, claims = unseal(cipher, self.jose_secret)
+        return header, claims
+
+    def unseal(self, cipher: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """Open a broker cipher fully: (JWE header, inner JWS header, claims)."""
+        return unseal(cipher, self.jose_secret)
