@@ -1,8 +1,9 @@
 """The command line: ``python -m bot <command>``.
 
-``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
-emulator. Bad arguments exit 2 with one line on stderr; upstream failures exit 1 with the
-explanation.
+``demo`` plays a conversation offline; ``serve`` runs the bot under gunicorn; ``webhooks sync``
+and ``webhooks list`` manage its webhooks; ``links`` prints meeting links without any chat;
+``sandbox`` runs the local Webex and broker emulator. Bad arguments exit 2 with one line on
+stderr; upstream failures exit 1 with the explanation.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 
@@ -23,6 +24,8 @@ from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingReque
 from bot.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
 from bot.settings import Secret, Settings, SettingsError
 from bot.timewindow import describe_window, parse_duration, zone
+from bot.webex import WebexClient
+from bot.webhook_sync import describe, sync
 
 DEFAULT_VALIDITY = "2h"
 
@@ -70,6 +73,16 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the local Webex and broker emulator",
                                   add_help=False)
     sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+
+    commands.add_parser("demo", help="play a whole conversation offline against the sandbox")
+    commands.add_parser("serve", help="run the bot under gunicorn (as the Procfile does)")
+
+    webhooks = commands.add_parser("webhooks", help="manage the bot's Webex webhooks")
+    actions = webhooks.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    sync = actions.add_parser("sync", help="create or repair exactly the bot's own webhooks")
+    sync.add_argument("--url", help="public URL of the webhook endpoint "
+                      "(default PUBLIC_URL + WEBHOOK_PATH)")
+    actions.add_parser("list", help="show the webhooks the bot token can see")
     return parser
 
 
@@ -81,7 +94,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.sandbox.cli import main as sandbox_main
 
             return sandbox_main(args.rest)
+        if args.command == "demo":
+            from bot.demo import run_demo
+
+            return run_demo(sys.stdout)
+        if args.command == "serve":
+            return serve(os.environ)
         logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
+        if args.command == "webhooks":
+            return run_webhooks(args, Settings.from_env(os.environ))
         return run_links(args, os.environ)
     except (UsageError, SettingsError, InvalidRequest) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -91,7 +112,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def run_links(args: argparse.Namespace, env: dict[str, str] | os._Environ[str]) -> int:
+def serve(env: Mapping[str, str]) -> int:
+    """Check the settings, then become gunicorn with gthread workers serving ``bot.wsgi``."""
+    Settings.from_env(env).require_webhook_secret()
+    argv = [
+        "gunicorn", "--worker-class", "gthread",
+        "--workers", env.get("WEB_CONCURRENCY", "2"),
+        "--threads", env.get("WEB_THREADS", "8"),
+        "--timeout", "30",
+        "--bind", f"{env.get('HOST', '0.0.0.0')}:{env.get('PORT', '8080')}",
+        "bot.wsgi:app",
+    ]
+    os.execvp(argv[0], argv)
+    return 1  # execvp only returns by raising
+
+
+def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
+    """``webhooks sync`` and ``webhooks list``."""
+    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry)
+    if args.action == "list":
+        for hook in webex.webhooks():
+            print(describe(hook))
+        return 0
+    target = args.url or (
+        settings.public_url.rstrip("/") + settings.webhook_path if settings.public_url else None
+    )
+    if not target:
+        raise UsageError("give --url https://your-host/webhooks or set PUBLIC_URL")
+    if settings.webhook_secret is None:
+        raise UsageError("set WEBHOOK_SECRET: the bot's webhooks must be signed")
+    for line in sync(webex, target, settings.webhook_secret).lines():
+        print(line)
+    return 0
+
+
+def run_links(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """The ``links`` command: build the request, call the broker, print the links."""
     with _settings(args.sandbox, env) as settings:
         tz = zone(args.timezone, env.get("DEFAULT_TIMEZONE", "UTC"))
@@ -139,7 +194,7 @@ def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRe
 
 
 @contextlib.contextmanager
-def _settings(sandbox: bool, env: dict[str, str] | os._Environ[str]) -> Iterator[Settings]:
+def _settings(sandbox: bool, env: Mapping[str, str]) -> Iterator[Settings]:
     """Real settings from the environment, or the sandbox's broker and token."""
     if not sandbox:
         yield Settings.from_env(env)

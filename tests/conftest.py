@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from werkzeug.serving import make_server
 
-from bot.app import create_app
+from bot.local import serve_locally
 from bot.retry import RetryPolicy
 from bot.sandbox import Sandbox
 from bot.service import BotService
@@ -76,20 +74,13 @@ class RunningBot:
 
 
 def serve(box: Sandbox, settings: Settings) -> Iterator[RunningBot]:
-    """Run the Flask app on an OS-chosen port and point the bot's webhooks at it."""
-    service = BotService(settings)
-    server = make_server("127.0.0.1", 0, create_app(service), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_port}{settings.webhook_path}"
-    for resource in ("messages", "attachmentActions", "memberships"):
-        box.register_webhook(url, WEBHOOK_SECRET, resource, "created", name=f"bot {resource}")
-    try:
-        yield RunningBot(box, service, url)
-    finally:
-        server.shutdown()
-        service.stop()
-        assert_cards_valid(box)
+    """Run the bot on an OS-chosen port and point its webhooks at it."""
+    with serve_locally(settings) as local:
+        for resource in ("messages", "attachmentActions", "memberships"):
+            box.register_webhook(local.webhook_url, WEBHOOK_SECRET, resource, "created",
+                                 name=f"bot {resource}")
+        yield RunningBot(box, local.service, local.webhook_url)
+    assert_cards_valid(box)
 
 
 def assert_cards_valid(box: Sandbox) -> None:

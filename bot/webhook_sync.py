@@ -1,0 +1,82 @@
+"""Creating and repairing exactly the bot's own webhooks, and nobody else's.
+
+The bot needs three webhooks (messages, card submits, memberships), all pointing at its URL and
+signed with its secret. ``sync`` makes that true: it creates what is missing, updates the target,
+secret and status of what exists (re-enabling a webhook Webex disabled), deletes only its own
+duplicates, and never touches a webhook whose name is not the bot's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.settings import Secret
+from bot.webex import WebexClient, Webhook
+
+log = logging.getLogger(__name__)
+
+NAME_PREFIX = "instant-connect-bot"
+WANTED = (("messages", "created"), ("attachmentActions", "created"), ("memberships", "created"))
+
+
+def webhook_name(resource: str) -> str:
+    """The name that marks a webhook as this bot's."""
+    return f"{NAME_PREFIX} {resource}"
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What ``sync`` changed, one line per webhook."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    untouched_foreign: int = 0
+
+    def lines(self) -> list[str]:
+        """A summary a person can read after a deploy."""
+        report = [f"created  {name}" for name in self.created]
+        report += [f"updated  {name}" for name in self.updated]
+        report += [f"deleted  {name} (duplicate)" for name in self.deleted]
+        report.append(f"left alone {self.untouched_foreign} webhook(s) that are not the bot's")
+        return report
+
+
+def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
+    """Make the bot's webhooks exactly the wanted ones, pointing at ``target_url``."""
+    existing = list(webex.webhooks())
+    ours = [hook for hook in existing if hook.name.startswith(NAME_PREFIX)]
+    created, updated, deleted = [], [], []
+    for resource, event in WANTED:
+        name = webhook_name(resource)
+        matches = sorted(
+            (h for h in ours if h.name == name and (h.resource, h.event) == (resource, event)),
+            key=lambda h: (h.status != "active", h.target_url != target_url),
+        )
+        if not matches:
+            webex.create_webhook(name=name, target_url=target_url, resource=resource,
+                                 event=event, secret=secret)
+            created.append(name)
+        else:
+            webex.update_webhook(matches[0], target_url=target_url, secret=secret)
+            updated.append(name)
+        for duplicate in matches[1:]:
+            webex.delete_webhook(duplicate.id)
+            deleted.append(name)
+    stray = [h for h in ours if h.name not in {webhook_name(r) for r, _ in WANTED}]
+    for hook in stray:
+        webex.delete_webhook(hook.id)
+        deleted.append(hook.name)
+    report = SyncReport(tuple(created), tuple(updated), tuple(deleted),
+                        untouched_foreign=len(existing) - len(ours))
+    log.info("webhooks synchronised", extra={"created": len(created), "updated": len(updated),
+                                             "deleted": len(deleted)})
+    return report
+
+
+def describe(hook: Webhook) -> str:
+    """One line per webhook for ``webhooks list``."""
+    owner = "bot" if hook.name.startswith(NAME_PREFIX) else "other"
+    kind = f"{hook.resource}/{hook.event}"
+    return f"{hook.status:<8} {owner:<5} {kind:<26} {hook.name!r} -> {hook.target_url}"
