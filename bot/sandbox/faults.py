@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from dataclasses import dataclass
@@ -99,8 +100,15 @@ class FaultTable:
     """The faults in force, consumed one request at a time."""
 
     def __init__(self, journal: Journal) -> None:
+        self._journal = journal
         self._lock = journal.lock
         self._faults: list[Fault] = []
+
+    @property
+    def active(self) -> list[Fault]:
+        """The faults still in force, with their remaining times."""
+        with self._lock:
+            return [dataclasses.replace(f) for f in self._faults]
 
     def add(self, fault: Fault) -> None:
         """Put a fault in force (earlier faults win when several match)."""
@@ -121,5 +129,6 @@ class FaultTable:
                         fault.times -= 1
                         if fault.times == 0:
                             self._faults.remove(fault)
+                    self._journal.changed()
                     return fault
             return None

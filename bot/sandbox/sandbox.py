@@ -273,6 +273,11 @@ class Sandbox:
         self._faults.add(fault)
         return fault
 
+    @property
+    def faults(self) -> list[Fault]:
+        """Copies of the faults still in force (a used-up fault disappears)."""
+        return self._faults.active
+
     def clear_faults(self) -> None:
         """Remove every injected fault."""
         self._faults.clear()

@@ -1,0 +1,99 @@
+"""The sandbox command line: a real process that prints its endpoints and serves until signalled."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from bot.sandbox import Sandbox
+from bot.sandbox.cli import main
+
+
+@pytest.fixture
+def process() -> Iterator[subprocess.Popen[str]]:
+    command = [
+        sys.executable,
+        "-m",
+        "bot.sandbox.cli",
+        "--seed",
+        "4",
+        "--fault",
+        "GET /v1/people/me status=503 times=1 retry_after=7",
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def read_endpoints(proc: subprocess.Popen[str]) -> dict[str, str]:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line, proc.stderr.read() if proc.stderr else "no output"
+    return json.loads(line)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_cli_serves_with_faults_until_signalled(
+    process: subprocess.Popen[str], sig: signal.Signals
+) -> None:
+    endpoints = read_endpoints(process)
+    assert set(endpoints) == {"url", "webex_base_url", "broker_url", "bot_token"}
+    assert endpoints["webex_base_url"] == endpoints["url"] + "/v1/"
+    auth = {"Authorization": f"Bearer {endpoints['bot_token']}"}
+    first = requests.get(endpoints["webex_base_url"] + "people/me", headers=auth, timeout=5)
+    assert (first.status_code, first.headers["Retry-After"]) == (503, "7")
+    second = requests.get(endpoints["webex_base_url"] + "people/me", headers=auth, timeout=5)
+    assert second.json()["emails"] == ["instant-connect@webex.bot"]
+    process.send_signal(sig)
+    assert process.wait(timeout=10) == 0
+
+
+def test_cli_is_seeded() -> None:
+
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot.sandbox.cli", "--seed", "4"], stdout=subprocess.PIPE, text=True
+    ) as proc:
+        endpoints = read_endpoints(proc)
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    assert endpoints["bot_token"] == Sandbox(seed=4).bot_token != Sandbox(seed=5).bot_token
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--port", "x"],
+        ["--seed"],
+        ["--fault", "GET"],
+        ["--fault", "GET /x colour=red"],
+        ["--fault", "GET /x"],
+        ["--unknown"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture) -> None:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1 and captured.err.startswith("sandbox: error: ")
+
+
+def test_bad_arguments_in_a_real_process() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.sandbox.cli", "--fault", "nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
