@@ -1,0 +1,289 @@
+"""SQLite engine: one WAL-mode file shared by every thread and process on a machine.
+
+Each thread (and each forked process) gets its own connection; writers that read-then-write take
+the write lock up front with `BEGIN IMMEDIATE`, so two claimers can never pick the same row, and
+`synchronous=FULL` makes an accepted job survive a crash of the process or the machine.
+Finished jobs, expired facts and old hits are pruned at most once per `prune_interval_seconds`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.storage import (
+    DEFAULT_RETENTION_SECONDS,
+    AbandonedJob,
+    Clock,
+    Job,
+    check_owner,
+    check_positive,
+    unavailable_on,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'done', 'abandoned')),
+    owner TEXT,
+    visible_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    accepted_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (seq) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (accepted_at) WHERE state <> 'queued';
+CREATE TABLE IF NOT EXISTS facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL
+);
+CREATE TABLE IF NOT EXISTS hits (
+    key TEXT NOT NULL,
+    at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hits_key_at ON hits (key, at);
+CREATE INDEX IF NOT EXISTS hits_expires_at ON hits (expires_at);
+"""
+
+_JOB_COLUMNS = "event_id, kind, payload, attempts, accepted_at"
+
+
+class SqliteStore:
+    """Store backed by one SQLite file; safe to share one instance between threads."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock = time.time,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        busy_timeout_seconds: float = 10.0,
+        prune_interval_seconds: float = 3600.0,
+    ) -> None:
+        check_positive("retention_seconds", retention_seconds)
+        self.path = Path(path)
+        self._clock = clock
+        self._retention = retention_seconds
+        self._busy_timeout = busy_timeout_seconds
+        self._prune_interval = prune_interval_seconds
+        self._next_prune = float("-inf")
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[tuple[int, sqlite3.Connection]] = []
+        self._generation = 0
+        with unavailable_on(OSError):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    def _connection(self) -> sqlite3.Connection:
+        """Return this thread's connection, opening a fresh one after a fork or close()."""
+        pid = os.getpid()
+        key = (pid, self._generation)
+        if getattr(self._local, "key", None) != key:
+            db = sqlite3.connect(
+                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
+            )
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            with self._lock:
+                self._connections.append((pid, db))
+            self._local.key, self._local.db = key, db
+        return self._local.db
+
+    @contextmanager
+    def _statement(self) -> Iterator[sqlite3.Connection]:
+        """Run one statement in autocommit mode, reporting engine failures uniformly."""
+        with unavailable_on(sqlite3.OperationalError):
+            yield self._connection()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a read-modify-write atomically, holding the write lock from the first statement."""
+        with unavailable_on(sqlite3.OperationalError):
+            db = self._connection()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def accept(self, event_id: str, kind: str, payload: str) -> bool:
+        """Insert a queued job unless the id is live or was accepted within the retention."""
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND accepted_at <= ?",
+                (event_id, now - self._retention),
+            )
+            inserted = db.execute(
+                "INSERT INTO jobs (event_id, kind, payload, state, visible_at, accepted_at)"
+                " VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, kind, payload, now, now),
+            ).rowcount
+        return inserted == 1
+
+    def claim(self, owner: str, lease_seconds: float) -> Job | None:
+        """Lease the oldest queued job whose visibility time has come."""
+        check_owner(owner)
+        check_positive("lease_seconds", lease_seconds)
+        now = self._clock()
+        self._maybe_prune(now)
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND visible_at <= ?"
+                " ORDER BY seq LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET owner = ?, visible_at = ?, attempts = attempts + 1 WHERE seq = ?",
+                (owner, now + lease_seconds, row[0]),
+            )
+        event_id, kind, payload, attempts, accepted_at = row[1:]
+        return Job(event_id, kind, payload, attempts + 1, accepted_at)
+
+    def complete(self, event_id: str, owner: str) -> None:
+        """Mark done and drop the payload; the row stays as the dedupe record."""
+        with self._statement() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'done', payload = '', finished_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (self._clock(), event_id, owner),
+            )
+
+    def abandon(self, event_id: str, owner: str, error: str) -> None:
+        """Park a poison job with its error so it is never claimed again."""
+        with self._statement() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'abandoned', error = ?, finished_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (error, self._clock(), event_id, owner),
+            )
+
+    def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
+        """Push the visibility time out, only while `owner` is still the last claimer."""
+        check_positive("lease_seconds", lease_seconds)
+        with self._statement() as db:
+            renewed = db.execute(
+                "UPDATE jobs SET visible_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (self._clock() + lease_seconds, event_id, owner),
+            ).rowcount
+        return renewed == 1
+
+    def backlog(self) -> int:
+        """Count queued jobs, leased or not."""
+        with self._statement() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
+
+    def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
+        """List abandoned jobs within the retention, most recently accepted first."""
+        with self._statement() as db:
+            rows = db.execute(
+                f"SELECT {_JOB_COLUMNS}, error, finished_at FROM jobs"
+                " WHERE state = 'abandoned' AND accepted_at > ?"
+                " ORDER BY accepted_at DESC, seq DESC LIMIT ?",
+                (self._clock() - self._retention, limit),
+            ).fetchall()
+        return [AbandonedJob(Job(*row[:5]), row[5], row[6]) for row in rows]
+
+    def put_if_absent(self, key: str, value: str, ttl_seconds: float | None = None) -> str | None:
+        """Insert the fact unless a live one exists, whose value is then returned."""
+        now = self._clock()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT value FROM facts WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (key, now),
+            ).fetchone()
+            if row is not None:
+                return row[0]
+            self._put(db, key, value, ttl_seconds, now)
+        return None
+
+    def get(self, key: str) -> str | None:
+        """Read a live fact."""
+        with self._statement() as db:
+            row = db.execute(
+                "SELECT value FROM facts WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (key, self._clock()),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
+        """Overwrite the fact and its expiry."""
+        with self._statement() as db:
+            self._put(db, key, value, ttl_seconds, self._clock())
+
+    @staticmethod
+    def _put(
+        db: sqlite3.Connection, key: str, value: str, ttl_seconds: float | None, now: float
+    ) -> None:
+        """Upsert one fact with an optional expiry, shared by set and put_if_absent."""
+        if ttl_seconds is not None:
+            check_positive("ttl_seconds", ttl_seconds)
+        db.execute(
+            "INSERT INTO facts (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+            " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            (key, value, None if ttl_seconds is None else now + ttl_seconds),
+        )
+
+    def delete(self, key: str) -> None:
+        """Forget a fact."""
+        with self._statement() as db:
+            db.execute("DELETE FROM facts WHERE key = ?", (key,))
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Record a hit and count this key's hits newer than the window start."""
+        check_positive("window_seconds", window_seconds)
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute("DELETE FROM hits WHERE key = ? AND at <= ?", (key, now - window_seconds))
+            db.execute(
+                "INSERT INTO hits (key, at, expires_at) VALUES (?, ?, ?)",
+                (key, now, now + window_seconds),
+            )
+            return db.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()[0]
+
+    def ping(self) -> None:
+        """Prove the file can be read."""
+        with self._statement() as db:
+            db.execute("SELECT COUNT(*) FROM jobs WHERE 0").fetchone()
+
+    def close(self) -> None:
+        """Close every thread's connection; later calls reopen lazily."""
+        with self._lock:
+            self._generation += 1
+            connections, self._connections = self._connections, []
+        for pid, db in connections:
+            if pid == os.getpid():  # a parent's connections are not this process's to close
+                db.close()
+
+    def _maybe_prune(self, now: float) -> None:
+        """Delete what the retention and expiries no longer need, at most once per interval."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self._prune_interval
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM jobs WHERE state <> 'queued' AND accepted_at <= ?",
+                (now - self._retention,),
+            )
+            db.execute("DELETE FROM facts WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM hits WHERE expires_at <= ?", (now,))
