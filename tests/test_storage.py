@@ -1,0 +1,646 @@
+"""Behaviour of the durable store, every test run against SQLite and a real redis-server."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from bot.storage import Store, StoreUnavailable, open_store
+from bot.storage.redis import RedisStore
+from bot.storage.sqlite import SqliteStore
+
+START = 1_700_000_000.0
+RETENTION = 7 * 24 * 3600.0
+
+
+class FakeClock:
+    """A clock tests move by hand, so leases, expiries and windows need no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Backend:
+    """One engine under test: its URL and a factory of stores sharing the same data."""
+
+    name: str
+    url: str
+    make: Callable[..., Store]
+
+
+def _free_port() -> int:
+    """Ask the kernel for a port nobody listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Run a throwaway redis-server for this module and yield its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    workdir = tmp_path_factory.mktemp("redis")
+    port = _free_port()
+    log = (workdir / "redis.log").open("w")
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"redis-server did not start: {(workdir / 'redis.log').read_text()}"
+                    )
+                time.sleep(0.01)  # retry pause between connection attempts, bounded by deadline
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        client.close()
+        server.terminate()
+        server.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Backend]:
+    """Yield a factory of stores on one fresh SQLite file or one fresh Redis key prefix."""
+    opened: list[Store] = []
+    if request.param == "sqlite":
+        path = tmp_path / "nested" / "store.db"
+        url = f"sqlite:///{path}"
+
+        def make(**options: Any) -> Store:
+            opened.append(SqliteStore(path, **{"clock": clock, **options}))
+            return opened[-1]
+
+    else:
+        url = f"{request.getfixturevalue('redis_url')}?prefix=test-{uuid.uuid4().hex}:"
+
+        def make(**options: Any) -> Store:
+            opened.append(RedisStore.from_url(url, **{"clock": clock, **options}))
+            return opened[-1]
+
+    yield Backend(request.param, url, make)
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(backend: Backend) -> Store:
+    return backend.make()
+
+
+# --- accept and dedupe -------------------------------------------------------------------------
+
+
+def test_accept_records_a_job_once(store: Store) -> None:
+    assert store.accept("e1", "messages", "{}") is True
+    assert store.accept("e1", "messages", "{}") is False
+    assert store.backlog() == 1
+
+
+def test_dedupe_holds_across_instances_on_the_same_data(backend: Backend) -> None:
+    first, second = backend.make(), backend.make()
+    assert first.accept("e1", "messages", '{"n": 1}') is True
+    assert second.accept("e1", "messages", '{"n": 2}') is False
+    job = second.claim("w", 30)
+    assert job is not None and job.payload == '{"n": 1}'
+
+
+def test_odd_ids_and_a_megabyte_payload_round_trip(store: Store) -> None:
+    payload = json.dumps({"data": {"text": "é☃" + "x" * 1_000_000}})
+    event_id = "Y2lzY29zcGFyazovL3Vz/L01F: job:seen é ☃"
+    assert store.accept(event_id, "attachmentActions", payload)
+    job = store.claim("w", 30)
+    assert job is not None
+    assert (job.event_id, job.kind, job.payload) == (event_id, "attachmentActions", payload)
+
+
+# --- claim -------------------------------------------------------------------------------------
+
+
+def test_claim_hands_out_oldest_first_with_its_fields(store: Store, clock: FakeClock) -> None:
+    for n in range(3):
+        store.accept(f"e{n}", "messages", f'{{"n": {n}}}')
+        clock.advance(1)
+    claimed = [store.claim("w", 30) for _ in range(3)]
+    assert [(j.event_id, j.payload, j.attempts, j.accepted_at) for j in claimed if j] == [
+        ("e0", '{"n": 0}', 1, START),
+        ("e1", '{"n": 1}', 1, START + 1),
+        ("e2", '{"n": 2}', 1, START + 2),
+    ]
+    assert store.claim("w", 30) is None
+
+
+def test_claim_on_an_empty_store_is_none(store: Store) -> None:
+    assert store.claim("w", 30) is None
+
+
+def test_claim_rejects_empty_owner_and_non_positive_lease(store: Store) -> None:
+    store.accept("e1", "messages", "{}")
+    with pytest.raises(ValueError, match="owner"):
+        store.claim("", 30)
+    with pytest.raises(ValueError, match="lease_seconds"):
+        store.claim("w", 0)
+    assert store.claim("w", 30) is not None
+
+
+def test_expired_lease_makes_the_job_claimable_again(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", "{}")
+    first = store.claim("w1", 30)
+    assert first is not None and first.attempts == 1
+    clock.advance(29.9)
+    assert store.claim("w2", 30) is None
+    clock.advance(0.1)
+    again = store.claim("w2", 30)
+    assert again is not None
+    assert (again.event_id, again.attempts, again.accepted_at) == ("e1", 2, START)
+
+
+def test_an_expired_job_goes_before_newer_ones(store: Store, clock: FakeClock) -> None:
+    store.accept("old", "messages", "{}")
+    assert store.claim("w1", 10) is not None
+    clock.advance(5)
+    store.accept("new", "messages", "{}")
+    clock.advance(6)
+    assert [j.event_id for j in (store.claim("w2", 10), store.claim("w2", 10)) if j] == [
+        "old",
+        "new",
+    ]
+
+
+def test_a_sigkilled_worker_loses_its_job_only_until_the_lease_ends(
+    backend: Backend, clock: FakeClock
+) -> None:
+    store = backend.make()
+    store.accept("e1", "messages", "{}")
+    context = multiprocessing.get_context("fork")
+    claimed = context.Queue()
+    worker = context.Process(target=_claim_then_hang, args=(store, claimed))
+    worker.start()
+    try:
+        assert claimed.get(timeout=10) == "e1"
+    finally:
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.join(timeout=10)
+    assert worker.exitcode == -signal.SIGKILL
+    assert store.claim("w2", 60) is None
+    clock.advance(60)
+    job = store.claim("w2", 60)
+    assert job is not None and (job.event_id, job.attempts) == ("e1", 2)
+
+
+def _claim_then_hang(store: Store, claimed: Any) -> None:
+    """Child process: claim with the inherited store, report, then wait to be killed."""
+    job = store.claim("doomed", 60)
+    claimed.put(job.event_id if job else None)
+    threading.Event().wait(60)
+
+
+def test_threads_never_claim_the_same_job(backend: Backend) -> None:
+    stores = [backend.make(), backend.make()]
+    ids = {f"e{n}" for n in range(200)}
+    for event_id in sorted(ids):
+        stores[0].accept(event_id, "messages", "{}")
+    start = threading.Barrier(8)
+    claimed: list[str] = []
+
+    def work(n: int) -> None:
+        start.wait()
+        store = stores[n % 2]
+        while len(claimed) <= len(ids) and (job := store.claim(f"w{n}", 300)) is not None:
+            claimed.append(job.event_id)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Counter(claimed) == Counter(ids)
+    assert stores[1].backlog() == 200
+
+
+def test_processes_never_claim_the_same_job(backend: Backend) -> None:
+    store = backend.make()
+    ids = {f"e{n}" for n in range(300)}
+    for event_id in sorted(ids):
+        store.accept(event_id, "messages", "{}")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    start = context.Barrier(2)
+    workers = [
+        context.Process(target=_claim_all, args=(backend.url, f"p{n}", start, results))
+        for n in range(2)
+    ]
+    for worker in workers:
+        worker.start()
+    batches = [results.get(timeout=30) for _ in workers]
+    for worker in workers:
+        worker.join(timeout=10)
+    assert all(batches), "each process should have claimed some jobs"
+    assert Counter(id_ for batch in batches for id_ in batch) == Counter(ids)
+    assert store.backlog() == 0
+
+
+def _claim_all(url: str, owner: str, start: Any, results: Any) -> None:
+    """Child process: open the store from its URL, then claim and complete until none are left."""
+    store = open_store(url)
+    start.wait()
+    claimed = []
+    while len(claimed) < 1000 and (job := store.claim(owner, 300)) is not None:
+        claimed.append(job.event_id)
+        time.sleep(0.001)  # a job takes time, which gives the other process its turns
+        store.complete(job.event_id, owner)
+    results.put(claimed)
+    store.close()
+
+
+# --- complete, abandon, extend, backlog --------------------------------------------------------
+
+
+def test_completed_job_is_never_handed_out_again(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", "{}")
+    job = store.claim("w1", 30)
+    assert job is not None
+    store.complete("e1", "w1")
+    clock.advance(3600)
+    assert store.claim("w2", 30) is None
+    assert store.backlog() == 0
+    assert store.accept("e1", "messages", "{}") is False
+
+
+def test_abandoned_job_is_kept_for_inspection_only(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", '{"poison": true}')
+    store.accept("e2", "messages", "{}")
+    assert store.claim("w1", 30) is not None
+    clock.advance(2)
+    store.abandon("e1", "w1", "KeyError: 'roomId'")
+    clock.advance(3600)
+    remaining = store.claim("w2", 30)
+    assert remaining is not None and remaining.event_id == "e2"
+    assert store.claim("w2", 30) is None
+    assert store.backlog() == 1
+    assert store.accept("e1", "messages", "{}") is False
+    [parked] = store.abandoned()
+    assert parked.job.event_id == "e1"
+    assert parked.job.payload == '{"poison": true}'
+    assert parked.job.attempts == 1
+    assert parked.error == "KeyError: 'roomId'"
+    assert parked.abandoned_at == START + 2
+
+
+def test_abandoned_lists_newest_first_up_to_the_limit(store: Store, clock: FakeClock) -> None:
+    for n in range(3):
+        store.accept(f"e{n}", "messages", "{}")
+        clock.advance(1)
+        assert store.claim("w", 30) is not None
+        store.abandon(f"e{n}", "w", f"boom {n}")
+    assert [a.job.event_id for a in store.abandoned(limit=2)] == ["e2", "e1"]
+
+
+def test_only_the_last_claimer_can_finish_or_extend(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", "{}")
+    assert store.claim("w1", 10) is not None
+    clock.advance(11)
+    assert store.claim("w2", 10) is not None
+    store.complete("e1", "w1")
+    store.abandon("e1", "w1", "late")
+    assert store.backlog() == 1
+    assert store.abandoned() == []
+    assert store.extend("e1", "w1", 10) is False
+    assert store.extend("e1", "w2", 10) is True
+    store.complete("e1", "w2")
+    assert store.backlog() == 0
+
+
+def test_unclaimed_job_cannot_be_completed(store: Store) -> None:
+    store.accept("e1", "messages", "{}")
+    store.complete("e1", "w1")
+    store.complete("missing", "w1")
+    assert store.backlog() == 1
+    assert store.claim("w1", 30) is not None
+
+
+def test_extend_keeps_the_job_from_other_workers(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", "{}")
+    assert store.claim("w1", 10) is not None
+    clock.advance(8)
+    assert store.extend("e1", "w1", 10) is True
+    clock.advance(9)  # past the first lease, inside the renewed one
+    assert store.claim("w2", 10) is None
+    clock.advance(1)
+    job = store.claim("w2", 10)
+    assert job is not None and job.attempts == 2
+
+
+def test_a_run_out_lease_nobody_took_can_still_be_renewed(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", "{}")
+    assert store.claim("w1", 10) is not None
+    clock.advance(15)
+    assert store.extend("e1", "w1", 10) is True
+    assert store.claim("w2", 10) is None
+
+
+def test_extend_of_a_finished_job_reports_the_lease_lost(store: Store) -> None:
+    store.accept("e1", "messages", "{}")
+    assert store.claim("w1", 10) is not None
+    store.complete("e1", "w1")
+    assert store.extend("e1", "w1", 10) is False
+    assert store.extend("never-seen", "w1", 10) is False
+
+
+def test_backlog_counts_pending_and_leased_jobs(store: Store) -> None:
+    assert store.backlog() == 0
+    for n in range(3):
+        store.accept(f"e{n}", "messages", "{}")
+    assert store.claim("w", 30) is not None
+    assert store.backlog() == 3
+    store.complete("e0", "w")
+    assert store.backlog() == 2
+
+
+# --- retention ---------------------------------------------------------------------------------
+
+
+def test_dedupe_forgets_finished_events_after_the_retention(store: Store, clock: FakeClock) -> None:
+    store.accept("done", "messages", "{}")
+    store.accept("poison", "messages", "{}")
+    assert store.claim("w", 30) is not None and store.claim("w", 30) is not None
+    store.complete("done", "w")
+    store.abandon("poison", "w", "boom")
+    clock.advance(RETENTION - 1)
+    assert store.accept("done", "messages", "{}") is False
+    assert [a.job.event_id for a in store.abandoned()] == ["poison"]
+    clock.advance(1)
+    assert store.abandoned() == []
+    assert store.accept("done", "messages", '"again"') is True
+    assert store.accept("poison", "messages", '"again"') is True
+    jobs = [store.claim("w", 30), store.claim("w", 30)]
+    assert [(j.event_id, j.payload, j.attempts) for j in jobs if j] == [
+        ("done", '"again"', 1),
+        ("poison", '"again"', 1),
+    ]
+
+
+def test_a_live_job_is_never_forgotten(store: Store, clock: FakeClock) -> None:
+    store.accept("e1", "messages", "{}")
+    clock.advance(RETENTION * 2)
+    assert store.accept("e1", "messages", "{}") is False
+    assert store.backlog() == 1
+
+
+def test_retention_is_configurable(backend: Backend, clock: FakeClock) -> None:
+    store = backend.make(retention_seconds=60)
+    store.accept("e1", "messages", "{}")
+    assert store.claim("w", 30) is not None
+    store.complete("e1", "w")
+    clock.advance(60)
+    assert store.accept("e1", "messages", "{}") is True
+
+
+def test_sqlite_prunes_old_rows_occasionally(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "store.db"
+    store = SqliteStore(path, clock=clock, retention_seconds=100, prune_interval_seconds=50)
+    store.accept("old", "messages", "{}")
+    assert store.claim("w", 10) is not None
+    store.complete("old", "w")
+    store.set("fact", "v", ttl_seconds=5)
+    store.hit("person", 5)
+    clock.advance(100)
+    store.accept("live", "messages", "{}")
+    assert store.claim("w", 10) is not None  # claiming is what prunes
+
+    def rows(table: str) -> int:
+        with sqlite3.connect(path) as raw:
+            return raw.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+    assert (rows("jobs"), rows("facts"), rows("hits")) == (1, 0, 0)
+    store.accept("recent", "messages", "{}")
+    assert store.claim("w", 10) is not None
+    store.complete("recent", "w")
+    store.set("fact2", "v", ttl_seconds=5)
+    clock.advance(10)
+    store.claim("w", 10)  # within the prune interval: nothing is deleted yet
+    assert (rows("jobs"), rows("facts")) == (2, 1)
+    store.close()
+
+
+def test_redis_gives_every_per_event_key_its_own_expiry(redis_url: str, clock: FakeClock) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    store = RedisStore.from_url(f"{redis_url}?prefix={prefix}", clock=clock)
+    for event_id in ("done", "poison"):
+        store.accept(event_id, "messages", "{}")
+        assert store.claim("w", 30) is not None
+    store.complete("done", "w")
+    store.abandon("poison", "w", "boom")
+    store.set("ttl-fact", "v", ttl_seconds=30)
+    store.set("forever", "v")
+    store.hit("person", 60)
+    store.close()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    ttls = {key.removeprefix(prefix): client.pttl(key) for key in client.scan_iter(f"{prefix}*")}
+    client.close()
+    forever = {key for key, ttl in ttls.items() if ttl < 0}
+    assert forever - {"ready", "leased", "abandoned", "seq"} == {"fact:forever"}
+    assert "job:done" not in ttls
+    assert ttls["seen:done"] > RETENTION * 1000 - 10_000
+    assert ttls["job:poison"] > RETENTION * 1000 - 10_000
+    assert 30_000 < ttls["fact:ttl-fact"] <= 90_000
+    assert 60_000 < ttls["hits:person"] <= 120_000
+
+
+# --- facts -------------------------------------------------------------------------------------
+
+
+def test_put_if_absent_keeps_the_first_value(store: Store) -> None:
+    assert store.put_if_absent("form:M", "action-A") is None
+    assert store.put_if_absent("form:M", "action-B") == "action-A"
+    assert store.get("form:M") == "action-A"
+    assert store.get("form:other") is None
+
+
+def test_put_if_absent_has_exactly_one_winner_among_threads(backend: Backend) -> None:
+    stores = [backend.make(), backend.make()]
+    start = threading.Barrier(16)
+    answers: dict[str, str | None] = {}
+
+    def race(n: int) -> None:
+        start.wait()
+        answers[f"v{n}"] = stores[n % 2].put_if_absent("form:M", f"v{n}")
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    winners = [value for value, existing in answers.items() if existing is None]
+    assert len(winners) == 1
+    assert set(answers.values()) == {None, winners[0]}
+    assert stores[0].get("form:M") == winners[0]
+
+
+def test_facts_expire_by_the_store_clock(store: Store, clock: FakeClock) -> None:
+    store.set("k", "v", ttl_seconds=10)
+    assert store.put_if_absent("k", "other", ttl_seconds=100) == "v"
+    clock.advance(9.9)
+    assert store.get("k") == "v"
+    clock.advance(0.1)
+    assert store.get("k") is None
+    assert store.put_if_absent("k", "new", ttl_seconds=5) is None
+    assert store.get("k") == "new"
+    clock.advance(5)
+    assert store.get("k") is None
+
+
+def test_set_overwrites_value_and_expiry_and_delete_forgets(store: Store, clock: FakeClock) -> None:
+    store.set("k", "v1", ttl_seconds=10)
+    store.set("k", "v2")
+    clock.advance(RETENTION)
+    assert store.get("k") == "v2"
+    store.delete("k")
+    store.delete("never-set")
+    assert store.get("k") is None
+    assert store.put_if_absent("k", "v3") is None
+
+
+def test_ttl_must_be_positive(store: Store) -> None:
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        store.set("k", "v", ttl_seconds=0)
+    with pytest.raises(ValueError, match="ttl_seconds"):
+        store.put_if_absent("k", "v", ttl_seconds=-1)
+    assert store.get("k") is None
+
+
+# --- rate-limit hits ---------------------------------------------------------------------------
+
+
+def test_hit_counts_a_sliding_window(store: Store, clock: FakeClock) -> None:
+    counts = []
+    for step in (0, 10, 10, 40, 10.5, 129.5):  # at 0, 10, 20, 60, 70.5, 200
+        clock.advance(step)
+        counts.append(store.hit("person:A", 60))
+    assert counts == [1, 2, 3, 3, 3, 1]
+    assert store.hit("person:B", 60) == 1
+
+
+def test_hit_counts_every_concurrent_event(backend: Backend) -> None:
+    stores = [backend.make(), backend.make()]
+    start = threading.Barrier(8)
+    counts: list[int] = []
+
+    def burst(n: int) -> None:
+        start.wait()
+        counts.extend(stores[n % 2].hit("person:A", 60) for _ in range(25))
+
+    threads = [threading.Thread(target=burst, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counts) == list(range(1, 201))
+
+
+# --- health and opening ------------------------------------------------------------------------
+
+
+def test_ping_succeeds_on_a_working_store(store: Store) -> None:
+    store.ping()
+    store.accept("e1", "messages", "{}")
+    store.close()
+
+
+def test_unreachable_redis_raises_store_unavailable() -> None:
+    store = open_store(f"redis://127.0.0.1:{_free_port()}/0")
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        store.ping()
+    with pytest.raises(StoreUnavailable):
+        store.accept("e1", "messages", "{}")
+    assert time.monotonic() - started < 5
+    store.close()
+
+
+def test_unopenable_sqlite_file_raises_store_unavailable(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable):
+        SqliteStore(tmp_path)  # a directory, not a database file
+
+
+def test_open_store_reads_sqlite_urls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:///data/bot.db")
+    absolute = open_store(f"sqlite:///{tmp_path}/abs/bot.db")
+    assert isinstance(relative, SqliteStore) and isinstance(absolute, SqliteStore)
+    assert relative.path == Path("data/bot.db")
+    assert absolute.path == tmp_path / "abs" / "bot.db"
+    assert (tmp_path / "data" / "bot.db").is_file()
+    assert absolute.accept("e1", "messages", "{}")
+    relative.close()
+    absolute.close()
+
+
+def test_open_store_reads_redis_urls_with_a_prefix(redis_url: str) -> None:
+    default = open_store(redis_url)
+    custom = open_store(f"{redis_url}?prefix=other:")
+    assert isinstance(default, RedisStore) and isinstance(custom, RedisStore)
+    assert default.accept("e1", "messages", "{}") is True
+    assert custom.accept("e1", "messages", "{}") is True
+    client = redis.Redis.from_url(redis_url)
+    assert client.exists("icbot:seen:e1", "other:seen:e1") == 2
+    client.delete(*client.keys("icbot:*"), *client.keys("other:*"))
+    client.close()
+    default.close()
+    custom.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgres://db/bot", "unsupported store URL scheme 'postgres'"),
+        ("", "unsupported store URL scheme ''"),
+        ("sqlite://bot.db", "bad sqlite store URL"),
+        ("sqlite:///", "bad sqlite store URL"),
+        ("sqlite:///:memory:", "bad sqlite store URL"),
+    ],
+)
+def test_open_store_rejects_unknown_urls(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        open_store(url)
