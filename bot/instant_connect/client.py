@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import requests
 
@@ -22,7 +23,7 @@ from bot.errors import MalformedResponse, Timeout, Unreachable, error_for_status
 from bot.instant_connect.links import SERVICE, MeetingLinks, build_links
 from bot.instant_connect.request import MeetingRequest
 from bot.retry import parse_retry_after
-from bot.settings import InstantConnectConfig, Secret
+from bot.settings import DEFAULT_AUDIENCE, InstantConnectConfig, Secret
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +52,18 @@ class InstantConnectClient:
 
     def create_links(self, request: MeetingRequest) -> MeetingLinks:
         """Check the request, call the broker (with bounded retries) and build the links."""
+        if request.aud == DEFAULT_AUDIENCE:
+            request = replace(request, aud=self._config.audience)
         request.check(self._clock())
-        body = self._config.retry.call(lambda: self._post(request))
-        return build_links(body, request, self._config, self._clock())
+        body, tracking_id = self._config.retry.call(lambda: self._post(request))
+        try:
+            return build_links(body, request, self._config, self._clock())
+        except MalformedResponse as error:
+            raise MalformedResponse(
+                SERVICE, status=error.status, tracking_id=tracking_id, detail=error.detail
+            ) from None
 
-    def _post(self, request: MeetingRequest) -> object:
+    def _post(self, request: MeetingRequest) -> tuple[object, str | None]:
         try:
             response = self._session.post(
                 self._url,
@@ -83,7 +91,7 @@ class InstantConnectClient:
                 retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         try:
-            return response.json()
+            return response.json(), tracking_id
         except ValueError:
             raise MalformedResponse(
                 SERVICE, status=response.status_code, tracking_id=tracking_id,
