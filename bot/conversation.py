@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,14 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.access import Gatekeeper
 from bot.commands import Command, parse, strip_mention
-from bot.errors import BotError, FieldError, InvalidRequest, Rejected, UpstreamError
+from bot.errors import (
+    BotError,
+    FieldError,
+    InvalidRequest,
+    Rejected,
+    UpstreamError,
+    is_retryable,
+)
 from bot.events import Event
 from bot.instant_connect import InstantConnectClient, MeetingLinks
 from bot.link_messages import compose, escape_markdown
@@ -26,6 +34,7 @@ from bot.plan import MeetingPlan, PlanContext, inputs_from_options, plan_from_in
 from bot.settings import Settings
 from bot.storage import Job, Store
 from bot.timewindow import describe_window, zone
+from bot.webex import SERVICE as WEBEX_SERVICE
 from bot.webex import Person, WebexClient
 from cards import inputs as ids
 from cards.form import meeting_form
@@ -70,12 +79,14 @@ class Conversation:
         self._clock = clock
         self._people = PeopleDirectory(webex)
         self._gate = Gatekeeper(settings.access, lambda: webex.me().org_id)
+        self._last_attempt = threading.local()
 
     def process(self, job: Job) -> None:
-        """Entry point for the workers: one stored job."""
-        self.handle(Event.from_json(job.payload))
+        """Entry point for the workers: one stored job, on its ``job.attempts``-th try."""
+        self.handle(Event.from_json(job.payload),
+                    last_attempt=job.attempts >= self._settings.max_attempts)
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event, *, last_attempt: bool = True) -> None:
         """Do what the event calls for."""
         handlers = {
             "messages": self._on_message,
@@ -83,8 +94,11 @@ class Conversation:
             "memberships": self._on_membership,
         }
         handler = handlers.get(event.resource)
-        if handler is not None:
-            handler(event)
+        if handler is not None and event.event == "created":
+            # Until the message or submit is fetched, the webhook's room is where to apologise.
+            fallback = Place(event.room_id, event.data.get("roomType") != "direct")
+            self._last_attempt.value = last_attempt
+            self._guarded(fallback, lambda: handler(event))
 
     # Messages
 
@@ -162,7 +176,8 @@ class Conversation:
         )
         plan = plan_from_inputs(inputs, context)
         if isinstance(plan, list):
-            self._say(place, _problems_text(plan, "Please fix these and submit the form again:"))
+            again = "submit the form again" if form_id else "send the command again"
+            self._say(place, _problems_text(plan, f"Please fix these and {again}:"))
             return
         if not self._within_rate_limit(person, place):
             return
@@ -283,10 +298,17 @@ class Conversation:
         except InvalidRequest as error:
             self._say(place, _problems_text(error.errors, "The meeting could not be created:"))
         except UpstreamError as error:
+            if _worth_retrying_later(error) and not getattr(self._last_attempt, "value", True):
+                raise  # Webex itself is struggling: the worker tries the whole event again soon
             log.warning("upstream failure told to the person", extra={
                 "service": error.service, "status": error.status,
                 "tracking_id": error.tracking_id, "error_type": type(error).__name__})
             self._say(place, f"Sorry, I could not finish that. {error.describe()}")
+
+
+def _worth_retrying_later(error: UpstreamError) -> bool:
+    """A transient Webex failure: the reply could not get through either, so retry the event."""
+    return error.service == WEBEX_SERVICE and is_retryable(error)
 
 
 def _problems_text(errors: list[FieldError], intro: str) -> str:

@@ -167,7 +167,7 @@ def inputs_from_options(
         if field != ids.DEVICES:
             inputs[field] = value
             continue
-        for entry in _split_addresses(value):
+        for entry in filter(None, (part.strip() for part in value.split(","))):
             key = ids.DEVICES if entry.lower() in by_name else ids.EXTRA_DEVICES
             entry = by_name.get(entry.lower(), entry)
             inputs[key] = ",".join(filter(None, [inputs.get(key, ""), entry]))

@@ -48,6 +48,7 @@ class BotService:
         self.worker = Worker(
             self.store, self.conversation.process,
             threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.max_attempts,
         )
         self.intake = Intake(settings, self.store, on_accepted=self.worker.notify)
         self._token_checked_at = float("-inf")

@@ -71,7 +71,7 @@ class Worker:
             self._wake.notify()
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Block until the store has no unfinished job (for tests and the demo); False on timeout."""
+        """Block until the store has no unfinished job (tests, the demo); False on timeout."""
         with self._finished:
             return self._finished.wait_for(lambda: self._store.backlog() == 0, timeout)
 
