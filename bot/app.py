@@ -19,8 +19,10 @@ def create_app(service: BotService) -> Flask:
     """A Flask app serving one bot service; starts its workers."""
     app = Flask(__name__)
     settings = service.settings
-    # Flask itself refuses larger bodies with 413 before reading them.
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # Flask refuses a larger Content-Length with 413 before reading. A chunked body is instead
+    # cut at this many bytes without an error, so allow one byte more: the intake then sees
+    # that it is too large and answers 413 itself.
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
 
     @app.post(settings.webhook_path)
     def webhook() -> tuple[Response, int]:

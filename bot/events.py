@@ -29,7 +29,10 @@ def signature_matches(body: bytes, signature: str | None, secret: str) -> bool:
     """True only when ``signature`` is the HMAC-SHA1 of these exact bytes (constant time)."""
     if not signature:
         return False
-    return hmac.compare_digest(sign(body, secret), signature.strip().lower())
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII str, and a forged header may
+    # carry any latin-1 character.
+    given = signature.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(sign(body, secret).encode("ascii"), given)
 
 
 @dataclass(frozen=True)

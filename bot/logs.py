@@ -32,7 +32,13 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = [secret for secret in secrets if secret]
+        # Longest first, so a secret containing another is masked whole; each also in the form
+        # json.dumps writes it (a quote or backslash in a secret is escaped there).
+        self._secrets = sorted(
+            {form for secret in secrets if secret
+             for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1])},
+            key=len, reverse=True,
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {

@@ -11,6 +11,7 @@ Secrets are wrapped in :class:`Secret` so a repr, a log line or an error never s
 
 from __future__ import annotations
 
+import math
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,9 +103,11 @@ class Settings:
     webhook_path: str = "/webhooks"
     public_url: str | None = None
     max_body_bytes: int = 256 * 1024
-    storage_url: str = "sqlite:///data/instant-connect-bot.sqlite3"
+    # Not in the repr: a Redis URL may carry a password.
+    storage_url: str = field(default="sqlite:///data/instant-connect-bot.sqlite3", repr=False)
     worker_threads: int = 8
     job_lease_seconds: float = 60.0
+    max_attempts: int = 5
     access: AccessPolicy = field(default_factory=AccessPolicy)
     device_catalog: tuple[CatalogDevice, ...] = ()
     default_timezone: str = "UTC"
@@ -134,11 +137,11 @@ class Settings:
             instant_connect=broker,
             webhook_secret=Secret(secret) if secret else None,
             allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
-            webhook_path=read.text("WEBHOOK_PATH", "/webhooks"),
+            webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
-            max_body_bytes=int(read.number("MAX_BODY_BYTES", cls.max_body_bytes)),
+            max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
             storage_url=read.text("STORAGE_URL", cls.storage_url),
-            worker_threads=int(read.number("WORKER_THREADS", cls.worker_threads)),
+            worker_threads=read.integer("WORKER_THREADS", cls.worker_threads),
             job_lease_seconds=read.number("JOB_LEASE_SECONDS", cls.job_lease_seconds),
             access=AccessPolicy(
                 allowed_domains=read.lowercase_set("ALLOWED_DOMAINS"),
@@ -149,7 +152,7 @@ class Settings:
             device_catalog=read.catalog("DEVICE_CATALOG"),
             default_timezone=read.timezone("DEFAULT_TIMEZONE", "UTC"),
             default_valid_for=read.choice("DEFAULT_VALID_FOR", "2h", tuple(VALID_FOR_CHOICES)),
-            meetings_per_person=int(read.number("MEETINGS_PER_PERSON", cls.meetings_per_person)),
+            meetings_per_person=read.integer("MEETINGS_PER_PERSON", cls.meetings_per_person),
             meetings_window=timedelta(
                 seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
             ),
@@ -158,7 +161,12 @@ class Settings:
     def secret_values(self) -> list[str]:
         """Every secret in these settings, so the logs can mask them."""
         secrets = [self.bot_token, self.webhook_secret]
-        return [secret.reveal() for secret in secrets if secret is not None]
+        values = [secret.reveal() for secret in secrets if secret is not None]
+        try:
+            storage_password = urlsplit(self.storage_url).password
+        except ValueError:
+            storage_password = None
+        return values + ([storage_password] if storage_password else [])
 
     def require_webhook_secret(self) -> None:
         """Refuse to serve webhooks unsigned unless a developer said so explicitly."""
@@ -186,8 +194,20 @@ class _Reader:
 
     def url(self, name: str, default: str) -> str:
         value = self.text(name, default)
-        if value and urlsplit(value).scheme not in ("http", "https"):
+        if not value:
+            return value
+        try:
+            parts = urlsplit(value)
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise SettingsError(f"{name} must be an http:// or https:// URL.")
+        return value
+
+    def path(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not value.startswith("/"):
+            raise SettingsError(f"{name} must be a path starting with '/', such as /webhooks.")
         return value
 
     def number(self, name: str, default: float) -> float:
@@ -198,6 +218,20 @@ class _Reader:
             number = float(value)
         except ValueError:
             raise SettingsError(f"{name} must be a number.") from None
+        if not math.isfinite(number):
+            raise SettingsError(f"{name} must be a number.")
+        if number <= 0:
+            raise SettingsError(f"{name} must be greater than zero.")
+        return number
+
+    def integer(self, name: str, default: int) -> int:
+        value = self.text(name, "")
+        if not value:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number.") from None
         if number <= 0:
             raise SettingsError(f"{name} must be greater than zero.")
         return number

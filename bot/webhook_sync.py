@@ -25,6 +25,11 @@ def webhook_name(resource: str) -> str:
     return f"{NAME_PREFIX} {resource}"
 
 
+def is_ours(name: str) -> bool:
+    """Whether a webhook name is one this bot gives (not merely one starting with its letters)."""
+    return name == NAME_PREFIX or name.startswith(NAME_PREFIX + " ")
+
+
 @dataclass(frozen=True)
 class SyncReport:
     """What ``sync`` changed, one line per webhook."""
@@ -46,14 +51,16 @@ class SyncReport:
 def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
     """Make the bot's webhooks exactly the wanted ones, pointing at ``target_url``."""
     existing = list(webex.webhooks())
-    ours = [hook for hook in existing if hook.name.startswith(NAME_PREFIX)]
+    ours = [hook for hook in existing if is_ours(hook.name)]
     created, updated, deleted = [], [], []
+    kept: set[str] = set()
     for resource, event in WANTED:
         name = webhook_name(resource)
         matches = sorted(
             (h for h in ours if h.name == name and (h.resource, h.event) == (resource, event)),
             key=lambda h: (h.status != "active", h.target_url != target_url),
         )
+        kept.update(h.id for h in matches)
         if not matches:
             webex.create_webhook(name=name, target_url=target_url, resource=resource,
                                  event=event, secret=secret)
@@ -64,7 +71,8 @@ def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
         for duplicate in matches[1:]:
             webex.delete_webhook(duplicate.id)
             deleted.append(name)
-    stray = [h for h in ours if h.name not in {webhook_name(r) for r, _ in WANTED}]
+    # Its own webhooks that are none of the wanted ones (an old name, a wrong resource or event).
+    stray = [h for h in ours if h.id not in kept]
     for hook in stray:
         webex.delete_webhook(hook.id)
         deleted.append(hook.name)
@@ -77,6 +85,6 @@ def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
 
 def describe(hook: Webhook) -> str:
     """One line per webhook for ``webhooks list``."""
-    owner = "bot" if hook.name.startswith(NAME_PREFIX) else "other"
+    owner = "bot" if is_ours(hook.name) else "other"
     kind = f"{hook.resource}/{hook.event}"
     return f"{hook.status:<8} {owner:<5} {kind:<26} {hook.name!r} -> {hook.target_url}"
