@@ -97,6 +97,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def clock() -> FakeClock:
+    """Give each test its own hand-moved time."""
     return FakeClock()
 
 
@@ -126,6 +127,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) ->
 
 @pytest.fixture
 def store(backend: Backend) -> Store:
+    """Give a test one store on a fresh backend."""
     return backend.make()
 
 
@@ -500,22 +502,25 @@ def test_put_if_absent_keeps_the_first_value(store: Store) -> None:
 
 def test_put_if_absent_has_exactly_one_winner_among_threads(backend: Backend) -> None:
     stores = [backend.make(), backend.make()]
-    start = threading.Barrier(16)
-    answers: dict[str, str | None] = {}
+    keys = [f"form:M{k}" for k in range(40)]
+    start = threading.Barrier(8)
+    answers: dict[str, dict[str, str | None]] = {key: {} for key in keys}
 
     def race(n: int) -> None:
         start.wait()
-        answers[f"v{n}"] = stores[n % 2].put_if_absent("form:M", f"v{n}")
+        for key in keys:
+            answers[key][f"v{n}"] = stores[n % 2].put_if_absent(key, f"v{n}")
 
-    threads = [threading.Thread(target=race, args=(n,)) for n in range(16)]
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    winners = [value for value, existing in answers.items() if existing is None]
-    assert len(winners) == 1
-    assert set(answers.values()) == {None, winners[0]}
-    assert stores[0].get("form:M") == winners[0]
+    for key, by_value in answers.items():
+        winners = [value for value, existing in by_value.items() if existing is None]
+        assert len(winners) == 1, f"{key} had winners {winners}"
+        assert set(by_value.values()) == {None, winners[0]}
+        assert stores[0].get(key) == winners[0]
 
 
 def test_facts_expire_by_the_store_clock(store: Store, clock: FakeClock) -> None:
@@ -609,7 +614,7 @@ def test_open_store_reads_sqlite_urls(tmp_path: Path, monkeypatch: pytest.Monkey
     relative = open_store("sqlite:///data/bot.db")
     absolute = open_store(f"sqlite:///{tmp_path}/abs/bot.db")
     assert isinstance(relative, SqliteStore) and isinstance(absolute, SqliteStore)
-    assert relative.path == Path("data/bot.db")
+    assert relative.path == tmp_path / "data" / "bot.db"
     assert absolute.path == tmp_path / "abs" / "bot.db"
     assert (tmp_path / "data" / "bot.db").is_file()
     assert absolute.accept("e1", "messages", "{}")

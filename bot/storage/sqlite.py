@@ -72,7 +72,7 @@ class SqliteStore:
         prune_interval_seconds: float = 3600.0,
     ) -> None:
         check_positive("retention_seconds", retention_seconds)
-        self.path = Path(path)
+        self.path = Path(path).absolute()  # threads opened later must not follow a chdir
         self._clock = clock
         self._retention = retention_seconds
         self._busy_timeout = busy_timeout_seconds
