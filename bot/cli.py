@@ -100,7 +100,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(sys.stdout)
         if args.command == "serve":
             return serve(os.environ)
-        logs.configure(os.environ.get("LOG_LEVEL", "WARNING"))
         if args.command == "webhooks":
             return run_webhooks(args, Settings.from_env(os.environ))
         return run_links(args, os.environ)
@@ -116,10 +115,10 @@ def serve(env: Mapping[str, str]) -> int:
     """Check the settings, then become gunicorn with gthread workers serving ``bot.wsgi``."""
     Settings.from_env(env).require_webhook_secret()
     argv = [
-        "gunicorn", "--worker-class", "gthread",
+        sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
         "--workers", env.get("WEB_CONCURRENCY", "2"),
         "--threads", env.get("WEB_THREADS", "8"),
-        "--timeout", "30",
+        "--timeout", "30", "--no-control-socket",
         "--bind", f"{env.get('HOST', '0.0.0.0')}:{env.get('PORT', '8080')}",
         "bot.wsgi:app",
     ]
@@ -129,6 +128,7 @@ def serve(env: Mapping[str, str]) -> int:
 
 def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     """``webhooks sync`` and ``webhooks list``."""
+    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"), settings.secret_values())
     webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry)
     if args.action == "list":
         for hook in webex.webhooks():
@@ -197,12 +197,15 @@ def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRe
 def _settings(sandbox: bool, env: Mapping[str, str]) -> Iterator[Settings]:
     """Real settings from the environment, or the sandbox's broker and token."""
     if not sandbox:
-        yield Settings.from_env(env)
+        settings = Settings.from_env(env)
+        logs.configure(env.get("LOG_LEVEL", "WARNING"), settings.secret_values())
+        yield settings
         return
     from bot.sandbox import Sandbox
 
     with Sandbox(seed=int(env.get("SANDBOX_SEED", "0"))) as box:
         base = Settings(bot_token=Secret(box.bot_token))
+        logs.configure(env.get("LOG_LEVEL", "WARNING"), base.secret_values())
         yield replace(base, instant_connect=replace(base.instant_connect,
                                                     broker_url=box.broker_url))
 

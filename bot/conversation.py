@@ -29,6 +29,7 @@ from bot.errors import (
 from bot.events import Event
 from bot.instant_connect import InstantConnectClient, MeetingLinks
 from bot.link_messages import compose, escape_markdown
+from bot.outbox import Outbox
 from bot.people import PeopleDirectory
 from bot.plan import MeetingPlan, PlanContext, inputs_from_options, plan_from_inputs
 from bot.settings import Settings
@@ -80,6 +81,7 @@ class Conversation:
         self._people = PeopleDirectory(webex)
         self._gate = Gatekeeper(settings.access, lambda: webex.me().org_id)
         self._last_attempt = threading.local()
+        self._outbox = Outbox(webex, store)
 
     def process(self, job: Job) -> None:
         """Entry point for the workers: one stored job, on its ``job.attempts``-th try."""
@@ -98,7 +100,8 @@ class Conversation:
             # Until the message or submit is fetched, the webhook's room is where to apologise.
             fallback = Place(event.room_id, event.data.get("roomType") != "direct")
             self._last_attempt.value = last_attempt
-            self._guarded(fallback, lambda: handler(event))
+            with self._outbox.for_event(event.data_id):
+                self._guarded(fallback, lambda: handler(event))
 
     # Messages
 
@@ -204,7 +207,7 @@ class Conversation:
         devices = self._device_names(plan.devices)
         if plan.private_host_links and links.hosts:
             for message in compose(plan.subject, window, devices, links.hosts, "Host links"):
-                self._webex.send(to_person_id=person.id, markdown=message.markdown,
+                self._outbox.send(to_person_id=person.id, markdown=message.markdown,
                                  card=message.card)
             guests = links.guests
             note = f"Host links were sent privately to {person.display_name or 'you'}."
@@ -212,7 +215,7 @@ class Conversation:
         else:
             guests = links.all
         for message in compose(plan.subject, window, devices, guests, "Meeting links"):
-            self._webex.send(room_id=place.room_id, parent_id=place.parent_id,
+            self._outbox.send(room_id=place.room_id, parent_id=place.parent_id,
                              markdown=message.markdown, card=message.card)
 
     def _retire_form(self, form_id: str) -> None:
@@ -256,7 +259,7 @@ class Conversation:
         tz_name = str(zone(person.timezone, self._settings.default_timezone))
         card = meeting_form(self._settings.device_catalog, group_space=place.group,
                             timezone_name=tz_name)
-        form_id = self._webex.send(
+        form_id = self._outbox.send(
             room_id=place.room_id, parent_id=place.parent_id, card=card,
             markdown="Fill in the meeting form to get Instant Connect links. (Your Webex app "
                      "cannot show cards? Use: meet <subject>)",
@@ -266,7 +269,7 @@ class Conversation:
 
     def _post_help(self, place: Place, intro: str) -> None:
         lines = [intro, *(f"- **{cmd}**: {what}" for cmd, what in COMMANDS)]
-        self._webex.send(
+        self._outbox.send(
             room_id=place.room_id, parent_id=place.parent_id, markdown="\n".join(lines),
             card=help_card(bot_name=self._webex.me().display_name, commands=COMMANDS),
         )
@@ -289,7 +292,7 @@ class Conversation:
         return json.loads(raw) if raw else None
 
     def _say(self, place: Place, markdown: str) -> None:
-        self._webex.send(room_id=place.room_id, parent_id=place.parent_id, markdown=markdown)
+        self._outbox.send(room_id=place.room_id, parent_id=place.parent_id, markdown=markdown)
 
     def _guarded(self, place: Place, work: Callable[[], None]) -> None:
         """Run ``work``; tell the person about an upstream failure instead of going silent."""

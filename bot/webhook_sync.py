@@ -57,7 +57,9 @@ def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
     for resource, event in WANTED:
         name = webhook_name(resource)
         matches = sorted(
-            (h for h in ours if h.name == name and (h.resource, h.event) == (resource, event)),
+            # A filter cannot be removed by an update, so a filtered one is replaced instead.
+            (h for h in ours if h.name == name and (h.resource, h.event) == (resource, event)
+             and not h.filter),
             key=lambda h: (h.status != "active", h.target_url != target_url),
         )
         kept.update(h.id for h in matches)
@@ -71,7 +73,8 @@ def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
         for duplicate in matches[1:]:
             webex.delete_webhook(duplicate.id)
             deleted.append(name)
-    # Its own webhooks that are none of the wanted ones (an old name, a wrong resource or event).
+    # Its own webhooks that are none of the wanted ones (an old name, a wrong resource or event,
+    # a filter).
     stray = [h for h in ours if h.id not in kept]
     for hook in stray:
         webex.delete_webhook(hook.id)
