@@ -6,9 +6,9 @@ Usage::
     reply = intake.receive(raw_body, headers)      # -> Reply(status, body)
 
 Only this decides the status Webex sees: 401 for a missing or wrong signature, 400 for a body
-that is not a webhook, 413 for an oversized one, 503 when the store is down (so Webex delivers
-again later), and 200 for everything accepted, duplicate or deliberately ignored. Nothing slow
-happens here: the work is done by the workers after the 200.
+that is not a webhook, 413 for an oversized one, 503 when the store is down or the backlog of
+unprocessed events is full (``MAX_BACKLOG``), and 200 for everything accepted, duplicate or
+deliberately ignored. Nothing slow happens here: the work is done by the workers after the 200.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class Intake:
         settings.require_webhook_secret()
         self._secret = settings.webhook_secret
         self._max_bytes = settings.max_body_bytes
+        self._max_backlog = settings.max_backlog
         self._store = store
         self._on_accepted = on_accepted
 
@@ -62,6 +63,11 @@ class Intake:
             log.info("ignored an event the bot does not handle", extra=context)
             return Reply(200, {"status": "ignored"})
         try:
+            if self._store.backlog() >= self._max_backlog:
+                # Bounded queue: refuse rather than grow; Webex counts this as a failed delivery.
+                log.error("backlog full; refusing an event", extra={**context,
+                                                                    "limit": self._max_backlog})
+                return Reply(503, {"error": "busy"})
             accepted = self._store.accept(event.data_id, event.resource, event.to_json())
         except StoreUnavailable:
             log.error("storage unavailable; asking Webex to deliver again", extra=context)

@@ -108,6 +108,7 @@ class Settings:
     worker_threads: int = 8
     job_lease_seconds: float = 60.0
     max_attempts: int = 5
+    max_backlog: int = 10_000
     access: AccessPolicy = field(default_factory=AccessPolicy)
     device_catalog: tuple[CatalogDevice, ...] = ()
     default_timezone: str = "UTC"
@@ -140,6 +141,7 @@ class Settings:
             webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
             max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
+            max_backlog=read.integer("MAX_BACKLOG", cls.max_backlog),
             storage_url=read.text("STORAGE_URL", cls.storage_url),
             worker_threads=read.integer("WORKER_THREADS", cls.worker_threads),
             job_lease_seconds=read.number("JOB_LEASE_SECONDS", cls.job_lease_seconds),

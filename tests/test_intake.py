@@ -74,6 +74,9 @@ class DownStore:
     def accept(self, event_id: str, kind: str, payload: str) -> bool:
         raise StoreUnavailable("connection refused")
 
+    def backlog(self) -> int:
+        raise StoreUnavailable("connection refused")
+
     def ping(self) -> None:
         raise StoreUnavailable("connection refused")
 
@@ -319,3 +322,13 @@ def test_a_configured_secret_is_enforced_even_when_unsigned_is_allowed(store: St
     front = Intakes(store, allow_unsigned_webhooks=True)
     assert front.receive(envelope("MSG-x"), {})[0] == 401
     assert store.backlog() == 0
+
+
+def test_a_full_backlog_is_refused_and_nothing_grows(store: Store, caplog: Any) -> None:
+    """Events beyond MAX_BACKLOG get 503 and are not stored; the log says why."""
+    intake = Intake(settings(max_backlog=3), store)
+    bodies = [envelope(data_id=f"m{n}") for n in range(6)]
+    statuses = [intake.receive(body, signed(body)).status for body in bodies]
+    assert statuses == [200, 200, 200, 503, 503, 503]
+    assert store.backlog() == 3
+    assert "backlog full" in caplog.text
