@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -464,6 +465,24 @@ def test_sqlite_prunes_old_rows_occasionally(tmp_path: Path, clock: FakeClock) -
     store.claim("w", 10)  # within the prune interval: nothing is deleted yet
     assert (rows("jobs"), rows("facts")) == (2, 1)
     store.close()
+
+
+def test_sqlite_connections_of_ended_threads_are_closed(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "store.db")
+
+    def open_files() -> int:
+        fds = Path("/proc/self/fd").iterdir()
+        return sum(1 for fd in fds if os.path.realpath(fd) == str(tmp_path / "store.db"))
+
+    for n in range(20):  # like a server that runs each request on a new thread
+        thread = threading.Thread(target=store.accept, args=(f"e{n}", "messages", "{}"))
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert open_files() <= 1
+    assert store.backlog() == 20
+    store.close()
+    assert open_files() == 0
 
 
 def test_redis_gives_every_per_event_key_its_own_expiry(redis_url: str, clock: FakeClock) -> None:

@@ -1,8 +1,9 @@
 """SQLite engine: one WAL-mode file shared by every thread and process on a machine.
 
-Each thread (and each forked process) gets its own connection; writers that read-then-write take
-the write lock up front with `BEGIN IMMEDIATE`, so two claimers can never pick the same row, and
-`synchronous=FULL` makes an accepted job survive a crash of the process or the machine.
+Threads borrow connections from a small per-process pool (a fork starts a new one), so servers
+that run each request on a new thread do not pile up open files. Writers that read-then-write
+take the write lock up front with `BEGIN IMMEDIATE`, so two claimers can never pick the same row,
+and `synchronous=FULL` makes an accepted job survive a crash of the process or the machine.
 Finished jobs, expired facts and old hits are pruned at most once per `prune_interval_seconds`.
 """
 
@@ -78,10 +79,9 @@ class SqliteStore:
         self._busy_timeout = busy_timeout_seconds
         self._prune_interval = prune_interval_seconds
         self._next_prune = float("-inf")
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._connections: list[tuple[int, sqlite3.Connection]] = []
-        self._generation = 0
+        self._idle: list[sqlite3.Connection] = []
+        self._pool_key = (os.getpid(), 0)  # (process, generation) the idle connections belong to
         with unavailable_on(OSError):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db:
@@ -89,38 +89,42 @@ class SqliteStore:
                 if statement.strip():
                     db.execute(statement)
 
-    def _connection(self) -> sqlite3.Connection:
-        """Return this thread's connection, opening a fresh one after a fork or close()."""
-        pid = os.getpid()
-        key = (pid, self._generation)
-        if getattr(self._local, "key", None) != key:
-            db = sqlite3.connect(
-                self.path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-            )
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-            with self._lock:
-                self._connections.append((pid, db))
-            self._local.key, self._local.db = key, db
-        return self._local.db
-
     @contextmanager
-    def _statement(self) -> Iterator[sqlite3.Connection]:
-        """Run one statement in autocommit mode, reporting engine failures uniformly."""
+    def _borrow(self) -> Iterator[sqlite3.Connection]:
+        """Lend a pooled connection in autocommit mode, reporting engine failures uniformly."""
+        with self._lock:
+            if self._pool_key[0] != os.getpid():  # forked: the parent's connections stay its own
+                self._idle, self._pool_key = [], (os.getpid(), 0)
+            key = self._pool_key
+            db = self._idle.pop() if self._idle else None
         with unavailable_on(sqlite3.OperationalError):
-            yield self._connection()
+            if db is None:
+                db = sqlite3.connect(
+                    self.path,
+                    timeout=self._busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = FULL")
+            try:
+                yield db
+            finally:
+                if db.in_transaction:
+                    db.rollback()
+                with self._lock:
+                    keep = key == self._pool_key
+                    if keep:
+                        self._idle.append(db)
+                if not keep:
+                    db.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """Run a read-modify-write atomically, holding the write lock from the first statement."""
-        with unavailable_on(sqlite3.OperationalError):
-            db = self._connection()
+        with self._borrow() as db:
             db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            yield db
             db.execute("COMMIT")
 
     def accept(self, event_id: str, kind: str, payload: str) -> bool:
@@ -161,7 +165,7 @@ class SqliteStore:
 
     def complete(self, event_id: str, owner: str) -> None:
         """Mark done and drop the payload; the row stays as the dedupe record."""
-        with self._statement() as db:
+        with self._borrow() as db:
             db.execute(
                 "UPDATE jobs SET state = 'done', payload = '', finished_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
@@ -170,7 +174,7 @@ class SqliteStore:
 
     def abandon(self, event_id: str, owner: str, error: str) -> None:
         """Park a poison job with its error so it is never claimed again."""
-        with self._statement() as db:
+        with self._borrow() as db:
             db.execute(
                 "UPDATE jobs SET state = 'abandoned', error = ?, finished_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
@@ -180,7 +184,7 @@ class SqliteStore:
     def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
         """Push the visibility time out, only while `owner` is still the last claimer."""
         check_positive("lease_seconds", lease_seconds)
-        with self._statement() as db:
+        with self._borrow() as db:
             renewed = db.execute(
                 "UPDATE jobs SET visible_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
@@ -190,12 +194,12 @@ class SqliteStore:
 
     def backlog(self) -> int:
         """Count queued jobs, leased or not."""
-        with self._statement() as db:
+        with self._borrow() as db:
             return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
 
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
         """List abandoned jobs within the retention, most recently accepted first."""
-        with self._statement() as db:
+        with self._borrow() as db:
             rows = db.execute(
                 f"SELECT {_JOB_COLUMNS}, error, finished_at FROM jobs"
                 " WHERE state = 'abandoned' AND accepted_at > ?"
@@ -219,7 +223,7 @@ class SqliteStore:
 
     def get(self, key: str) -> str | None:
         """Read a live fact."""
-        with self._statement() as db:
+        with self._borrow() as db:
             row = db.execute(
                 "SELECT value FROM facts WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
                 (key, self._clock()),
@@ -228,7 +232,7 @@ class SqliteStore:
 
     def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         """Overwrite the fact and its expiry."""
-        with self._statement() as db:
+        with self._borrow() as db:
             self._put(db, key, value, ttl_seconds, self._clock())
 
     @staticmethod
@@ -246,7 +250,7 @@ class SqliteStore:
 
     def delete(self, key: str) -> None:
         """Forget a fact."""
-        with self._statement() as db:
+        with self._borrow() as db:
             db.execute("DELETE FROM facts WHERE key = ?", (key,))
 
     def hit(self, key: str, window_seconds: float) -> int:
@@ -263,17 +267,19 @@ class SqliteStore:
 
     def ping(self) -> None:
         """Prove the file can be read."""
-        with self._statement() as db:
+        with self._borrow() as db:
             db.execute("SELECT COUNT(*) FROM jobs WHERE 0").fetchone()
 
     def close(self) -> None:
-        """Close every thread's connection; later calls reopen lazily."""
+        """Close idle connections now and borrowed ones when returned; later calls reopen."""
         with self._lock:
-            self._generation += 1
-            connections, self._connections = self._connections, []
-        for pid, db in connections:
-            if pid == os.getpid():  # a parent's connections are not this process's to close
-                db.close()
+            idle, self._idle = self._idle, []
+            pid, generation = self._pool_key
+            if pid != os.getpid():  # forked: the parent's connections are not ours to close
+                idle = []
+            self._pool_key = (os.getpid(), generation + 1)
+        for db in idle:
+            db.close()
 
     def _maybe_prune(self, now: float) -> None:
         """Delete what the retention and expiries no longer need, at most once per interval."""
