@@ -7,7 +7,8 @@ claimable again, with `attempts` counting every claim.
 
 Two engines implement it: SQLite (`sqlite:///relative.db`, `sqlite:////abs/path.db`), a file
 shared by every process on one machine, and Redis (`redis://host:port/db`, `rediss://...`,
-optional `?prefix=icbot:`), shared by several machines. Pick one with `open_store(url)`.
+`unix:///path.sock`, optional `?prefix=icbot:`), shared by several machines. Pick one with
+`open_store(url)`.
 
 Errors: every engine failure to reach its storage surfaces as `StoreUnavailable`; bad URLs
 raise `ValueError`.
@@ -112,7 +113,7 @@ class Store(Protocol):
         ...
 
     def hit(self, key: str, window_seconds: float) -> int:
-        """Record one event now; return how many fall in the last `window_seconds`."""
+        """Record one event now; return how many fall in the last `window_seconds` (one per key)."""
         ...
 
     def ping(self) -> None:
