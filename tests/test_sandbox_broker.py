@@ -120,15 +120,15 @@ def test_minimal_request_uses_the_documented_defaults(sb: Sandbox) -> None:
 
 
 @pytest.mark.parametrize(
-    ("jwe_alg", "enc", "jws_alg"),
+    ("jwe_alg", "enc", "jws_alg", "salt", "iterations"),
     [
-        ("PBES2-HS256+A128KW", "A128CBC-HS256", "HS256"),
-        ("PBES2-HS384+A192KW", "A192GCM", "HS384"),
-        ("PBES2-HS512+A256KW", "A256CBC-HS512", "HS512"),
+        ("PBES2-HS256+A128KW", "A128CBC-HS256", "HS256", 8, 1000),
+        ("PBES2-HS384+A192KW", "A192GCM", "HS384", 77, 20000),
+        ("PBES2-HS512+A256KW", "A256CBC-HS512", "HS512", 128, 32767),
     ],
 )
 def test_requested_algorithms_salt_and_iterations_are_used(
-    sb: Sandbox, jwe_alg: str, enc: str, jws_alg: str
+    sb: Sandbox, jwe_alg: str, enc: str, jws_alg: str, salt: int, iterations: int
 ) -> None:
     flow = {"id": "sip-no-knock", "data": [{"uri": "exam-room-1@clinic.example.com"}]}
     body = {
@@ -141,19 +141,28 @@ def test_requested_algorithms_salt_and_iterations_are_used(
         "jweAlg": jwe_alg,
         "enc": enc,
         "jwsAlg": jws_alg,
-        "saltLength": 8,
-        "iterations": 1000,
+        "saltLength": salt,
+        "iterations": iterations,
     }
     answer = encrypt(sb, body).json()
     assert (len(answer["host"]), len(answer["guest"])) == (2, 3)
     for role in ("host", "guest"):
         for index, entry in enumerate(answer[role]):
             jwe_header, jws_header, claims = sb.unseal(entry["cipher"])
-            assert (jwe_header["alg"], jwe_header["enc"], jwe_header["p2c"]) == (jwe_alg, enc, 1000)
-            assert salt_length(jwe_header) == 8 and jws_header["alg"] == jws_alg
+            assert (jwe_header["alg"], jwe_header["enc"]) == (jwe_alg, enc)
+            assert (jwe_header["p2c"], salt_length(jwe_header)) == (iterations, salt)
+            assert jws_header["alg"] == jws_alg
             assert (claims["role"], claims["index"]) == (role, index)
             assert (claims["nbf"], claims["exp"], claims["flow"]) == (1900000000, 1900003600, flow)
             assert (claims["verticalType"], claims["loginUrlForHost"]) == ("gen", False)
+
+
+def test_default_salt_length_and_iterations_are_drawn_per_request(sb: Sandbox) -> None:
+    headers = [sb.decrypt(encrypt(sb, MINIMAL).json()["host"][0]["cipher"])[0] for _ in range(6)]
+    lengths = {salt_length(h) for h in headers}
+    counts = {h["p2c"] for h in headers}
+    assert len(lengths) > 1 and all(8 <= n <= 128 for n in lengths)
+    assert len(counts) > 1 and all(1000 <= n <= 32767 for n in counts)
 
 
 def test_short_urls(sb: Sandbox) -> None:
@@ -185,7 +194,8 @@ def snapshot(seed: int) -> dict:
             "token": box.bot_token,
             "ids": [box.bot["id"], box.org_id, alice["id"], room["id"], message["id"]],
             "shorts": [e["short"] for e in answer["host"] + answer["guest"]],
-            "defaults": [(h["p2c"], salt_length(h), h["p2s"]) for h in headers],
+            "iterations": [h["p2c"] for h in headers],
+            "salt_lengths": [salt_length(h) for h in headers],
         }
 
 

@@ -82,8 +82,8 @@ class Sandbox:
     def start(self) -> Sandbox:
         """Start serving HTTP and delivering webhooks."""
         self._stopping.clear()
-        self._dispatcher.start()
         self._server.start()
+        self._dispatcher.start()
         return self
 
     def stop(self) -> None:
