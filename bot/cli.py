@@ -88,12 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["sandbox"]:  # its options are the sandbox's own, passed through untouched
+        from bot.sandbox.cli import main as sandbox_main
+
+        return sandbox_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
-        if args.command == "sandbox":
-            from bot.sandbox.cli import main as sandbox_main
-
-            return sandbox_main(args.rest)
         if args.command == "demo":
             from bot.demo import run_demo
 
