@@ -146,7 +146,8 @@ class Conversation:
     def _on_submit(self, event: Event) -> None:
         action = self._webex.attachment_action(event.data_id)
         form = self._form_record(action.message_id)
-        place = Place(action.room_id, form.get("group", True) if form else True)
+        place = Place(action.room_id, form.get("group", True), form.get("thread")) if form \
+            else Place(action.room_id, True)
         person = self._people.get(action.person_id)
         if not self._admitted(person, place):
             return
@@ -264,7 +265,7 @@ class Conversation:
             markdown="Fill in the meeting form to get Instant Connect links. (Your Webex app "
                      "cannot show cards? Use: meet <subject>)",
         )
-        record = {"room": place.room_id, "group": place.group}
+        record = {"room": place.room_id, "group": place.group, "thread": place.parent_id}
         self._store.set(_form_key(form_id), json.dumps(record), FORM_TTL)
 
     def _post_help(self, place: Place, intro: str) -> None:

@@ -42,8 +42,7 @@ def test_mention_in_a_group_gets_the_form(running_bot, sandbox, alice, clinic):
 
 
 def test_submit_creates_links_and_retires_the_form(running_bot, sandbox, alice, clinic):
-    sandbox.post_message(alice, clinic, "new", mention_bot=True)
-    [form] = running_bot.wait_for_bot_messages(clinic, 1)
+    form = post_form(running_bot, sandbox, alice, clinic)
     sandbox.submit_card(alice, form["id"], {
         ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Patient follow-up", ids.HOSTS: "1",
         ids.GUESTS: "2", ids.DEVICES: "exam-room-1@clinic.example.com",
@@ -337,3 +336,14 @@ def test_per_person_meeting_limit(limited_bot, sandbox, alice):
         limited_bot.idle()
     assert len(broker_calls(sandbox)) == 2
     assert "limit" in limited_bot.bot_messages(dm)[-1]["markdown"]
+
+
+def test_a_form_asked_for_in_a_thread_answers_in_that_thread(running_bot, sandbox, alice, clinic):
+    root = sandbox.post_message(alice, clinic, "Ward round", mention_bot=False)
+    sandbox.post_message(alice, clinic, "new", mention_bot=True, parent_id=root["id"])
+    running_bot.idle()
+    [form] = running_bot.bot_messages(clinic)
+    sandbox.submit_card(alice, form["id"], create_inputs(**{ids.PRIVATE_HOST_LINKS: "false"}))
+    running_bot.idle()
+    replies = running_bot.bot_messages(clinic)
+    assert replies and all(m.get("parentId") == root["id"] for m in replies)
