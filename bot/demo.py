@@ -8,9 +8,11 @@ same form. It prints who said what, so a newcomer sees the bot work without any 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from typing import Any, TextIO
 
@@ -47,9 +49,14 @@ class Transcript:
         """A line of narration or of a person."""
         print(text, file=self._out)
 
+    def prompt(self, text: str) -> None:
+        """A question to the person, answered on the same line."""
+        print(text, end="", file=self._out, flush=True)
+
     def act(self, narration: str, action: Callable[[], object]) -> None:
         """Do what a person does, wait until the bot has handled it, print the bot's replies."""
-        self.say(narration)
+        if narration:
+            self.say(narration)
         action()
         if not self._local.service.worker.wait_until_idle(timeout=30):
             raise RuntimeError("the bot did not finish in time")
@@ -95,8 +102,19 @@ def card_summary(card: dict[str, Any]) -> str:
     return "; ".join(parts) or "no inputs"
 
 
-def run_demo(out: TextIO) -> int:
-    """Play the conversation and print it; 0 when every step got its answer."""
+def run_demo(out: TextIO, interactive_input: TextIO | None = None) -> int:
+    """Play the conversation (or let a person type it) and print it; 0 when all went well."""
+    with _offline_bot(out) as (box, show):
+        if interactive_input is None:
+            _play(box, show)
+        else:
+            _converse(box, show, interactive_input)
+    return 0
+
+
+@contextlib.contextmanager
+def _offline_bot(out: TextIO) -> Iterator[tuple[Sandbox, Transcript]]:
+    """The sandbox and the bot, wired through ``webhooks sync`` as in a real deployment."""
     secret = secrets.token_hex(16)
     with Sandbox(seed=2026) as box, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
@@ -112,8 +130,7 @@ def run_demo(out: TextIO) -> int:
         with serve_locally(settings) as local:
             webex = WebexClient(settings.bot_token, settings.webex_base_url)
             sync(webex, local.webhook_url, Secret(secret))
-            _play(box, Transcript(box, local, out))
-    return 0
+            yield box, Transcript(box, local, out)
 
 
 def _play(box: Sandbox, show: Transcript) -> None:
@@ -151,3 +168,57 @@ def _play(box: Sandbox, show: Transcript) -> None:
 
 def _is_form(message: dict[str, Any]) -> bool:
     return any(ids.ACTION_CREATE in str(a.get("content")) for a in message.get("attachments") or [])
+
+
+def _converse(box: Sandbox, show: Transcript, inp: TextIO) -> None:
+    """Let a person talk to the bot as Alice and fill its forms at the prompt."""
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    dm, clinic = box.direct_room(alice), box.add_room("Clinic", members=[alice])
+    show.room(dm, "1:1")
+    show.room(clinic, "Clinic")
+    show.say("You are Alice. Type to the bot in your 1:1 space; start with @ to mention it in "
+             "the group space 'Clinic'. Try: help, meet Follow-up guests=2, @new. "
+             "An empty line ends the demo.")
+    while (line := _ask(show, inp, "you> ")) is not None and line:
+        room = clinic if line.startswith("@") else dm
+        text = line.lstrip("@").strip()
+        show.act("", functools.partial(box.post_message, alice, room, text))
+        form = next((m for m in reversed(box.messages_in(room)) if _is_form(m)), None)
+        if form is not None and (_ask(show, inp, "Fill in the form now? [Y/n] ") or "y") \
+                .lower().startswith("y"):
+            inputs = _fill_form(show, inp, group=room is clinic)
+            show.act("", functools.partial(box.submit_card, alice, form["id"], inputs))
+
+
+FORM_PROMPTS = (
+    (ids.SUBJECT, "Subject", "Consultation"),
+    (ids.HOSTS, "Hosts (0-25)", "1"),
+    (ids.GUESTS, "Guests (0-25)", "1"),
+    (ids.DEVICES, f"Devices ({', '.join(d.sip_uri for d in CATALOG)}), comma-separated", ""),
+    (ids.EXTRA_DEVICES, "Other SIP addresses", ""),
+    (ids.SHORT_LINKS, "Short links (true/false)", "true"),
+    (ids.VERTICAL, "Meeting type (gen/hc)", "gen"),
+    (ids.START_DATE, "Start date (YYYY-MM-DD, empty for now)", ""),
+    (ids.START_TIME, "Start time (HH:MM)", ""),
+    (ids.VALID_FOR, "Valid for (15m, 1h, 2h, 4h, 8h, 24h, 7d)", "2h"),
+)
+
+
+def _fill_form(show: Transcript, inp: TextIO, *, group: bool) -> dict[str, str]:
+    """Ask for each field of the form; an empty answer keeps the default."""
+    prompts = FORM_PROMPTS + (
+        ((ids.PRIVATE_HOST_LINKS, "Send host links to you privately (true/false)", "true"),)
+        if group else ()
+    )
+    inputs = {ids.ACTION: ids.ACTION_CREATE}
+    for input_id, label, default in prompts:
+        answer = _ask(show, inp, f"  {label} [{default}]: ")
+        inputs[input_id] = answer if answer else default
+    return inputs
+
+
+def _ask(show: Transcript, inp: TextIO, prompt: str) -> str | None:
+    """One line from the person, None at the end of input."""
+    show.prompt(prompt)
+    line = inp.readline()
+    return line.strip() if line else None
