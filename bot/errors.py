@@ -20,7 +20,11 @@ person can quote a reference; none of them ever holds a token or a cipher.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
+
+import requests
 
 
 @dataclass(frozen=True)
@@ -139,3 +143,16 @@ def error_for_status(
     return cls(
         service, status=status, tracking_id=tracking_id, detail=detail, retry_after=retry_after
     )
+
+
+@contextlib.contextmanager
+def network_errors(service: str) -> Iterator[None]:
+    """Turn ``requests``' connection failures and timeouts into this tree's errors."""
+    try:
+        yield
+    except requests.ConnectTimeout:
+        raise Unreachable(service, detail="connection timed out") from None
+    except requests.Timeout:
+        raise Timeout(service) from None
+    except requests.ConnectionError:
+        raise Unreachable(service) from None

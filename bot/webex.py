@@ -18,11 +18,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import requests
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError
 
-from bot.errors import Timeout, Unreachable, error_for_status
+from bot.errors import error_for_status, network_errors
 from bot.retry import RetryPolicy, parse_retry_after
 from bot.settings import Secret
 
@@ -220,7 +219,8 @@ class WebexClient:
 def _translated(send: Callable[[], T]) -> T:
     """Run one SDK call, turning its exceptions into the bot's error tree."""
     try:
-        return send()
+        with network_errors(SERVICE):
+            return send()
     except ApiError as error:
         raise error_for_status(
             SERVICE,
@@ -229,12 +229,6 @@ def _translated(send: Callable[[], T]) -> T:
             detail=(error.message or "")[:200],
             retry_after=parse_retry_after(error.response.headers.get("Retry-After")),
         ) from None
-    except requests.ConnectTimeout:
-        raise Unreachable(SERVICE, detail="connection timed out") from None
-    except requests.Timeout:
-        raise Timeout(SERVICE) from None
-    except requests.ConnectionError:
-        raise Unreachable(SERVICE) from None
 
 
 def _person(item: Any) -> Person:

@@ -19,7 +19,7 @@ from dataclasses import replace
 
 import requests
 
-from bot.errors import MalformedResponse, Timeout, Unreachable, error_for_status
+from bot.errors import MalformedResponse, error_for_status, network_errors
 from bot.instant_connect.links import SERVICE, MeetingLinks, build_links
 from bot.instant_connect.request import MeetingRequest
 from bot.retry import parse_retry_after
@@ -64,19 +64,13 @@ class InstantConnectClient:
             ) from None
 
     def _post(self, request: MeetingRequest) -> tuple[object, str | None]:
-        try:
+        with network_errors(SERVICE):
             response = self._session.post(
                 self._url,
                 json=request.to_body(),
                 headers={"Authorization": f"Bearer {self._token.reveal()}"},
                 timeout=(self._config.connect_timeout, self._config.read_timeout),
             )
-        except requests.ConnectTimeout:
-            raise Unreachable(SERVICE, detail="connection timed out") from None
-        except requests.Timeout:
-            raise Timeout(SERVICE) from None
-        except requests.ConnectionError:
-            raise Unreachable(SERVICE) from None
         tracking_id = _tracking_id(response)
         log.info(
             "instant connect answered",
