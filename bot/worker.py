@@ -3,6 +3,8 @@
 Each web process runs a few of these threads. The intake wakes one the moment it stores an
 event, so an event is processed right after its 200 even when the bot sat idle; a short poll
 picks up what other processes accepted and jobs whose lease ran out because a process died.
+While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
+is never claimed a second time by another worker while the first is still working on it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class Worker:
         self._pending_wakeups = 0
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the threads (once)."""
@@ -54,6 +58,9 @@ class Worker:
             thread = threading.Thread(target=self._run, name=f"worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._renew_leases, name="worker-leases", daemon=True)
+        heartbeat.start()
+        self._threads.append(heartbeat)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the threads to finish their current job and wait for them."""
@@ -94,16 +101,39 @@ class Worker:
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _handle(self, job: Job) -> None:
+        with self._held_lock:
+            self._held.add(job.event_id)
         try:
             self._attempt(job)
         finally:
+            self._release(job)
             with self._finished:
                 self._finished.notify_all()
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease, renew the lease of each job still being processed here."""
+        while not self._stopping.wait(self._lease / 3):
+            with self._held_lock:
+                held = list(self._held)
+            for event_id in held:
+                # Under the lock, so no renewal lands after the job was finished or put back.
+                with self._held_lock:
+                    if event_id not in self._held:
+                        continue
+                    try:
+                        renewed = self._store.extend(event_id, self._owner, self._lease)
+                    except StoreUnavailable:
+                        log.error("storage unavailable; could not renew a lease")
+                        break
+                if not renewed:
+                    log.warning("lost the lease of an event still being processed",
+                                extra={"event_id": event_id})
 
     def _attempt(self, job: Job) -> None:
         with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
             if job.attempts > self._max_attempts:
                 log.error("giving up on an event that failed too often")
+                self._release(job)
                 self._store.abandon(job.event_id, self._owner, "too many attempts")
                 return
             try:
@@ -112,7 +142,14 @@ class Worker:
                 retry_in = min(60.0, 2.0**job.attempts)
                 log.exception("processing failed; it will be retried", extra={
                     "error_type": type(error).__name__, "retry_in_seconds": retry_in})
+                self._release(job)
                 self._store.extend(job.event_id, self._owner, retry_in)
                 return
+            self._release(job)
             self._store.complete(job.event_id, self._owner)
             log.info("event processed")
+
+    def _release(self, job: Job) -> None:
+        """Stop renewing the job's lease: it is about to be finished or put back."""
+        with self._held_lock:
+            self._held.discard(job.event_id)
