@@ -17,7 +17,6 @@ message addressed by person id, the retry still posts again: at least once, neve
 from __future__ import annotations
 
 import contextlib
-import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -80,7 +79,7 @@ class Outbox:
             return None  # addressed by person id: the 1:1 space is not known here
         parent_id = message.get("parent_id")
         try:
-            recent = self._recent(room_id, parent_id)
+            recent = self._webex.recent_messages(room_id, parent_id, RECENT_LIMIT)
         except UpstreamError:
             return None  # a group space, which a bot may not list: post again
         me = self._webex.me().id
@@ -94,16 +93,6 @@ class Outbox:
             if owner is None or owner == key:
                 return str(item["id"])
         return None
-
-    def _recent(self, room_id: str, parent_id: str | None) -> list[dict[str, Any]]:
-        """The space's (or thread's) newest messages, newest first; one page, no more."""
-        # This listing would sit better in WebexClient as a public call of its own.
-        webex = self._webex
-        return webex._call(lambda: [
-            item.to_dict() for item in itertools.islice(
-                webex._api.messages.list(roomId=room_id, parentId=parent_id, max=RECENT_LIMIT),
-                RECENT_LIMIT)
-        ])
 
 
 def _claim_key(message_id: str) -> str:

@@ -13,6 +13,7 @@ every failure becomes a :mod:`bot.errors` error carrying status and tracking id.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -175,6 +176,18 @@ class WebexClient:
             )
         )
         return message.id
+
+    def recent_messages(
+        self, room_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` messages of a space or thread, newest first (one page only).
+
+        Webex lets a bot list 1:1 spaces; in group spaces only messages that mention it.
+        """
+        return self._call(lambda: [
+            item.to_dict() for item in itertools.islice(
+                self._api.messages.list(roomId=room_id, parentId=parent_id, max=limit), limit)
+        ])
 
     def delete_message(self, message_id: str) -> None:
         """Remove a message, e.g. a form that must not be submitted twice."""
