@@ -88,7 +88,7 @@ def log_retry(error: UpstreamError, attempt: int, wait: float) -> None:
             "service": error.service,
             "status": error.status,
             "tracking_id": error.tracking_id,
-            "attempt": attempt,
+            "call_attempt": attempt,
             "wait_seconds": round(wait, 3),
         },
     )
