@@ -44,6 +44,7 @@ from cards.help import help_card
 log = logging.getLogger(__name__)
 
 FORM_TTL = timedelta(days=14).total_seconds()
+PROBLEMS_BUDGET = 4000  # bytes of a "please fix" reply; Webex refuses messages over 7439
 COMMANDS = (
     ("meet <subject>", "links at once, e.g. meet Patient follow-up guests=2 valid=4h"),
     ("new", "the meeting form, with every option"),
@@ -241,9 +242,11 @@ class Conversation:
     def _admitted(self, person: Person, place: Place) -> bool:
         if self._gate.allows(person):
             return True
-        log.warning("refused a person", extra={"person_id": person.id, "room_id": place.room_id})
-        self._say(place, "Sorry, I can only make meetings for people my administrator has "
-                         "allowed. Please ask them if you need access.")
+        log.warning("refused a person", extra={"person_id": person.id, "room_id": place.room_id,
+                                               "person_type": person.type})
+        if person.type != "bot":  # answering another bot could start an endless exchange
+            self._say(place, "Sorry, I can only make meetings for people my administrator has "
+                             "allowed. Please ask them if you need access.")
         return False
 
     def _within_rate_limit(self, person: Person, place: Place) -> bool:
@@ -316,7 +319,21 @@ def _worth_retrying_later(error: UpstreamError) -> bool:
 
 
 def _problems_text(errors: list[FieldError], intro: str) -> str:
-    return "\n".join([intro, *(f"- **{e.field}**: {escape_markdown(e.message)}" for e in errors)])
+    """The problems as one message: a forged submit can have thousands, Webex takes 7439 bytes."""
+    lines, size = [intro], len(intro.encode("utf-8"))
+    for shown, error in enumerate(errors):
+        line = f"- **{_quoted(error.field, 80)}**: {_quoted(error.message, 300)}"
+        size += 1 + len(line.encode("utf-8"))
+        if size > PROBLEMS_BUDGET:
+            lines.append(f"- and {len(errors) - shown} more problems like these.")
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _quoted(text: str, limit: int) -> str:
+    """Echo what a person typed: shortened, literal, and without lone surrogates (not UTF-8)."""
+    return escape_markdown(text[:limit].encode("utf-8", "replace").decode("utf-8"))
 
 
 def _form_key(message_id: str) -> str:

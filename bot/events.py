@@ -14,6 +14,9 @@ from typing import Any
 
 SIGNATURE_HEADER = "X-Spark-Signature"
 HANDLED = {("messages", "created"), ("attachmentActions", "created"), ("memberships", "created")}
+# Webex envelopes nest three levels deep. Far deeper JSON still parses, but copying or storing it
+# recurses once per level and would fail with RecursionError (a 500) instead of a 400.
+MAX_DEPTH = 32
 
 
 class MalformedEvent(ValueError):
@@ -80,16 +83,19 @@ def parse_envelope(body: bytes) -> Event:
         raise MalformedEvent("the body is not JSON") from None
     if not isinstance(envelope, dict):
         raise MalformedEvent("the body is not a JSON object")
+    if _deeper_than(envelope, MAX_DEPTH):
+        raise MalformedEvent(f"the body nests deeper than {MAX_DEPTH} levels")
     data = envelope.get("data")
     if not isinstance(data, dict):
         raise MalformedEvent("'data' must be an object")
     texts = {name: envelope.get(name) for name in ("resource", "event")}
     texts["data.id"] = data.get("id")
     for name, value in texts.items():
-        if not isinstance(value, str) or not value or len(value) > 512:
+        if not isinstance(value, str) or not value or len(value) > 512 or not _is_utf8(value):
             raise MalformedEvent(f"'{name}' must be a non-empty string")
     optional = {name: envelope.get(name) for name in ("id", "actorId", "orgId")}
-    if any(value is not None and not isinstance(value, str) for value in optional.values()):
+    if any(value is not None and not (isinstance(value, str) and _is_utf8(value))
+           for value in optional.values()):
         raise MalformedEvent("'id', 'actorId' and 'orgId' must be strings")
     return Event(
         resource=str(texts["resource"]),
@@ -100,3 +106,25 @@ def parse_envelope(body: bytes) -> Event:
         org_id=optional["orgId"],
         data=data,
     )
+
+
+def _is_utf8(text: str) -> bool:
+    """False for a lone surrogate (JSON allows "\\ud800"), which no store can encode."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether lists and objects nest more than ``limit`` levels (checked without recursion)."""
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return False
