@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from bot.commands import person_uuid
 from bot.settings import AccessPolicy
 from bot.webex import Person
 
@@ -32,7 +33,7 @@ class Gatekeeper:
         domains = {email.rpartition("@")[2] for email in emails}
         return bool(
             emails & policy.allowed_people
-            or person.id.lower() in policy.allowed_people
+            or {person.id.lower(), person_uuid(person.id).lower()} & policy.allowed_people
             or domains & policy.allowed_domains
             or (person.org_id is not None and person.org_id in policy.allowed_org_ids)
         )

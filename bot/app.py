@@ -29,6 +29,10 @@ def create_app(service: BotService) -> Flask:
         reply = service.intake.receive(request.get_data(cache=False), request.headers)
         return jsonify(reply.body), reply.status
 
+    @app.errorhandler(413)
+    def too_large(_: Exception) -> tuple[Response, int]:
+        return jsonify({"error": "body too large"}), 413
+
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:
         return jsonify({"status": "alive"}), 200

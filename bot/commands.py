@@ -59,8 +59,9 @@ def strip_mention(html: str, text: str, bot_id: str, bot_names: tuple[str, ...])
         return " ".join(plain.split())
     plain = " ".join(text.split())
     for name in sorted(filter(None, bot_names), key=len, reverse=True):
-        if plain.lower().startswith(name.lower()):
-            return plain[len(name):].strip()
+        rest = plain[len(name):]
+        if plain.lower().startswith(name.lower()) and not rest[:1].isalnum():
+            return rest.strip()
     return plain
 
 

@@ -24,20 +24,7 @@ MAX_VALIDITY = timedelta(days=30)
 MAX_START_AHEAD = timedelta(days=365)
 MAX_DEVICES = 25
 
-LABELS = {
-    ids.SUBJECT: "Subject",
-    ids.HOSTS: "Hosts",
-    ids.GUESTS: "Guests",
-    ids.DEVICES: "Devices",
-    ids.EXTRA_DEVICES: "Extra SIP addresses",
-    ids.SHORT_LINKS: "Short links",
-    ids.VERTICAL: "Meeting type",
-    ids.HOST_LOGIN: "Hosts can sign in",
-    ids.START_DATE: "Start date",
-    ids.START_TIME: "Start time",
-    ids.VALID_FOR: "Valid for",
-    ids.PRIVATE_HOST_LINKS: "Send host links to me privately",
-}
+LABELS = ids.LABELS
 
 QUICK_OPTIONS = {
     "hosts": ids.HOSTS,

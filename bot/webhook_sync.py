@@ -81,8 +81,9 @@ def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
         deleted.append(hook.name)
     report = SyncReport(tuple(created), tuple(updated), tuple(deleted),
                         untouched_foreign=len(existing) - len(ours))
-    log.info("webhooks synchronised", extra={"created": len(created), "updated": len(updated),
-                                             "deleted": len(deleted)})
+    log.info("webhooks synchronised", extra={
+        "webhooks_created": len(created), "webhooks_updated": len(updated),
+        "webhooks_deleted": len(deleted)})
     return report
 
 

@@ -13,6 +13,7 @@ from cards.inputs import (
     GUESTS,
     HOST_LOGIN,
     HOSTS,
+    LABELS,
     MAX_LINKS,
     MAX_SUBJECT_LENGTH,
     PRIVATE_HOST_LINKS,
@@ -47,7 +48,7 @@ def meeting_form(
             {
                 "type": "Input.Text",
                 "id": SUBJECT,
-                "label": "Subject",
+                "label": LABELS[SUBJECT],
                 "placeholder": "Patient follow-up",
                 "maxLength": MAX_SUBJECT_LENGTH,
                 "isRequired": True,
@@ -56,8 +57,8 @@ def meeting_form(
             values.get(SUBJECT),
         ),
         _columns(
-            _count_input(HOSTS, "Hosts", values),
-            _count_input(GUESTS, "Guests", values),
+            _count_input(HOSTS, LABELS[HOSTS], values),
+            _count_input(GUESTS, LABELS[GUESTS], values),
         ),
         text_block(f"Up to {MAX_LINKS} links in all.", isSubtle=True, size="small", spacing="none"),
     ]
@@ -68,16 +69,16 @@ def meeting_form(
             {
                 "type": "Input.Text",
                 "id": EXTRA_DEVICES,
-                "label": "Other video devices (SIP addresses)",
+                "label": LABELS[EXTRA_DEVICES],
                 "placeholder": "room@example.com",
                 "isMultiline": True,
             },
             values.get(EXTRA_DEVICES),
         ),
-        _toggle(SHORT_LINKS, "Short links", values),
+        _toggle(SHORT_LINKS, LABELS[SHORT_LINKS], values),
     ]
     if group_space:
-        body.append(_toggle(PRIVATE_HOST_LINKS, "Send host links to me privately", values))
+        body.append(_toggle(PRIVATE_HOST_LINKS, LABELS[PRIVATE_HOST_LINKS], values))
     body.append(_more_options(timezone_name, values))
     submit = {
         "type": "Action.Submit",
@@ -96,20 +97,20 @@ def _more_options(timezone_name: str, values: Mapping[str, str]) -> Element:
         "items": [
             text_block("More options", weight="bolder"),
             _columns(
-                _choice_set(VERTICAL, "Meeting type", VERTICAL_CHOICES, DEFAULT_VERTICAL, values),
+                _choice_set(VERTICAL, LABELS[VERTICAL], VERTICAL_CHOICES, DEFAULT_VERTICAL, values),
                 _choice_set(
-                    VALID_FOR, "Links valid for", VALID_FOR_CHOICES, DEFAULT_VALID_FOR, values
+                    VALID_FOR, LABELS[VALID_FOR], VALID_FOR_CHOICES, DEFAULT_VALID_FOR, values
                 ),
             ),
-            _toggle(HOST_LOGIN, "Hosts can sign in", values),
+            _toggle(HOST_LOGIN, LABELS[HOST_LOGIN], values),
             text_block(f"Start ({timezone_name} time, leave empty to start now)"),
             _columns(
                 _with_value(
-                    {"type": "Input.Date", "id": START_DATE, "label": "Date"},
+                    {"type": "Input.Date", "id": START_DATE, "label": LABELS[START_DATE]},
                     values.get(START_DATE),
                 ),
                 _with_value(
-                    {"type": "Input.Time", "id": START_TIME, "label": "Time"},
+                    {"type": "Input.Time", "id": START_TIME, "label": LABELS[START_TIME]},
                     values.get(START_TIME),
                 ),
             ),
@@ -142,7 +143,7 @@ def _device_picker(catalog: Sequence[CatalogDevice], values: Mapping[str, str]) 
         {
             "type": "Input.ChoiceSet",
             "id": DEVICES,
-            "label": "Video devices to dial in",
+            "label": LABELS[DEVICES],
             "isMultiSelect": True,
             "style": "expanded" if len(catalog) <= EXPANDED_DEVICE_LIST_MAX else "compact",
             "choices": [{"title": d.name, "value": d.sip_uri} for d in catalog],

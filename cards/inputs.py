@@ -22,6 +22,24 @@ START_TIME = "startTime"  # HH:MM, may be empty
 VALID_FOR = "validFor"
 PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
 
+# What each input is called on the form, and so in every reply that asks to fix one.
+LABELS = MappingProxyType(
+    {
+        SUBJECT: "Subject",
+        HOSTS: "Hosts",
+        GUESTS: "Guests",
+        DEVICES: "Video devices to dial in",
+        EXTRA_DEVICES: "Other video devices (SIP addresses)",
+        SHORT_LINKS: "Short links",
+        VERTICAL: "Meeting type",
+        HOST_LOGIN: "Hosts can sign in",
+        START_DATE: "Start date",
+        START_TIME: "Start time",
+        VALID_FOR: "Links valid for",
+        PRIVATE_HOST_LINKS: "Send host links to me privately",
+    }
+)
+
 # What an Input.Toggle submits when on and off.
 TOGGLE_ON = "true"
 TOGGLE_OFF = "false"

@@ -134,19 +134,11 @@ class LogAudit(logging.Handler):
 LOG_AUDIT = LogAudit()
 
 
-# Loggers kept at WARNING because one of their INFO calls cannot make a record at all: the
-# webhook sync passes extra={"created": ...}, a reserved LogRecord name, so logging raises
-# KeyError as soon as INFO is enabled. Remove once that extra key is renamed.
-NOT_AUDITED_BELOW_WARNING = ("bot.webhook_sync",)
-
-
 def pytest_configure(config: pytest.Config) -> None:
     """Audit every log record of the session, at every level, from every thread."""
     root = logging.getLogger()
     root.addHandler(LOG_AUDIT)
     root.setLevel(logging.DEBUG)
-    for name in NOT_AUDITED_BELOW_WARNING:
-        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

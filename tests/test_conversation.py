@@ -121,7 +121,8 @@ def test_quick_path_in_a_group_sends_host_links_privately(running_bot, sandbox, 
 @pytest.mark.parametrize(
     ("text", "named"),
     [("meet Consultation guests=30", "Guests"), ("meet X hosts=-1", "Hosts"),
-     ("meet X valid=3x", "Valid for"), ("meet X device=not-a-sip", "Extra SIP addresses"),
+     ("meet X valid=3x", "Links valid for"),
+     ("meet X device=not-a-sip", "Other video devices (SIP addresses)"),
      ("meet X colour=blue", "Option colour")],
 )
 def test_quick_path_with_bad_options_names_them(running_bot, sandbox, alice, text, named):
@@ -189,7 +190,8 @@ def test_invalid_submit_names_each_field_and_keeps_the_form(running_bot, sandbox
         **{ids.SUBJECT: "  ", ids.HOSTS: "abc", ids.GUESTS: "30",
            ids.EXTRA_DEVICES: "not-a-sip", ids.VALID_FOR: "forever", ids.START_DATE: "tomorrow"}))
     [_, reply] = running_bot.wait_for_bot_messages(clinic, 2)
-    for label in ("Subject", "Hosts", "Guests", "Extra SIP addresses", "Valid for", "Start date"):
+    for label in ("Subject", "Hosts", "Guests", "Other video devices (SIP addresses)",
+                  "Links valid for", "Start date"):
         assert f"**{label}**" in reply["markdown"]
     assert not sandbox.message(form["id"]).get("deleted")
     assert broker_calls(sandbox) == []
@@ -347,3 +349,12 @@ def test_a_form_asked_for_in_a_thread_answers_in_that_thread(running_bot, sandbo
     running_bot.idle()
     replies = running_bot.bot_messages(clinic)
     assert replies and all(m.get("parentId") == root["id"] for m in replies)
+
+
+def test_person_uuid_reads_both_id_forms():
+    from bot.commands import person_uuid, strip_mention
+
+    person_id = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS8xMjM0NTY3OC1hYmNk"
+    assert person_uuid(person_id) == "12345678-abcd"
+    assert strip_mention("", "Instant help", person_id, ("Instant",)) == "help"
+    assert strip_mention("", "Instantly help", person_id, ("Instant",)) == "Instantly help"

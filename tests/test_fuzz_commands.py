@@ -253,4 +253,4 @@ def test_a_flood_of_bad_options_gets_one_readable_reply(
     """However many problems, the reply fits one Webex message and names an option."""
     [reply] = say(bot, dm, text)
     assert reply.startswith("Please fix")
-    assert "**Option " in reply or "**Extra SIP addresses**" in reply
+    assert "**Option " in reply or "**Other video devices (SIP addresses)**" in reply

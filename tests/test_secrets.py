@@ -22,7 +22,6 @@ from bot.sandbox import Sandbox
 from cards import inputs as ids
 from tests.conftest import (
     LOG_AUDIT,
-    NOT_AUDITED_BELOW_WARNING,
     WEBHOOK_SECRET,
     RunningBot,
     leaks,
@@ -62,15 +61,14 @@ def extra_keys(path: Path) -> Iterator[str]:
 
 
 def test_every_log_call_can_make_a_record() -> None:
-    """No extra key is a reserved LogRecord name, except in the loggers the audit knows about."""
+    """No extra key is a reserved LogRecord name."""
     # Such a key makes logging raise KeyError once that level is enabled: the line is lost, or
-    # the caller crashes, exactly when someone turns logging up. The conftest keeps the known
-    # offenders at WARNING; fixing one makes this fail until it is taken off that list.
+    # the caller crashes, exactly when someone turns logging up.
     offenders = {
         ".".join(path.relative_to(BOT_ROOT.parent).with_suffix("").parts)
         for path in BOT_ROOT.rglob("*.py") if set(extra_keys(path)) & RESERVED
     }
-    assert offenders == set(NOT_AUDITED_BELOW_WARNING)
+    assert offenders == set()
 
 
 def test_the_audit_recognises_tokens_the_secret_and_ciphers(sandbox: Sandbox) -> None:
