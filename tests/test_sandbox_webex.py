@@ -331,3 +331,16 @@ def test_recording_masks_the_token_and_can_be_cleared(sb: Sandbox, api: requests
     assert sb.requests_matching("POST", "/v1/people/*") == []
     sb.clear_record()
     assert sb.requests == [] and sb.deliveries == []
+
+
+def test_text_that_is_not_utf8_is_refused_with_400(sandbox: Sandbox) -> None:
+    """A lone surrogate (possible in JSON) is a client error, not a server crash."""
+    room = sandbox.add_room("Surrogates")
+    response = requests.post(
+        sandbox.webex_base_url + "messages",
+        data=b'{"roomId": "' + room["id"].encode() + b'", "text": "bad \\ud800"}',
+        headers={"Authorization": f"Bearer {sandbox.bot_token}",
+                 "Content-Type": "application/json"},
+        timeout=5,
+    )
+    assert response.status_code == 400

@@ -25,7 +25,11 @@ def _checked_text(body: dict[str, Any], key: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise ApiError(400, f"{key} must be a string.")
-    if len(value.encode("utf-8")) > MAX_MESSAGE_BYTES:
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ApiError(400, f"{key} is not valid UTF-8 text.") from None
+    if size > MAX_MESSAGE_BYTES:
         raise ApiError(400, 'Unable to post message to room: "The request payload is too big"')
     return value
 
