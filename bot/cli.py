@@ -79,6 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
                       help="type the messages and fill the form yourself")
     commands.add_parser("serve", help="run the bot under gunicorn (as the Procfile does)")
 
+    bench = commands.add_parser("bench", help="measure the bot under gunicorn against the sandbox")
+    bench.add_argument("--runs", type=_positive, default=3, help="runs; medians are reported")
+    bench.add_argument("--latency", type=_milliseconds, default=50, metavar="MS",
+                       help="added to every upstream call (default 50)")
+    bench.add_argument("--concurrency", type=_positive, default=8,
+                       help="webhooks in flight at once (default 8)")
+    bench.add_argument("--events", type=_positive, default=200,
+                       help="mentions and submits per flood (default 200)")
+    bench.add_argument("--slow-broker", type=_milliseconds, default=2000, metavar="MS",
+                       help="broker latency while acknowledgements are measured (default 2000)")
+    bench.add_argument("--burst", type=_positive, default=50,
+                       help="simultaneous submits (default 50)")
+    bench.add_argument("--burst-latency", type=_milliseconds, default=500, metavar="MS",
+                       help="broker latency during the burst (default 500)")
+    bench.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
+                       help="how long the bot sits idle before the last event (default 60)")
+    bench.add_argument("--workers", type=_positive, default=2, help="WEB_CONCURRENCY (default 2)")
+    bench.add_argument("--threads", type=_positive, default=8, help="WEB_THREADS (default 8)")
+    bench.add_argument("--worker-threads", type=_positive, default=8,
+                       help="WORKER_THREADS of the bot as deployed (default 8)")
+    bench.add_argument("--more-worker-threads", type=_positive, default=32,
+                       help="WORKER_THREADS for the second burst (default 32)")
+    bench.add_argument("--people", type=_positive, default=10,
+                       help="distinct people sending the events (default 10)")
+    bench.add_argument("--json", metavar="PATH", help="also write every figure as JSON here")
+
     webhooks = commands.add_parser("webhooks", help="manage the bot's Webex webhooks")
     actions = webhooks.add_subparsers(dest="action", required=True, parser_class=_Parser)
     sync = actions.add_parser("sync", help="create or repair exactly the bot's own webhooks")
@@ -86,6 +112,28 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default PUBLIC_URL + WEBHOOK_PATH)")
     actions.add_parser("list", help="show the webhooks the bot token can see")
     return parser
+
+
+def _positive(text: str) -> int:
+    """A whole number of at least 1, for counts on the command line."""
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return number
+
+
+def _milliseconds(text: str) -> float:
+    """A latency in milliseconds, zero or more."""
+    try:
+        number = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not 0 <= number < 600_000:
+        raise argparse.ArgumentTypeError(f"{text!r} must be between 0 and 600000 ms")
+    return number
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,6 +151,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(sys.stdout, sys.stdin if args.interactive else None)
         if args.command == "serve":
             return serve(os.environ)
+        if args.command == "bench":
+            from bot.bench.run import main as bench_main
+
+            return bench_main(args)
         if args.command == "webhooks":
             return run_webhooks(args, Settings.from_env(os.environ))
         return run_links(args, os.environ)
