@@ -3,6 +3,9 @@
 Each web process runs a few of these threads. The intake wakes one the moment it stores an
 event, so an event is processed right after its 200 even when the bot sat idle; a short poll
 picks up what other processes accepted and jobs whose lease ran out because a process died.
+Only one idle thread per process polls (the lookout), and a thread that finds a job wakes the
+next, so an idle bot claims twice a second whatever WORKER_THREADS is: every claim takes the
+store's write lock, which the webhook's acknowledgement waits for.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
 is never claimed a second time by another worker while the first is still working on it.
 """
@@ -45,6 +48,7 @@ class Worker:
         self._wake = threading.Condition()
         self._finished = threading.Condition()
         self._pending_wakeups = 0
+        self._lookout = False
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._held: set[str] = set()
@@ -72,9 +76,10 @@ class Worker:
         self._threads.clear()
 
     def notify(self) -> None:
-        """A job was just accepted: wake one idle thread now rather than at the next poll."""
+        """There may be a job to claim: wake one idle thread now rather than at the next poll."""
         with self._wake:
-            self._pending_wakeups += 1
+            # More wakeups than threads would only send idle threads to claim an empty queue.
+            self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
             self._wake.notify()
 
     def wait_until_idle(self, timeout: float) -> bool:
@@ -92,12 +97,19 @@ class Worker:
             if job is None:
                 self._idle()
                 continue
+            self.notify()  # there may be more: a sibling looks while this thread works
             self._handle(job)
 
     def _idle(self) -> None:
+        """Sleep until woken; the first thread to find no lookout on duty also polls."""
         with self._wake:
             if self._pending_wakeups == 0 and not self._stopping.is_set():
-                self._wake.wait(self._poll)
+                lookout, self._lookout = not self._lookout, True
+                try:
+                    self._wake.wait(self._poll if lookout else None)
+                finally:
+                    if lookout:
+                        self._lookout = False
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _handle(self, job: Job) -> None:
