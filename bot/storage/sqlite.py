@@ -1,14 +1,22 @@
 """SQLite engine: one WAL-mode file shared by every thread and process on a machine.
 
 Threads borrow connections from a small per-process pool (a fork starts a new one), so servers
-that run each request on a new thread do not pile up open files. Writers that read-then-write
-take the write lock up front with `BEGIN IMMEDIATE`, so two claimers can never pick the same row,
-and `synchronous=FULL` makes an accepted job survive a crash of the process or the machine.
+that run each request on a new thread do not pile up open files. Every write takes the write lock
+up front with `BEGIN IMMEDIATE`, so two claimers can never pick the same row.
+
+Accepting a job is committed with `synchronous=FULL`, so it survives a crash of the process or of
+the machine; the workers' bookkeeping uses `NORMAL` (it survives a process crash; a power cut may
+lose its last moments, which at worst repeats a step). Waiting for the write lock is what a
+webhook's acknowledgement pays, so it is kept short: the workers' writes queue on a per-process
+Python lock and so meet an accept at most one at a time, a claim with nothing to take never asks
+for the write lock, and the lock is retried every few hundred microseconds instead of with
+SQLite's own busy handler, whose sleeps grow to 100 ms.
 Finished jobs, expired facts and old hits are pruned at most once per `prune_interval_seconds`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -80,6 +88,7 @@ class SqliteStore:
         self._prune_interval = prune_interval_seconds
         self._next_prune = float("-inf")
         self._lock = threading.Lock()
+        self._writing = (os.getpid(), threading.Lock())  # one writer per process at a time
         self._idle: list[sqlite3.Connection] = []
         self._pool_key = (os.getpid(), 0)  # (process, generation) the idle connections belong to
         with unavailable_on(OSError):
@@ -106,7 +115,7 @@ class SqliteStore:
                     check_same_thread=False,
                 )
                 db.execute("PRAGMA journal_mode = WAL")
-                db.execute("PRAGMA synchronous = FULL")
+                db.execute("PRAGMA synchronous = NORMAL")
             try:
                 yield db
             finally:
@@ -120,17 +129,48 @@ class SqliteStore:
                     db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """Run a read-modify-write atomically, holding the write lock from the first statement."""
-        with self._borrow() as db:
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
+    def _transaction(self, *, accepting: bool = False) -> Iterator[sqlite3.Connection]:
+        """Run a write atomically, holding the write lock from the first statement.
+
+        ``accepting`` is the webhook's path: durable on disk, and not queued behind the workers.
+        """
+        with self._lock:
+            if self._writing[0] != os.getpid():  # forked: the parent's lock state is not ours
+                self._writing = (os.getpid(), threading.Lock())
+            queue = contextlib.nullcontext() if accepting else self._writing[1]
+        with queue, self._borrow() as db:
+            if accepting:
+                db.execute("PRAGMA synchronous = FULL")
+            try:
+                self._begin(db)
+                yield db
+                db.execute("COMMIT")
+            finally:
+                if accepting:
+                    db.execute("PRAGMA synchronous = NORMAL")
+
+    def _begin(self, db: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, retried in short steps while another process holds the lock."""
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.0002
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
     def accept(self, event_id: str, kind: str, payload: str) -> bool:
         """Insert a queued job unless the id is live or was accepted within the retention."""
         now = self._clock()
-        with self._transaction() as db:
+        with self._transaction(accepting=True) as db:
             db.execute(
                 "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND accepted_at <= ?",
                 (event_id, now - self._retention),
@@ -148,6 +188,8 @@ class SqliteStore:
         check_positive("lease_seconds", lease_seconds)
         now = self._clock()
         self._maybe_prune(now)
+        if not self._any_visible(now):
+            return None  # an idle poll must not take the write lock the webhooks wait for
         with self._transaction() as db:
             row = db.execute(
                 f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND visible_at <= ?"
@@ -163,9 +205,16 @@ class SqliteStore:
         event_id, kind, payload, attempts, accepted_at = row[1:]
         return Job(event_id, kind, payload, attempts + 1, accepted_at)
 
+    def _any_visible(self, now: float) -> bool:
+        """Whether some queued job may be claimable now (read only; the claim checks again)."""
+        with self._borrow() as db:
+            return db.execute(
+                "SELECT 1 FROM jobs WHERE state = 'queued' AND visible_at <= ? LIMIT 1", (now,)
+            ).fetchone() is not None
+
     def complete(self, event_id: str, owner: str) -> None:
         """Mark done and drop the payload; the row stays as the dedupe record."""
-        with self._borrow() as db:
+        with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET state = 'done', payload = '', finished_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
@@ -174,7 +223,7 @@ class SqliteStore:
 
     def abandon(self, event_id: str, owner: str, error: str) -> None:
         """Park a poison job with its error so it is never claimed again."""
-        with self._borrow() as db:
+        with self._transaction() as db:
             db.execute(
                 "UPDATE jobs SET state = 'abandoned', error = ?, finished_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
@@ -184,7 +233,7 @@ class SqliteStore:
     def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
         """Push the visibility time out, only while `owner` is still the last claimer."""
         check_positive("lease_seconds", lease_seconds)
-        with self._borrow() as db:
+        with self._transaction() as db:
             renewed = db.execute(
                 "UPDATE jobs SET visible_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
@@ -232,7 +281,7 @@ class SqliteStore:
 
     def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         """Overwrite the fact and its expiry."""
-        with self._borrow() as db:
+        with self._transaction() as db:
             self._put(db, key, value, ttl_seconds, self._clock())
 
     @staticmethod
@@ -250,7 +299,7 @@ class SqliteStore:
 
     def delete(self, key: str) -> None:
         """Forget a fact."""
-        with self._borrow() as db:
+        with self._transaction() as db:
             db.execute("DELETE FROM facts WHERE key = ?", (key,))
 
     def hit(self, key: str, window_seconds: float) -> int:
