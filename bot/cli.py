@@ -97,9 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long the bot sits idle before the last event (default 60)")
     bench.add_argument("--workers", type=_positive, default=2, help="WEB_CONCURRENCY (default 2)")
     bench.add_argument("--threads", type=_positive, default=8, help="WEB_THREADS (default 8)")
-    bench.add_argument("--worker-threads", type=_positive, default=8,
+    bench.add_argument("--worker-threads", type=_positive, default=Settings.worker_threads,
                        help="WORKER_THREADS of the bot as deployed (default 8)")
-    bench.add_argument("--more-worker-threads", type=_positive, default=32,
+    bench.add_argument("--more-worker-threads", type=_positive, default=64,
                        help="WORKER_THREADS for the second burst (default 32)")
     bench.add_argument("--people", type=_positive, default=10,
                        help="distinct people sending the events (default 10)")

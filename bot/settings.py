@@ -105,7 +105,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # Not in the repr: a Redis URL may carry a password.
     storage_url: str = field(default="sqlite:///data/instant-connect-bot.sqlite3", repr=False)
-    worker_threads: int = 8
+    worker_threads: int = 32  # mostly waiting on Webex and the broker; see README Performance
     job_lease_seconds: float = 60.0
     max_attempts: int = 5
     max_backlog: int = 10_000
