@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -168,7 +168,13 @@ class Conversation:
             action.inputs, person, place, key=action.id, form_id=action.message_id))
 
     def _create(
-        self, inputs: dict, person: Person, place: Place, *, key: str, form_id: str | None
+        self,
+        inputs: Mapping[str, object],
+        person: Person,
+        place: Place,
+        *,
+        key: str,
+        form_id: str | None,
     ) -> None:
         """Validate, create the meeting once, post the links, retire the form."""
         tz = zone(person.timezone, self._settings.default_timezone)
@@ -282,7 +288,8 @@ class Conversation:
         catalog = self._settings.device_catalog
         if not catalog:
             return ("No devices are configured. You can still dial any device in with "
-                    "device=room@example.com, or in the form's extra SIP addresses.")
+                    "device=room@example.com, or in the form's "
+                    f"\"{ids.LABELS[ids.EXTRA_DEVICES]}\".")
         lines = ["Devices I can dial in (use device=<name> with meet, or pick them in the form):"]
         lines += [f"- **{escape_markdown(d.name)}**: {d.sip_uri}" for d in catalog]
         return "\n".join(lines)

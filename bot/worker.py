@@ -1,11 +1,11 @@
 """Worker threads that take accepted events from the store and hand them to the conversation.
 
-Each web process runs a few of these threads. The intake wakes one the moment it stores an
-event, so an event is processed right after its 200 even when the bot sat idle; a short poll
-picks up what other processes accepted and jobs whose lease ran out because a process died.
+Each web process runs ``WORKER_THREADS`` of these threads. The intake wakes one the moment it
+stores an event, so an event is processed right after its 200 even when the bot sat idle; a short
+poll picks up what other processes accepted and jobs whose lease ran out because a process died.
 Only one idle thread per process polls (the lookout), and a thread that finds a job wakes the
-next, so an idle bot claims twice a second whatever WORKER_THREADS is: every claim takes the
-store's write lock, which the webhook's acknowledgement waits for.
+next, so an idle bot looks at the store twice a second whatever WORKER_THREADS is, and a flood is
+still drained by every thread at once.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
 is never claimed a second time by another worker while the first is still working on it.
 """
