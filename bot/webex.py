@@ -25,6 +25,7 @@ from webexpythonsdk.exceptions import ApiError
 from bot.errors import error_for_status, network_errors
 from bot.retry import RetryPolicy, parse_retry_after
 from bot.settings import Secret
+from cards import attachment
 
 SERVICE = "Webex"
 T = TypeVar("T")
@@ -161,11 +162,7 @@ class WebexClient:
         card: dict[str, Any] | None = None,
     ) -> str:
         """Post a message (with an optional card, the markdown being its fallback); its id."""
-        attachments = (
-            [{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}]
-            if card is not None
-            else None
-        )
+        attachments = [attachment(card)] if card is not None else None
         message = self._call(
             lambda: self._api.messages.create(
                 roomId=room_id,
