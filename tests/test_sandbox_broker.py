@@ -12,7 +12,7 @@ import requests
 from joserfc.errors import JoseError
 
 from bot.sandbox import Sandbox
-from tests.test_sandbox_support import bot_session
+from tests.sandbox_support import bot_session
 
 AUD = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
 MINIMAL = {"jwt": {"sub": "visit-42"}, "aud": AUD}

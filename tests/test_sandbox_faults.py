@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from bot.sandbox import Fault, Sandbox
-from tests.test_sandbox_support import bot_session
+from tests.sandbox_support import bot_session
 
 BROKER = "/api/v2/joseencrypt"
 MINIMAL = {"jwt": {"sub": "s"}, "aud": "a4d886b0-979f-4e2c-a958-3e8c14605e51"}

@@ -9,7 +9,7 @@ import requests
 
 from bot.sandbox import ApiError, Sandbox
 from bot.sandbox.ids import raw_uuid
-from tests.test_sandbox_support import bot_session
+from tests.sandbox_support import bot_session
 
 CARD = {
     "contentType": "application/vnd.microsoft.card.adaptive",

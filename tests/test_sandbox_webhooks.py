@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bot.sandbox import Sandbox
-from tests.test_sandbox_support import Receiver, bot_session
+from tests.sandbox_support import Receiver, bot_session
 
 
 @pytest.fixture
