@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,9 +86,26 @@ def launched_bot(
     env: Mapping[str, str], *, workers: int = 2, threads: int = 8, log_dir: Path | None = None
 ) -> Iterator[LaunchedBot]:
     """Run ``python -m bot serve`` on a free port until the block ends, then stop it."""
+    with launched([sys.executable, "-m", "bot", "serve"], env, workers=workers,
+                  threads=threads, log_dir=log_dir, name="bot") as bot:
+        yield bot
+
+
+@contextlib.contextmanager
+def launched(
+    command: list[str] | Callable[[Mapping[str, str]], list[str]],
+    env: Mapping[str, str],
+    *,
+    workers: int,
+    threads: int,
+    log_dir: Path | None,
+    name: str,
+) -> Iterator[LaunchedBot]:
+    """Run a gunicorn-style server on a free port (``command`` may be built from the final
+    environment) until /healthz answers, yield it, and stop it when the block ends."""
     port = free_port()
     folder = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
-    log_path = folder / f"bot-{port}.log"
+    log_path = folder / f"{name}-{port}.log"
     child_env = {
         **os.environ,
         **env,
@@ -97,14 +114,13 @@ def launched_bot(
         "WEB_CONCURRENCY": str(workers),
         "WEB_THREADS": str(threads),
     }
+    argv = command(child_env) if callable(command) else command
     with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve"], env=child_env, stdout=log, stderr=log
-        )
-    bot = LaunchedBot(process, f"http://127.0.0.1:{port}", log_path)
+        process = subprocess.Popen(argv, env=child_env, stdout=log, stderr=log)
+    server = LaunchedBot(process, f"http://127.0.0.1:{port}", log_path)
     try:
-        bot.wait_ready()
-        yield bot
+        server.wait_ready()
+        yield server
     finally:
         process.send_signal(signal.SIGTERM)
         try:

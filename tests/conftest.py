@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -84,6 +85,16 @@ def serve(box: Sandbox, settings: Settings) -> Iterator[RunningBot]:
                                  name=f"bot {resource}")
         yield RunningBot(box, local.service, local.webhook_url)
     assert_cards_valid(box)
+
+
+def report_fuzz_cases(request: pytest.FixtureRequest, what: str, tried: Counter[str]) -> None:
+    """Print how many cases each fuzz target of a module tried, past pytest's output capture."""
+    summary = "; ".join(f"{target}: {count}" for target, count in sorted(tried.items()))
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None and summary:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\n{what} fuzz cases tried: {summary}")
 
 
 def assert_cards_valid(box: Sandbox) -> None:

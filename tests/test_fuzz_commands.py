@@ -32,7 +32,7 @@ from bot.plan import (
 )
 from bot.sandbox import Sandbox
 from bot.timewindow import zone
-from tests.conftest import CATALOG, RunningBot, sandbox_settings, serve
+from tests.conftest import CATALOG, RunningBot, report_fuzz_cases, sandbox_settings, serve
 from tests.test_fuzz_submits import check_outcome
 
 TRIED: Counter[str] = Counter()
@@ -47,12 +47,7 @@ NAMES = ("Instant Connect", "Instant")
 def cases_report(request: pytest.FixtureRequest) -> Iterator[None]:
     """After the module, print how many cases each fuzz target tried."""
     yield
-    summary = "; ".join(f"{target}: {count}" for target, count in sorted(TRIED.items()))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and summary:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\ncommand fuzz cases tried: {summary}")
+    report_fuzz_cases(request, "command", TRIED)
 
 
 # Strategies ---------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from bot.sandbox.responses import ApiError
 from bot.timewindow import zone
 from cards import inputs as ids
 from cards.form import meeting_form
-from tests.conftest import CATALOG, RunningBot, sandbox_settings, serve
+from tests.conftest import CATALOG, RunningBot, report_fuzz_cases, sandbox_settings, serve
 
 TRIED: Counter[str] = Counter()
 FAST = {"deadline": None, "database": None,
@@ -41,12 +41,7 @@ ZONES = ("UTC", "Europe/Paris", "America/New_York", "Pacific/Kiritimati", "Pacif
 def cases_report(request: pytest.FixtureRequest) -> Iterator[None]:
     """After the module, print how many cases each fuzz target tried."""
     yield
-    summary = "; ".join(f"{target}: {count}" for target, count in sorted(TRIED.items()))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and summary:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\nsubmit fuzz cases tried: {summary}")
+    report_fuzz_cases(request, "submit", TRIED)
 
 
 # Strategies ---------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from bot.sandbox import Sandbox
 from bot.settings import Secret, Settings
 from bot.storage import open_store
 from bot.storage.sqlite import SqliteStore
-from tests.conftest import WEBHOOK_SECRET, RunningBot, sandbox_settings, serve
+from tests.conftest import WEBHOOK_SECRET, RunningBot, report_fuzz_cases, sandbox_settings, serve
 
 LIMIT = Settings.max_body_bytes
 ALLOWED = {200, 400, 401, 413}
@@ -43,12 +43,7 @@ FAST = {"deadline": None, "database": None,
 def cases_report(request: pytest.FixtureRequest) -> Iterator[None]:
     """After the module, print how many cases each fuzz target tried."""
     yield
-    summary = "; ".join(f"{target}: {count}" for target, count in sorted(TRIED.items()))
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None and summary:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\nwebhook fuzz cases tried: {summary}")
+    report_fuzz_cases(request, "webhook", TRIED)
 
 
 # Strategies ---------------------------------------------------------------------------------

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 from bot.cli import gunicorn_command
-from bot.launch import LaunchedBot, free_port
+from bot.launch import LaunchedBot, launched
 
 FLOOR_APP = "bot.bench.floor_app:app"
 
@@ -17,23 +15,9 @@ FLOOR_APP = "bot.bench.floor_app:app"
 @contextlib.contextmanager
 def launched_floor(workers: int, threads: int, log_dir: Path) -> Iterator[LaunchedBot]:
     """Run the bare floor app under the bot's gunicorn command line until the block ends."""
-    port = free_port()
-    env = {"HOST": "127.0.0.1", "PORT": str(port),
-           "WEB_CONCURRENCY": str(workers), "WEB_THREADS": str(threads)}
-    log_path = log_dir / f"floor-{port}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(gunicorn_command(env, FLOOR_APP), stdout=log, stderr=log)
-    floor = LaunchedBot(process, f"http://127.0.0.1:{port}", log_path)
-    try:
-        floor.wait_ready()
+    with launched(lambda env: gunicorn_command(env, FLOOR_APP), {}, workers=workers,
+                  threads=threads, log_dir=log_dir, name="floor") as floor:
         yield floor
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def peak_resident_mib(pid: int) -> float:
