@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from bot.events import SIGNATURE_HEADER, MalformedEvent, parse_envelope, signature_matches
 from bot.settings import Settings
-from bot.storage import Store, StoreUnavailable
+from bot.storage import BacklogFull, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +63,14 @@ class Intake:
             log.info("ignored an event the bot does not handle", extra=context)
             return Reply(200, {"status": "ignored"})
         try:
-            if self._store.backlog() >= self._max_backlog:
-                # Bounded queue: refuse rather than grow; Webex counts this as a failed delivery.
-                log.error("backlog full; refusing an event", extra={**context,
-                                                                    "limit": self._max_backlog})
-                return Reply(503, {"error": "busy"})
-            accepted = self._store.accept(event.data_id, event.resource, event.to_json())
+            accepted = self._store.accept(
+                event.data_id, event.resource, event.to_json(), self._max_backlog
+            )
+        except BacklogFull:
+            # Bounded queue: refuse rather than grow; Webex counts this as a failed delivery.
+            log.error("backlog full; refusing an event", extra={**context,
+                                                                "limit": self._max_backlog})
+            return Reply(503, {"error": "busy"})
         except StoreUnavailable:
             log.error("storage unavailable; asking Webex to deliver again", extra=context)
             return Reply(503, {"error": "storage unavailable"})

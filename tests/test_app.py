@@ -249,7 +249,9 @@ class DownStore(SqliteStore):
     def ping(self) -> None:
         raise StoreUnavailable("database is locked")
 
-    def accept(self, event_id: str, kind: str, payload: str) -> bool:
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
         raise StoreUnavailable("database is locked")
 
 

@@ -71,10 +71,9 @@ def front(store: Store) -> Intakes:
 class DownStore:
     """A store whose engine cannot be reached."""
 
-    def accept(self, event_id: str, kind: str, payload: str) -> bool:
-        raise StoreUnavailable("connection refused")
-
-    def backlog(self) -> int:
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
         raise StoreUnavailable("connection refused")
 
     def ping(self) -> None:

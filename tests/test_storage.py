@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 import redis
 
-from bot.storage import Store, StoreUnavailable, open_store
+from bot.storage import BacklogFull, Store, StoreUnavailable, open_store
 from bot.storage.redis import RedisStore
 from bot.storage.sqlite import SqliteStore
 
@@ -668,3 +668,38 @@ def test_open_store_reads_redis_urls_with_a_prefix(redis_url: str) -> None:
 def test_open_store_rejects_unknown_urls(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         open_store(url)
+
+
+def test_accept_is_bounded_by_max_backlog_exactly(store: Store) -> None:
+    """A full backlog refuses new jobs in the same atomic step; duplicates stay duplicates."""
+    assert store.accept("a", "messages", "{}", max_backlog=2)
+    assert store.accept("b", "messages", "{}", max_backlog=2)
+    with pytest.raises(BacklogFull):
+        store.accept("c", "messages", "{}", max_backlog=2)
+    assert store.accept("a", "messages", "{}", max_backlog=2) is False
+    assert store.backlog() == 2
+    job = store.claim("w", 30)
+    assert job is not None
+    with pytest.raises(BacklogFull):  # a leased job is still waiting to be finished
+        store.accept("c", "messages", "{}", max_backlog=2)
+    store.complete(job.event_id, "w")
+    assert store.accept("c", "messages", "{}", max_backlog=2)
+
+
+def test_concurrent_accepts_never_exceed_max_backlog(store: Store) -> None:
+    """Many threads accepting at once: exactly max_backlog jobs get in."""
+    results: list[str] = []
+
+    def deliver(number: int) -> None:
+        try:
+            results.append("in" if store.accept(f"e{number}", "messages", "{}", 10) else "dup")
+        except BacklogFull:
+            results.append("full")
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count("in") == 10 and results.count("full") == 30
+    assert store.backlog() == 10

@@ -29,6 +29,7 @@ from typing import Protocol
 __all__ = [
     "DEFAULT_RETENTION_SECONDS",
     "AbandonedJob",
+    "BacklogFull",
     "Clock",
     "Job",
     "Store",
@@ -39,6 +40,10 @@ __all__ = [
 Clock = Callable[[], float]
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+
+
+class BacklogFull(Exception):
+    """`accept` refused a new job because `max_backlog` jobs are already waiting."""
 
 
 class StoreUnavailable(Exception):
@@ -68,8 +73,14 @@ class AbandonedJob:
 class Store(Protocol):
     """What the webhook endpoint and the workers need from durable storage."""
 
-    def accept(self, event_id: str, kind: str, payload: str) -> bool:
-        """Record a new job durably; False if this event id was accepted within the retention."""
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
+        """Record a new job durably; False if this event id was accepted within the retention.
+
+        With `max_backlog`, raise BacklogFull instead when that many jobs are waiting (checked
+        in the same atomic step, so the bound is exact however many deliveries arrive at once).
+        """
         ...
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:

@@ -27,6 +27,7 @@ from redis.retry import Retry
 from bot.storage import (
     DEFAULT_RETENTION_SECONDS,
     AbandonedJob,
+    BacklogFull,
     Clock,
     Job,
     check_owner,
@@ -43,6 +44,10 @@ _ACCEPT = """
 local seen = redis.call('GET', KEYS[1])
 if seen and tonumber(seen) > tonumber(ARGV[5]) then return 0 end
 if redis.call('HGET', KEYS[2], 'state') == 'queued' then return 0 end
+if ARGV[7] ~= '' and redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[6])
+        >= tonumber(ARGV[7]) then
+    return -1
+end
 local seq = redis.call('INCR', KEYS[4])
 redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[6])
 redis.call('ZREM', KEYS[5], ARGV[1])
@@ -203,7 +208,9 @@ class RedisStore:
         with _unreachable():
             return script(keys=keys, args=args)
 
-    def accept(self, event_id: str, kind: str, payload: str) -> bool:
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
         """Queue a job unless the id is live or its dedupe marker is within the retention."""
         now = self._clock()
         keys = [
@@ -212,9 +219,14 @@ class RedisStore:
             self._ready,
             self._seq,
             self._abandoned_key,
+            self._leased,
         ]
-        args = [event_id, kind, payload, _ts(now), _ts(now - self._retention), _ms(self._retention)]
-        return self._run(self._accept, keys, args) == 1
+        args = [event_id, kind, payload, _ts(now), _ts(now - self._retention),
+                _ms(self._retention), "" if max_backlog is None else str(max_backlog)]
+        outcome = self._run(self._accept, keys, args)
+        if outcome == -1:
+            raise BacklogFull(max_backlog)
+        return outcome == 1
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
         """Requeue expired leases, then lease the oldest ready job."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from bot.storage import (
     DEFAULT_RETENTION_SECONDS,
     AbandonedJob,
+    BacklogFull,
     Clock,
     Job,
     check_owner,
@@ -143,8 +144,12 @@ class SqliteStore:
                 db.execute("PRAGMA synchronous = FULL")
             try:
                 self._begin(db)
-                yield db
-                db.execute("COMMIT")
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                finally:
+                    if db.in_transaction:  # the block raised: undo before the pragma below
+                        db.rollback()
             finally:
                 if accepting:
                     db.execute("PRAGMA synchronous = NORMAL")
@@ -167,7 +172,9 @@ class SqliteStore:
         finally:
             db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
-    def accept(self, event_id: str, kind: str, payload: str) -> bool:
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
         """Insert a queued job unless the id is live or was accepted within the retention."""
         now = self._clock()
         with self._transaction(accepting=True) as db:
@@ -175,6 +182,12 @@ class SqliteStore:
                 "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND accepted_at <= ?",
                 (event_id, now - self._retention),
             )
+            if max_backlog is not None:
+                if db.execute("SELECT 1 FROM jobs WHERE event_id = ?", (event_id,)).fetchone():
+                    return False
+                waiting = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+                if waiting.fetchone()[0] >= max_backlog:
+                    raise BacklogFull(max_backlog)
             inserted = db.execute(
                 "INSERT INTO jobs (event_id, kind, payload, state, visible_at, accepted_at)"
                 " VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (event_id) DO NOTHING",
