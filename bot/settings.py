@@ -145,6 +145,7 @@ class Settings:
             storage_url=read.text("STORAGE_URL", cls.storage_url),
             worker_threads=read.integer("WORKER_THREADS", cls.worker_threads),
             job_lease_seconds=read.number("JOB_LEASE_SECONDS", cls.job_lease_seconds),
+            max_attempts=read.integer("MAX_ATTEMPTS", cls.max_attempts),
             access=AccessPolicy(
                 allowed_domains=read.lowercase_set("ALLOWED_DOMAINS"),
                 allowed_people=read.lowercase_set("ALLOWED_PEOPLE"),

@@ -36,6 +36,8 @@ FULL = env(
     STORAGE_URL=f"redis://:{REDIS_PASSWORD}@redis.example.com:6379/2",
     WORKER_THREADS="3",
     JOB_LEASE_SECONDS="45",
+    MAX_ATTEMPTS="7",
+    MAX_BACKLOG="500",
     ALLOWED_DOMAINS=" Example.COM, ,clinic.example.org ",
     ALLOWED_PEOPLE="Alice@Example.com,bob@example.com",
     ALLOWED_ORG_IDS="ORG-A, ORG-b",
@@ -66,6 +68,7 @@ def test_every_variable_is_read() -> None:
     assert s.storage_url == FULL["STORAGE_URL"]
     assert s.worker_threads == 3 and isinstance(s.worker_threads, int)
     assert s.job_lease_seconds == 45.0
+    assert (s.max_attempts, s.max_backlog) == (7, 500)
     assert s.access.allowed_domains == {"example.com", "clinic.example.org"}
     assert s.access.allowed_people == {"alice@example.com", "bob@example.com"}
     assert s.access.allowed_org_ids == {"ORG-A", "ORG-b"}
