@@ -85,12 +85,8 @@ class Conversation:
         self._outbox = Outbox(webex, store)
 
     def process(self, job: Job) -> None:
-        """Entry point for the workers: one stored job, on its ``job.attempts``-th try."""
-        self.handle(Event.from_json(job.payload),
-                    last_attempt=job.attempts >= self._settings.max_attempts)
-
-    def handle(self, event: Event, *, last_attempt: bool = True) -> None:
-        """Do what the event calls for."""
+        """Do what a stored event calls for, on its ``job.attempts``-th try (the workers' entry)."""
+        event = Event.from_json(job.payload)
         handlers = {
             "messages": self._on_message,
             "attachmentActions": self._on_submit,
@@ -100,8 +96,9 @@ class Conversation:
         if handler is not None and event.event == "created":
             # Until the message or submit is fetched, the webhook's room is where to apologise.
             fallback = Place(event.room_id, event.data.get("roomType") != "direct")
-            self._last_attempt.value = last_attempt
-            with self._outbox.for_event(event.data_id):
+            self._last_attempt.value = job.attempts >= self._settings.max_attempts
+            retry = job.attempts > 1
+            with self._outbox.for_event(event.data_id, retry=retry, since=job.accepted_at):
                 self._guarded(fallback, lambda: handler(event))
 
     # Messages

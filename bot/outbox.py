@@ -5,20 +5,21 @@ is recorded (event id + its number) the moment Webex accepts it; on the retry, s
 recorded are skipped and only the rest go out.
 
 That leaves the gap between Webex creating a message and the record being written: a worker
-killed inside it (under load, the gap spans Webex's own processing and a storage write, so a
+killed inside it (under load the gap spans Webex's own processing and a storage write, so a
 killed busy process is nearly always inside it for some event) would make the retry post the
-message again. So each send first marks its number "pending"; a retry that finds the mark looks
-for the message in the space before posting: a message of the bot's, newer than the mark, that no
-other send has claimed (every send claims the id it got). Webex lets a bot list the messages of
-1:1 spaces but not of group spaces (only those that mention it), so in a group space, or for a
-message addressed by person id, the retry still posts again: at least once, never lost.
+message again. So on a retry, a send with no record first looks for its message in the space: a
+message of the bot's with the same first line, created since the event was accepted, that no
+send has claimed (every send claims the id it got, so another event's identical reply is never
+taken for this one's). Webex lets a bot list the messages of 1:1 spaces
+but not of group spaces (only those that mention it), so in a group space, or for a message
+addressed by person id, the retry still posts again: at least once, never lost. The first try,
+the common case, costs two store writes per send and no lookup.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,9 +29,17 @@ from bot.storage import Store
 from bot.webex import WebexClient
 
 RECORD_TTL = timedelta(days=8).total_seconds()  # outlives the store's dedupe retention
-PENDING = "pending:"
 CLOCK_SKEW = 120.0  # how far Webex's clock may trail ours when comparing creation times
 RECENT_LIMIT = 50  # messages of the space looked at when a send is in doubt
+
+
+class _Progress(threading.local):
+    """Where the current thread is in the event it handles."""
+
+    event_id: str | None = None
+    retry = False
+    since = 0.0
+    sent = 0
 
 
 class Outbox:
@@ -39,40 +48,37 @@ class Outbox:
     def __init__(self, webex: WebexClient, store: Store) -> None:
         self._webex = webex
         self._store = store
-        self._current = threading.local()
+        self._current = _Progress()
 
     @contextlib.contextmanager
-    def for_event(self, event_id: str) -> Iterator[None]:
-        """Number the sends made inside the block after ``event_id``."""
-        self._current.event_id, self._current.sent = event_id, 0
+    def for_event(self, event_id: str, *, retry: bool, since: float) -> Iterator[None]:
+        """Number the sends made inside the block; ``since`` is when the event was accepted."""
+        current = self._current
+        current.event_id, current.retry, current.since, current.sent = event_id, retry, since, 0
         try:
             yield
         finally:
-            self._current.event_id = None
+            current.event_id = None
 
     def send(self, **message: Any) -> str:
         """Post a message (see ``WebexClient.send``) unless this retry already posted it."""
-        event_id = getattr(self._current, "event_id", None)
-        if event_id is None:
+        current = self._current
+        if current.event_id is None:
             return self._webex.send(**message)
-        self._current.sent += 1
-        key = f"sent:{event_id}:{self._current.sent}"
-        record = self._store.get(key)
-        if record is not None and not record.startswith(PENDING):
-            return record
-        if record is None:
-            self._store.set(key, f"{PENDING}{time.time()}", RECORD_TTL)
-        else:  # an earlier attempt got as far as sending: did Webex take it?
-            found = self._find_unrecorded(key, message, float(record[len(PENDING):]))
-            if found is not None:
-                self._store.set(key, found, RECORD_TTL)
-                return found
-        message_id = self._webex.send(**message)
-        self._store.put_if_absent(_claim_key(message_id), key, RECORD_TTL)
+        current.sent += 1
+        key = f"sent:{current.event_id}:{current.sent}"
+        message_id = self._store.get(key)
+        if message_id is not None:
+            return message_id
+        if current.retry:
+            message_id = self._find_unrecorded(key, message)
+        if message_id is None:
+            message_id = self._webex.send(**message)
+            self._store.put_if_absent(_claim_key(message_id), key, RECORD_TTL)
         self._store.set(key, message_id, RECORD_TTL)
         return message_id
 
-    def _find_unrecorded(self, key: str, message: dict[str, Any], marked_at: float) -> str | None:
+    def _find_unrecorded(self, key: str, message: dict[str, Any]) -> str | None:
         """The id of this send's message if Webex has it though it was never recorded."""
         room_id = message.get("room_id")
         if room_id is None:
@@ -83,11 +89,11 @@ class Outbox:
         except UpstreamError:
             return None  # a group space, which a bot may not list: post again
         me = self._webex.me().id
-        first_line = str(message.get("markdown", "")).split("\n", 1)[0]
+        first_line = _first_line(message.get("markdown"))
         for item in reversed(recent):  # oldest first
             if (item.get("personId") != me or item.get("parentId") != parent_id
-                    or str(item.get("markdown", "")).split("\n", 1)[0] != first_line
-                    or _created(item) < marked_at - CLOCK_SKEW):
+                    or _first_line(item.get("markdown")) != first_line
+                    or _created(item) < self._current.since - CLOCK_SKEW):
                 continue
             owner = self._store.put_if_absent(_claim_key(item["id"]), key, RECORD_TTL)
             if owner is None or owner == key:
@@ -97,6 +103,10 @@ class Outbox:
 
 def _claim_key(message_id: str) -> str:
     return f"sent-message:{message_id}"
+
+
+def _first_line(markdown: object) -> str:
+    return str(markdown or "").split("\n", 1)[0]
 
 
 def _created(item: dict[str, Any]) -> float:
