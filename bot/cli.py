@@ -1,8 +1,9 @@
 """The command line: ``python -m bot <command>``.
 
 ``demo`` plays a conversation offline; ``serve`` runs the bot under gunicorn; ``webhooks sync``
-and ``webhooks list`` manage its webhooks; ``links`` prints meeting links without any chat;
-``sandbox`` runs the local Webex and broker emulator. Bad arguments exit 2 with one line on
+and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
+``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
+emulator. Bad arguments exit 2 with one line on
 stderr; upstream failures exit 1 with the explanation.
 """
 
@@ -23,6 +24,7 @@ from bot.errors import InvalidRequest, UpstreamError
 from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingRequest, unique_sub
 from bot.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
 from bot.settings import Secret, Settings, SettingsError
+from bot.storage import open_store
 from bot.timewindow import describe_window, parse_duration, zone
 from bot.webex import WebexClient
 from bot.webhook_sync import describe, sync
@@ -78,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--interactive", action="store_true",
                       help="type the messages and fill the form yourself")
     commands.add_parser("serve", help="run the bot under gunicorn (as the Procfile does)")
+    commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
 
     bench = commands.add_parser("bench", help="measure the bot under gunicorn against the sandbox")
     bench.add_argument("--runs", type=_positive, default=3, help="runs; medians are reported")
@@ -157,6 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_main(args)
         if args.command == "webhooks":
             return run_webhooks(args, Settings.from_env(os.environ))
+        if args.command == "abandoned":
+            return list_abandoned(Settings.from_env(os.environ))
         return run_links(args, os.environ)
     except (UsageError, SettingsError, InvalidRequest) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -184,6 +189,19 @@ def gunicorn_command(env: Mapping[str, str], app: str) -> list[str]:
         "--bind", f"{env.get('HOST', '0.0.0.0')}:{env.get('PORT', '8080')}",
         app,
     ]
+
+
+def list_abandoned(settings: Settings) -> int:
+    """Print the events that failed every attempt, newest first, with why (no message content)."""
+    store = open_store(settings.storage_url)
+    try:
+        for parked in store.abandoned():
+            when = datetime.fromtimestamp(parked.abandoned_at).isoformat(timespec="seconds")
+            print(f"{when}  {parked.job.kind:<18} attempts {parked.job.attempts}  "
+                  f"{parked.job.event_id}  {parked.error}")
+    finally:
+        store.close()
+    return 0
 
 
 def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:

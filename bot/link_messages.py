@@ -15,8 +15,7 @@ from typing import Any
 from bot.instant_connect import Link
 from cards.links import LinkEntry, links_card
 
-MAX_MARKDOWN_BYTES = 7439
-MARKDOWN_BUDGET = 7000  # headroom below the hard limit for Webex's own accounting
+MARKDOWN_BUDGET = 7000  # headroom below Webex's 7439-byte limit for its own accounting
 CARD_BUDGET = 24_000  # card size limits are undocumented; stay well inside any plausible one
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>~|])")
 
