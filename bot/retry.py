@@ -7,8 +7,9 @@ Usage::
 
 ``send_once`` raises an :class:`~bot.errors.UpstreamError`; retryable ones (see
 :func:`bot.errors.is_retryable`) are tried again after a wait taken from ``Retry-After`` when the
-service sent a usable one, else from an exponential backoff. No wait exceeds ``max_wait`` and no
-call makes more than ``max_attempts`` attempts, so nothing spins and nothing hangs.
+service sent a usable one, else from an exponential backoff; both are jittered so that the worker
+threads that failed together do not come back together. No wait exceeds ``max_wait`` and no call
+makes more than ``max_attempts`` attempts, so nothing spins and nothing hangs.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import math
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +27,9 @@ from bot.errors import UpstreamError, is_retryable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+# At most this share is added to a Retry-After: clients told the same wait spread out, none early.
+RETRY_AFTER_SPREAD = 0.1
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -49,16 +54,35 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How many attempts, how long to wait between them, and the ceiling on any single wait."""
+    """How many attempts, how long to wait between them, and the ceiling on any single wait.
+
+    ``jitter`` draws a number in [0, 1] for each wait (``random.random`` by default); tests pass
+    a constant, as they pass ``sleep``, to know the waits exactly.
+    """
 
     max_attempts: int = 4
     base_delay: float = 0.5
     max_wait: float = 30.0
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    jitter: Callable[[], float] = field(default=random.random, compare=False, repr=False)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        """The wait before attempt ``attempt + 1``: the service's wish if given, else backoff."""
-        wanted = retry_after if retry_after is not None else self.base_delay * 2 ** (attempt - 1)
+        """The wait before attempt ``attempt + 1``, never above ``max_wait``.
+
+        Without ``Retry-After``: "equal jitter", a uniform draw between half the exponential
+        backoff and all of it. Equal rather than full jitter: with only a few attempts, a wait
+        near zero (which full jitter allows) would spend one on a service that has just failed,
+        while the random half still spreads the threads that failed at the same moment.
+        With ``Retry-After``: what the service asked plus up to ``RETRY_AFTER_SPREAD`` of it,
+        never less, so that threads told the same wait do not all return at once; ``max_wait``
+        still caps it (a longer wish is cut short, and the attempts stay bounded in time).
+        """
+        draw = min(max(self.jitter(), 0.0), 1.0)
+        if retry_after is not None:
+            wanted = retry_after * (1.0 + RETRY_AFTER_SPREAD * draw)
+        else:
+            backoff = min(self.base_delay * 2 ** min(attempt - 1, 64), self.max_wait)
+            wanted = backoff / 2 * (1.0 + draw)
         return min(wanted, self.max_wait)
 
     def call(

@@ -2,33 +2,70 @@
 
 Usage::
 
-    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry)
+    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry,
+                        pool_size=settings.worker_threads)
     message = webex.message(event.data_id)
     webex.send(room_id=message.room_id, markdown="Hello", card=help_card(...))
 
 The SDK's own rate-limit loop is switched off (it waits without bound); 429, 502-504 and
 connection failures are retried under the bot's bounded :class:`~bot.retry.RetryPolicy`, and
-every failure becomes a :mod:`bot.errors` error carrying status and tracking id.
+every failure becomes a :mod:`bot.errors` error carrying status and tracking id. The SDK's
+connection pool is sized to the threads sharing the client (``pool_size``), and its misleading
+"Malformed Retry-After" warning is filtered out: the bot reads Retry-After itself and logs the wait
+it really makes.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import requests
+from requests.adapters import HTTPAdapter
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError
 
 from bot.errors import error_for_status, network_errors
 from bot.retry import RetryPolicy, parse_retry_after
-from bot.settings import Secret
+from bot.settings import Secret, Settings
 from cards import attachment
 
 SERVICE = "Webex"
 T = TypeVar("T")
+# One kept connection per worker thread by default: fewer and the threads above it open (and
+# then discard, with urllib3's "Connection pool is full" warning) a new connection per call.
+DEFAULT_POOL_SIZE = Settings.worker_threads
+SDK_RETRY_AFTER_WARNING = "Malformed Retry-After header received"
+
+
+class _SdkRetryAfterFilter(logging.Filter):
+    """Drops webexpythonsdk's "Malformed Retry-After ... Defaulting to 15 seconds" line, only it.
+
+    The SDK reads Retry-After as whole seconds, so "1.5" or an HTTP date looks malformed to it;
+    but its rate-limit wait is off and its 15 s is never waited. The bot parses the header itself
+    and logs the real wait ("retrying after a failed call", ``wait_seconds``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(SDK_RETRY_AFTER_WARNING)
+
+
+_SDK_RETRY_AFTER_FILTER = _SdkRetryAfterFilter()
+
+
+def _size_pool(session: requests.Session, pool_size: int) -> None:
+    """Keep up to ``pool_size`` connections per host, so that many threads reuse theirs.
+
+    Not blocking: a thread beyond the size still gets a connection, it is just not kept.
+    """
+    if pool_size < 1:
+        raise ValueError(f"pool_size must be at least 1, not {pool_size}")
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, HTTPAdapter(pool_maxsize=pool_size))
 
 
 @dataclass(frozen=True)
@@ -96,7 +133,9 @@ class WebexClient:
         *,
         timeout: float = 20.0,
         retry: RetryPolicy | None = None,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
+        """``pool_size``: how many threads call at once (the worker threads), connections kept."""
         # The SDK drops the "/v1" of a base URL without a trailing slash.
         self._api = WebexAPI(
             access_token=token.reveal(),
@@ -104,6 +143,10 @@ class WebexClient:
             single_request_timeout=max(1, round(timeout)),
             wait_on_rate_limit=False,
         )
+        # The SDK offers no way to pass a session or adapter; its requests session is this one.
+        _size_pool(self._api._session._req_session, pool_size)
+        # With wait_on_rate_limit off, the SDK's Retry-After reading only produces that warning.
+        logging.getLogger("webexpythonsdk.exceptions").addFilter(_SDK_RETRY_AFTER_FILTER)
         self._retry = retry or RetryPolicy()
         self._me: Person | None = None
         self._me_lock = threading.Lock()

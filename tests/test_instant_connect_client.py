@@ -28,6 +28,7 @@ from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingReque
 from bot.retry import RetryPolicy
 from bot.sandbox import Sandbox
 from bot.settings import InstantConnectConfig, Secret
+from tests.pool_support import all_at_once, pool_log
 
 PATH = "/api/v2/joseencrypt"
 AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
@@ -38,6 +39,14 @@ EXP = NBF + 7200
 MAX_ATTEMPTS = 3
 BASE_DELAY = 0.25
 MAX_WAIT = 2.0
+JITTER = 0.0  # the harness's jitter draw: Retry-After exactly, backoff at half (its lowest)
+
+
+def backoff(attempt: int) -> float:
+    """The wait after failed attempt ``attempt`` when no Retry-After came, at draw JITTER."""
+    full = min(BASE_DELAY * 2 ** (attempt - 1), MAX_WAIT)
+    return full / 2 * (1 + JITTER)
+
 
 JSON_NAMES = {
     "num_host": "numHost",
@@ -64,7 +73,7 @@ class Harness:
         session.hooks["response"].append(self._seen)
         retry = RetryPolicy(
             max_attempts=MAX_ATTEMPTS, base_delay=BASE_DELAY, max_wait=MAX_WAIT,
-            sleep=self.waits.append,
+            sleep=self.waits.append, jitter=lambda: JITTER,
         )
         config.setdefault("read_timeout", 5.0)
         self.client = InstantConnectClient(
@@ -340,7 +349,7 @@ def test_gateway_errors_are_retried_until_success(harness, status, failures):
     links = harness.create(num_guest=2)
     assert len(links.guests) == 2
     assert [r.status for r in harness.sent] == [status] * failures + [200]
-    assert harness.waits == [BASE_DELAY * 2**n for n in range(failures)]
+    assert harness.waits == [backoff(n) for n in range(1, failures + 1)]
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])
@@ -350,7 +359,7 @@ def test_gateway_errors_give_up_after_max_attempts(harness, status):
     raised = harness.fails(Unavailable)
     assert raised.status == status
     assert [r.status for r in harness.sent] == [status] * MAX_ATTEMPTS
-    assert harness.waits == [BASE_DELAY, BASE_DELAY * 2]
+    assert harness.waits == [backoff(1), backoff(2)]
 
 
 def http_date(seconds_from_now: float) -> str:
@@ -363,8 +372,8 @@ def http_date(seconds_from_now: float) -> str:
         pytest.param("1", 1.0, 1.0, id="seconds"),
         pytest.param("0.2", 0.2, 0.2, id="fraction"),
         pytest.param("0", 0.0, 0.0, id="zero"),
-        pytest.param(None, BASE_DELAY, BASE_DELAY, id="missing-uses-backoff"),
-        pytest.param("soon, maybe", BASE_DELAY, BASE_DELAY, id="garbage-uses-backoff"),
+        pytest.param(None, backoff(1), backoff(1), id="missing-uses-backoff"),
+        pytest.param("soon, maybe", backoff(1), backoff(1), id="garbage-uses-backoff"),
         pytest.param("3600", MAX_WAIT, MAX_WAIT, id="capped-by-max-wait"),
         pytest.param("http-date+1.9", 0.5, 1.9, id="http-date"),
         pytest.param("http-date+600", MAX_WAIT, MAX_WAIT, id="http-date-capped"),
@@ -398,7 +407,7 @@ def test_dropped_connection_is_retried(harness):
     links = harness.create()
     assert len(links.all) == 2
     assert [r.status for r in harness.sent] == [0, 200]
-    assert harness.waits == [BASE_DELAY]
+    assert harness.waits == [backoff(1)]
 
 
 def test_connection_that_keeps_dropping_is_unreachable(harness):
@@ -408,7 +417,7 @@ def test_connection_that_keeps_dropping_is_unreachable(harness):
         harness.create()
     assert caught.value.status is None and caught.value.tracking_id is None
     assert [r.status for r in harness.sent] == [0] * MAX_ATTEMPTS
-    assert harness.waits == [BASE_DELAY, BASE_DELAY * 2]
+    assert harness.waits == [backoff(1), backoff(2)]
 
 
 def test_nobody_listening_is_unreachable():
@@ -494,3 +503,39 @@ def test_token_and_ciphers_stay_out_of_errors_reprs_and_logs(sandbox, caplog):
         assert secret_free(record.getMessage(), secrets)
         for name, value in vars(record).items():
             assert secret_free(repr(value), secrets), (record.name, name)
+
+
+@pytest.mark.parametrize(
+    ("threads", "options"),
+    [pytest.param(12, {"pool_size": 12}, id="pool_size-12"),
+     pytest.param(32, {}, id="default-for-32-worker-threads")],
+)
+def test_threads_sharing_the_client_reuse_their_connections(sandbox, caplog, threads, options):
+    """No "Connection pool is full" from urllib3, and no more connections than threads calling."""
+    caplog.set_level(logging.DEBUG, logger="urllib3")
+    sandbox.fail("POST", PATH, status=None, latency=0.1)  # every thread's call in flight at once
+    client = InstantConnectClient(
+        Secret(sandbox.bot_token),
+        InstantConnectConfig(broker_url=sandbox.broker_url, read_timeout=5.0),
+        **options,
+    )
+    request = MeetingRequest(sub="Pool", num_host=1, num_guest=0, iterations=1000)
+    all_at_once(threads, 2, lambda: client.create_links(request))
+    assert len(sandbox.requests_matching("POST", PATH)) == threads * 2
+    opened, discarded = pool_log(caplog)
+    assert discarded == []
+    assert 0 < len(opened) <= threads
+
+
+def test_a_session_passed_in_is_used_as_it_is(sandbox):
+    """pool_size sizes only the session the client makes; the caller's own is left alone."""
+    session = requests.Session()
+    adapters = dict(session.adapters)
+    InstantConnectClient(Secret(sandbox.bot_token), InstantConnectConfig(), session=session,
+                         pool_size=50)
+    assert session.adapters == adapters
+
+
+def test_pool_size_must_be_positive():
+    with pytest.raises(ValueError, match="pool_size"):
+        InstantConnectClient(Secret("t"), InstantConnectConfig(), pool_size=0)

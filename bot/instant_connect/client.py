@@ -2,12 +2,14 @@
 
 Usage::
 
-    client = InstantConnectClient(settings.bot_token, settings.instant_connect)
+    client = InstantConnectClient(settings.bot_token, settings.instant_connect,
+                                  pool_size=settings.worker_threads)
     links = client.create_links(MeetingRequest(sub=unique_sub("Follow-up"), num_guest=2))
 
 Requests are checked before sending (:class:`~bot.errors.InvalidRequest`); failures raise the
 :mod:`bot.errors` tree with status and tracking id; 429, 502-504 and connection failures are retried
 under the configured :class:`~bot.retry.RetryPolicy`. The token never leaves the request header.
+The session keeps ``pool_size`` connections, one per thread that calls the broker at once.
 """
 
 from __future__ import annotations
@@ -18,16 +20,20 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from bot.errors import MalformedResponse, error_for_status, network_errors
 from bot.instant_connect.links import SERVICE, MeetingLinks, build_links
 from bot.instant_connect.request import MeetingRequest
 from bot.retry import parse_retry_after
-from bot.settings import DEFAULT_AUDIENCE, InstantConnectConfig, Secret
+from bot.settings import DEFAULT_AUDIENCE, InstantConnectConfig, Secret, Settings
 
 log = logging.getLogger(__name__)
 
 PATH = "/api/v2/joseencrypt"
+# One kept connection per worker thread by default: requests keeps 10, and the threads above
+# that would open a new connection per call and discard it ("Connection pool is full").
+DEFAULT_POOL_SIZE = Settings.worker_threads
 
 
 class InstantConnectClient:
@@ -40,10 +46,19 @@ class InstantConnectClient:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
+        """``pool_size`` sizes the session made here; a ``session`` passed in is used as it is."""
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be at least 1, not {pool_size}")
         self._token = token
         self._config = config
-        self._session = session or requests.Session()
+        if session is None:
+            session = requests.Session()
+            # Not blocking: a thread beyond the size still gets a connection, just not kept.
+            for prefix in ("https://", "http://"):
+                session.mount(prefix, HTTPAdapter(pool_maxsize=pool_size))
+        self._session = session
         self._clock = clock
         self._url = config.broker_url.rstrip("/") + PATH
 
