@@ -211,7 +211,8 @@ class Conversation:
         window = describe_window(links.nbf, links.exp, tz)
         devices = self._device_names(plan.devices)
         if plan.private_host_links and links.hosts:
-            for message in compose(plan.subject, window, devices, links.hosts, "Host links"):
+            for message in compose(plan.subject, window, devices, links.hosts, "Host links",
+                                   notes=plan.notices):
                 self._outbox.send(to_person_id=person.id, markdown=message.markdown,
                                  card=message.card)
             guests = links.guests
@@ -219,7 +220,8 @@ class Conversation:
             self._say(place, f"Meeting **{escape_markdown(plan.subject)}** is ready. {note}")
         else:
             guests = links.all
-        for message in compose(plan.subject, window, devices, guests, "Meeting links"):
+        for message in compose(plan.subject, window, devices, guests, "Meeting links",
+                               notes=plan.notices):
             self._outbox.send(room_id=place.room_id, parent_id=place.parent_id,
                              markdown=message.markdown, card=message.card)
 

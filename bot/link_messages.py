@@ -34,25 +34,40 @@ def escape_markdown(text: str) -> str:
 
 
 def compose(
-    subject: str, window: str, devices: Sequence[str], links: Sequence[Link], heading: str
+    subject: str,
+    window: str,
+    devices: Sequence[str],
+    links: Sequence[Link],
+    heading: str,
+    *,
+    notes: Sequence[str] = (),
 ) -> list[Outgoing]:
-    """As few messages as carry every link, each within the markdown and card budgets."""
+    """As few messages as carry every link, each within the markdown and card budgets.
+
+    ``notes`` (how the request was read, e.g. a start time the clocks skip) go under the window
+    in every part, since each part may be the one a person reads or forwards.
+    """
     groups: list[list[Link]] = []
     for link in links:
-        if groups and _fits([*groups[-1], link], subject, window, devices, heading):
+        if groups and _fits([*groups[-1], link], subject, window, devices, heading, notes):
             groups[-1].append(link)
         else:
             groups.append([link])
     return [
-        _render(group, subject, window, devices, heading, part, len(groups))
+        _render(group, subject, window, devices, heading, notes, part, len(groups))
         for part, group in enumerate(groups, start=1)
     ]
 
 
 def _fits(
-    group: list[Link], subject: str, window: str, devices: Sequence[str], heading: str
+    group: list[Link],
+    subject: str,
+    window: str,
+    devices: Sequence[str],
+    heading: str,
+    notes: Sequence[str],
 ) -> bool:
-    message = _render(group, subject, window, devices, heading, 99, 99)
+    message = _render(group, subject, window, devices, heading, notes, 99, 99)
     return (
         len(message.markdown.encode("utf-8")) <= MARKDOWN_BUDGET
         and len(json.dumps(message.card).encode("utf-8")) <= CARD_BUDGET
@@ -65,11 +80,13 @@ def _render(
     window: str,
     devices: Sequence[str],
     heading: str,
+    notes: Sequence[str],
     part: int,
     parts: int,
 ) -> Outgoing:
     numbering = f" (part {part} of {parts})" if parts > 1 else ""
     lines = [f"**{heading}: {escape_markdown(subject)}**{numbering}", f"Valid {window}"]
+    lines += [f"Note: {escape_markdown(note)}" for note in notes]
     if devices:
         lines.append(f"Dialling in: {escape_markdown(', '.join(devices))}")
     for link in group:
@@ -80,6 +97,7 @@ def _render(
         subject=f"{heading}: {subject}",
         window=window,
         devices=devices,
+        notes=notes,
         links=[LinkEntry(link.label, link.url, link.short_url) for link in group],
         part=part,
         parts=parts,

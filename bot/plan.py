@@ -1,8 +1,9 @@
 """What a person asked for, from the form or the ``meet`` quick path, checked field by field.
 
 Card inputs arrive as strings (toggles "true"/"false", multi-selects comma-separated) and anyone
-can forge them, so everything is validated here again whatever the card allowed. The quick path's
-``key=value`` options are translated into the same inputs and go through the same checks.
+can forge them, so everything is validated here again whatever the card allowed, and a value that
+is not a string is refused by name rather than guessed at. The quick path's ``key=value`` options
+are translated into the same inputs and go through the same checks.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.errors import FieldError
 from bot.instant_connect import MeetingRequest, is_sip_uri, unique_sub
-from bot.timewindow import parse_duration, parse_start
+from bot.instant_connect.request import disguise_problem
+from bot.timewindow import clock_change_notice, parse_duration, parse_start
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
@@ -60,6 +62,9 @@ class MeetingPlan:
     start: datetime | None
     valid_for: timedelta
     private_host_links: bool
+    notices: tuple[str, ...] = ()
+    """What the person should know about how their request was read (a start time the clocks
+    skip or repeat), shown with the links."""
 
     def request(self, key: str, now: float) -> MeetingRequest:
         """The broker request; ``key`` (an action or message id) makes the ``sub`` unique."""
@@ -92,11 +97,12 @@ def plan_from_inputs(
     inputs: Mapping[str, object], context: PlanContext
 ) -> MeetingPlan | list[FieldError]:
     """A plan, or every problem with the inputs, each naming its field as the form labels it."""
-    reader = _Inputs(inputs)
     errors: list[FieldError] = []
 
     def problem(field: str, message: str) -> None:
         errors.append(FieldError(LABELS[field], message))
+
+    reader = _Inputs(inputs, problem)
 
     subject = _subject(reader.text(ids.SUBJECT), problem)
     hosts = _count(reader.text(ids.HOSTS), ids.HOSTS, problem)
@@ -115,16 +121,18 @@ def plan_from_inputs(
             (ids.PRIVATE_HOST_LINKS, context.group_space),
         )
     }
-    vertical = reader.text(ids.VERTICAL).lower() or ids.DEFAULT_VERTICAL
+    vertical = (reader.text(ids.VERTICAL) or "").lower() or ids.DEFAULT_VERTICAL
     if vertical not in ids.VERTICAL_CHOICES:
         problem(ids.VERTICAL, "Choose General or Healthcare.")
     valid_for = _validity(reader.text(ids.VALID_FOR) or context.default_valid_for, problem)
     start = _start(reader.text(ids.START_DATE), reader.text(ids.START_TIME), context, problem)
-    if start and valid_for and start + valid_for <= context.now:
+    # In UTC: adding hours to a local time counts wall-clock hours across a clock change.
+    if start and valid_for and start.astimezone(UTC) + valid_for <= context.now:
         problem(ids.START_DATE, "With this start and validity the links would already be over.")
     if errors:
         return errors
     assert hosts is not None and guests is not None and valid_for is not None
+    notice = clock_change_notice(start) if start else None
     return MeetingPlan(
         subject=subject,
         hosts=hosts,
@@ -136,6 +144,7 @@ def plan_from_inputs(
         start=start,
         valid_for=valid_for,
         private_host_links=flags[ids.PRIVATE_HOST_LINKS] and context.group_space,
+        notices=(notice,) if notice else (),
     )
 
 
@@ -162,21 +171,26 @@ def inputs_from_options(
 
 
 class _Inputs:
-    """Reads submitted inputs as strings, whatever a forged submit put there."""
+    """Reads each submitted input once, as text; any other JSON value is reported, never guessed.
 
-    def __init__(self, inputs: Mapping[str, object]) -> None:
+    Webex sends every input as a string, so a number, true/false, null, a list or an object can
+    only come from a forged submit: reading it as a default would hide the forgery.
+    """
+
+    def __init__(self, inputs: Mapping[str, object], problem: Problem) -> None:
         self._inputs = inputs
+        self._problem = problem
 
-    def text(self, name: str) -> str:
-        value = self._inputs.get(name)
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, str | int | float):
-            return str(value).strip()
-        return ""
+    def text(self, name: str) -> str | None:
+        """The input stripped ("" when absent), or None once its non-text value was reported."""
+        value = self._inputs.get(name, "")
+        if isinstance(value, str):
+            return value.strip()
+        self._problem(name, f"Must be text, but this submit sent {_json_kind(value)}.")
+        return None
 
     def flag(self, name: str, default: bool, problem: Problem) -> bool:
-        value = self.text(name).lower()
+        value = (self.text(name) or "").lower()
         if not value:
             return default
         if value in _YES or value in _NO:
@@ -185,28 +199,56 @@ class _Inputs:
         return default
 
 
-def _subject(text: str, problem: Problem) -> str:
-    subject = " ".join(text.split())
+def _json_kind(value: object) -> str:
+    """A JSON value that is not a string, as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _subject(text: str | None, problem: Problem) -> str:
+    """One line of what people can type; a byte-order mark in front is a paste artefact."""
+    if text is None:
+        return ""
+    subject = " ".join(text.removeprefix("\ufeff").split())
     if not subject:
         problem(ids.SUBJECT, "Give the meeting a subject, e.g. Patient follow-up.")
     elif len(subject) > ids.MAX_SUBJECT_LENGTH:
         problem(ids.SUBJECT, f"Keep it to {ids.MAX_SUBJECT_LENGTH} characters or fewer.")
-    elif any(unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs") for char in subject):
-        problem(ids.SUBJECT, "Remove the invisible control characters.")
+    elif hidden := disguise_problem(subject):
+        problem(ids.SUBJECT, hidden)
     return subject
 
 
-def _count(text: str, field: str, problem: Problem) -> int | None:
+def _count(text: str | None, field: str, problem: Problem) -> int | None:
+    if text is None:
+        return None
     if not text:
         return 1
-    try:
-        number = float(text)
-    except ValueError:
-        number = float("nan")
-    if not number.is_integer() or not 0 <= number <= ids.MAX_LINKS:
+    number = _whole_number(text)
+    if number is None or number > ids.MAX_LINKS:
         problem(field, f"Must be a whole number from 0 to {ids.MAX_LINKS}.")
         return None
-    return int(number)
+    return number
+
+
+def _whole_number(text: str) -> int | None:
+    """Digits of one script as people type them: ``12``, ``١٢``, ``۱۲``, ``१२``, full-width 12.
+
+    Nothing else: ``int`` would also read a sign and ``1_0``, ``float`` ``1e1`` and ``1.0``.
+    """
+    if not text.isdecimal():
+        return None
+    zeros = {ord(char) - unicodedata.decimal(char) for char in text}
+    if len(zeros) != 1:
+        return None  # digits of two scripts are a slip, not a number anybody wrote
+    significant = text.lstrip(chr(zeros.pop()))
+    # Three digits are out of range anyway, and int() refuses thousands of them with an error.
+    return int(significant or "0") if len(significant) <= 2 else None
 
 
 def _split_addresses(text: str) -> list[str]:
@@ -218,12 +260,12 @@ def _devices(
 ) -> tuple[str, ...]:
     known = {device.sip_uri.lower(): device.sip_uri for device in catalog}
     chosen: dict[str, str] = {}
-    for entry in _split_addresses(reader.text(ids.DEVICES)):
+    for entry in _split_addresses(reader.text(ids.DEVICES) or ""):
         if entry.lower() in known:
             chosen[entry.lower()] = known[entry.lower()]
         else:
             problem(ids.DEVICES, f"'{entry[:60]}' is not one of the configured devices.")
-    for entry in _split_addresses(reader.text(ids.EXTRA_DEVICES)):
+    for entry in _split_addresses(reader.text(ids.EXTRA_DEVICES) or ""):
         if is_sip_uri(entry):
             chosen.setdefault(entry.lower(), entry)
         else:
@@ -241,8 +283,10 @@ def _validity(text: str, problem: Problem) -> timedelta | None:
     return duration
 
 
-def _start(day: str, clock: str, context: PlanContext, problem: Problem) -> datetime | None:
-    if not day and not clock:
+def _start(
+    day: str | None, clock: str | None, context: PlanContext, problem: Problem
+) -> datetime | None:
+    if day is None or clock is None or (not day and not clock):
         return None
     today = context.now.astimezone(context.tz).date().isoformat()
     start = parse_start(day or today, clock, context.tz)

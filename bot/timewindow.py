@@ -41,9 +41,52 @@ def parse_start(day: str, clock: str, tz: tzinfo) -> datetime | None:
     return datetime.combine(parsed_day, parsed_time.replace(tzinfo=None), tzinfo=tz)
 
 
+def clock_change_notice(start: datetime) -> str | None:
+    """What to tell a person whose typed local start the clocks skip or repeat that day.
+
+    ``start`` is the wall time as typed (fold 0). A time the clocks skip is read with the offset
+    before the change, which puts it after the gap (02:30 becomes 03:30); of a time that happens
+    twice, the first is used.
+    """
+    tz = start.tzinfo
+    actual = start.astimezone(UTC).astimezone(tz)
+    day = f"{start:%a %-d %b}"
+    if actual.replace(tzinfo=None) != start.replace(tzinfo=None):
+        return (f"{start:%H:%M} does not exist on {day} in {tz}: the clocks go forward "
+                f"then. The links start at {actual:%H:%M} instead.")
+    if _happens_twice(start):
+        return (f"{start:%H:%M} happens twice on {day} in {tz}: the clocks go back then. "
+                f"The links start at the first {start:%H:%M}, {_offset(start)}.")
+    return None
+
+
 def describe_window(nbf: int, exp: int, tz: tzinfo) -> str:
-    """A validity window as a person reads it: ``Tue 1 Dec 2026 09:00 to 11:00 (Europe/Paris)``."""
+    """A validity window as a person reads it: ``Tue 1 Dec 2026 09:00 to 11:00 (Europe/Paris)``.
+
+    UTC offsets appear only where the wall times alone would mislead: when the clocks change
+    within the window (``Sun 25 Oct 2026 01:30 UTC+02:00 to 02:30 UTC+01:00``, two hours, not
+    one) or when a time shown happens twice that day. Everywhere else they are noise.
+    """
     start = datetime.fromtimestamp(nbf, tz)
     end = datetime.fromtimestamp(exp, tz)
     end_format = "%H:%M" if start.date() == end.date() else "%a %-d %b %H:%M"
-    return f"{start:%a %-d %b %Y %H:%M} to {end.strftime(end_format)} ({tz})"
+    offsets = (
+        start.utcoffset() != end.utcoffset() or _happens_twice(start) or _happens_twice(end)
+    )
+    start_text, end_text = f"{start:%a %-d %b %Y %H:%M}", end.strftime(end_format)
+    if offsets:
+        start_text, end_text = f"{start_text} {_offset(start)}", f"{end_text} {_offset(end)}"
+    return f"{start_text} to {end_text} ({tz})"
+
+
+def _happens_twice(moment: datetime) -> bool:
+    """Whether the clocks show this wall time twice that day (the hour repeated in autumn)."""
+    return moment.replace(fold=1 - moment.fold).utcoffset() != moment.utcoffset()
+
+
+def _offset(moment: datetime) -> str:
+    """``UTC+02:00``, ``UTC-04:00``, ``UTC+05:45``: the offset a person can compare."""
+    offset = moment.utcoffset() or timedelta(0)
+    minutes = round(offset.total_seconds() / 60)
+    hours, rest = divmod(abs(minutes), 60)
+    return f"UTC{'-' if minutes < 0 else '+'}{hours:02d}:{rest:02d}"

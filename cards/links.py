@@ -23,13 +23,18 @@ def links_card(
     links: Sequence[LinkEntry],
     part: int = 1,
     parts: int = 1,
+    notes: Sequence[str] = (),
 ) -> Element:
-    """List the links with an Open button each; `part`/`parts` number cards that share a meeting."""
+    """List the links with an Open button each; `part`/`parts` number cards that share a meeting.
+
+    `notes` say how the request was read (a start time the clocks skip, say), under the window.
+    """
     title = f"{subject} (part {part} of {parts})" if parts > 1 else subject
     facts = [{"title": "Valid", "value": window}]
     if devices:
         facts.append({"title": "Devices", "value": ", ".join(devices)})
     body = [heading(title), {"type": "FactSet", "facts": facts}]
+    body += [literal_text(note, isSubtle=True) for note in notes]
     body += [_link(entry) for entry in links]
     return card(body)
 

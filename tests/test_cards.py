@@ -410,6 +410,15 @@ def test_links_card_facts_show_the_window_and_the_devices_dialled() -> None:
     assert [f["title"] for f in of_type(without, "FactSet")[0]["facts"]] == ["Valid"]
 
 
+def test_links_card_shows_notes_literally_under_the_window() -> None:
+    note = "02:30 does not exist on Sun 29 Mar in America/Port_of_Spain: *not* markdown."
+    card = links_card(subject="S", window="w", devices=[], links=link_entries(1), notes=[note])
+    validate_card(card)
+    assert card["body"][1]["type"] == "FactSet"
+    assert card["body"][2]["type"] == "RichTextBlock"
+    assert card["body"][2]["inlines"][0]["text"] == note
+
+
 def test_links_card_numbers_its_parts() -> None:
     second = links_card(
         subject="Clinic", window="w", devices=[], links=link_entries(1), part=2, parts=3

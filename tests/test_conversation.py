@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -199,6 +200,50 @@ def test_invalid_submit_names_each_field_and_keeps_the_form(running_bot, sandbox
     running_bot.idle()
     assert len(broker_calls(sandbox)) == 1
     assert sandbox.message(form["id"])["deleted"]
+
+
+def next_spring_gap(zone: str) -> date:
+    """The next day, within a year, whose 02:30 the clocks of ``zone`` skip."""
+    tz = ZoneInfo(zone)
+    for days in range(1, 366):
+        day = date.today() + timedelta(days)
+        if datetime.combine(day, time(2, 30), tz).astimezone(UTC).astimezone(tz).hour != 2:
+            return day
+    raise AssertionError(f"{zone} skips no 02:30 within a year")
+
+
+def test_a_start_the_clocks_skip_is_explained_with_the_links(running_bot, sandbox, alice, clinic):
+    day = next_spring_gap("America/New_York")
+    form = post_form(running_bot, sandbox, alice, clinic)
+    sandbox.submit_card(alice, form["id"], create_inputs(**{
+        ids.START_DATE: day.isoformat(), ids.START_TIME: "02:30",
+        ids.PRIVATE_HOST_LINKS: "false"}))
+    running_bot.idle()
+    [links] = [m for m in running_bot.bot_messages(clinic) if "Guest 1" in m["markdown"]]
+    shown = f"{day:%a} {day.day} {day:%b}"
+    assert f"Valid {shown} {day.year} 03:30 to 05:30 (America/New_York)" in links["markdown"]
+    assert (f"Note: 02:30 does not exist on {shown} in America/New\\_York: the clocks go "
+            "forward then. The links start at 03:30 instead.") in links["markdown"]
+    assert "02:30 does not exist" in str(links["attachments"][0]["content"])
+
+
+def test_a_subject_with_joined_emoji_gets_links(running_bot, sandbox, alice):
+    dm = sandbox.direct_room(alice)
+    sandbox.post_message(alice, dm, "meet 👩\u200d⚕️ Visit")
+    running_bot.idle()
+    [call] = broker_calls(sandbox)
+    assert call.json["jwt"]["sub"].startswith("Visit-")
+    [links] = running_bot.bot_messages(dm)
+    assert "👩\u200d⚕️ Visit" in links["markdown"]
+
+
+def test_a_forged_number_is_refused_by_name(running_bot, sandbox, alice, clinic):
+    form = post_form(running_bot, sandbox, alice, clinic)
+    sandbox.submit_card(alice, form["id"], create_inputs(**{ids.HOSTS: 3}))
+    [_, reply] = running_bot.wait_for_bot_messages(clinic, 2)
+    assert "**Hosts**: Must be text, but this submit sent a number." in reply["markdown"]
+    running_bot.idle()
+    assert broker_calls(sandbox) == []
 
 
 def test_second_press_of_a_used_form_says_already_created(running_bot, sandbox, alice, clinic):

@@ -74,9 +74,20 @@ junk = st.one_of(
 today = date.today()
 sip_addresses = st.from_regex(r"(sips?:)?[a-z0-9._-]{1,12}@[a-z0-9-]{1,10}\.(com|example|org)",
                               fullmatch=True)
+# What people type into a subject: visible text (no controls, format characters, private-use,
+# surrogates or code points this Python cannot name; variation selectors only where they belong)
+# and the sequences that need joiners, selectors, tags or direction marks.
+SCOTLAND = "🏴" + "".join(chr(0xE0000 + ord(letter)) for letter in "gbsct") + "\U000e007f"
+TYPED_SEQUENCES = (
+    "👩\u200d⚕️", "👨\u200d👩\u200d👧", "🏳️\u200d🌈", SCOTLAND, "❤️\u200d🔥", "#️⃣", "👍🏽", "🇫🇷",
+    "می" "\u200c" "خواهم", "क्\u200dष", "ന്\u200d", "\u200fמרפאה 3", "\u061c" "١٢ مريض",
+)
+VARIATION_SELECTORS = "".join(map(chr, [*range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)]))
+visible_text = st.text(st.characters(blacklist_categories=("Cc", "Cf", "Co", "Cs", "Cn"),
+                                     blacklist_characters=VARIATION_SELECTORS), max_size=25)
 GOOD: dict[str, st.SearchStrategy[Any]] = {
-    ids.SUBJECT: st.text(st.characters(blacklist_categories=("Cc", "Cf", "Co", "Cs")),
-                         min_size=1, max_size=125),
+    ids.SUBJECT: st.lists(visible_text | st.sampled_from(TYPED_SEQUENCES), min_size=1,
+                          max_size=5).map("".join).filter(bool),
     ids.HOSTS: st.integers(-2, 27).map(str),
     ids.GUESTS: st.integers(-2, 27).map(str),
     ids.DEVICES: st.lists(st.sampled_from([d.sip_uri for d in CATALOG]), max_size=3).map(

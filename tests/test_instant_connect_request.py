@@ -6,6 +6,7 @@ from bot.errors import InvalidRequest
 from bot.instant_connect import MeetingRequest, is_sip_uri, unique_sub
 
 NOW = 1_800_000_000
+PERSIAN = "می" "\u200c" "خواهم"  # "I want", with the ZERO WIDTH NON-JOINER Persian needs
 
 
 def fields(request: MeetingRequest) -> list[str]:
@@ -51,6 +52,11 @@ def test_every_parameter_reaches_the_body():
         ({"sub": ""}, "jwt.sub"),
         ({"sub": "x" * 129}, "jwt.sub"),
         ({"sub": "bad\nsub"}, "jwt.sub"),
+        ({"sub": "bad\u202esub"}, "jwt.sub"),
+        ({"sub": "bad\u2028sub"}, "jwt.sub"),
+        ({"sub": "bad\ue000sub"}, "jwt.sub"),
+        ({"sub": "bad\ud800sub"}, "jwt.sub"),
+        ({"sub": "\u200dbad"}, "jwt.sub"),
         ({"devices": ("not a sip uri",)}, "jwt.flow"),
         ({"devices": ("@example.com",)}, "jwt.flow"),
         ({"devices": tuple(f"r{i}@example.com" for i in range(26))}, "jwt.flow"),
@@ -101,3 +107,28 @@ def test_sub_is_deterministic_per_key_and_reads_like_the_subject():
     assert sub.startswith("Patient-follow-up-Mrs-Muller-")
     assert MeetingRequest(sub=unique_sub("x" * 500, "k")).problems(NOW) == []
     assert unique_sub("😀 ", "k").startswith("meeting-")
+
+
+@pytest.mark.parametrize("sub", ["👩\u200d⚕️-Visit", "👨\u200d👩\u200d👧", PERSIAN,
+                                 "क्\u200dष", "\u200fמרפאה"])
+def test_a_sub_may_hold_what_people_type(sub):
+    """Joiners and direction marks are text, not control characters: the sub keeps them."""
+    assert MeetingRequest(sub=sub).problems(NOW) == []
+
+
+def test_a_refused_sub_names_the_character_and_where_it_is():
+    [error] = MeetingRequest(sub="Consult-\u202eevil").problems(NOW)
+    assert error.field == "jwt.sub"
+    assert "RIGHT-TO-LEFT OVERRIDE (U+202E) after 'Consult-'" in error.message
+
+
+@pytest.mark.parametrize(
+    ("subject", "slug"),
+    [("👩\u200d⚕️ Visit", "Visit-"), ("Ward 👨\u200d👩\u200d👧", "Ward-"),
+     (PERSIAN, "meeting-"), ("Café\u200d", "Cafe-")],
+)
+def test_unique_sub_folds_joined_text_to_a_sub_the_broker_accepts(subject, slug):
+    """The slug keeps ASCII letters and digits only, so joiners never reach the broker."""
+    sub = unique_sub(subject, "k")
+    assert sub.startswith(slug) and sub.isascii()
+    assert MeetingRequest(sub=sub).problems(NOW) == []

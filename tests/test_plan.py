@@ -1,0 +1,210 @@
+"""What people type, read as they meant it: subjects in any script, counts, forged values, DST."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.errors import FieldError
+from bot.instant_connect import MeetingRequest
+from bot.plan import MeetingPlan, PlanContext, plan_from_inputs
+from cards import inputs as ids
+from tests.conftest import CATALOG
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+PARIS = ZoneInfo("Europe/Paris")
+SCOTLAND = "🏴" + "".join(chr(0xE0000 + ord(letter)) for letter in "gbsct") + "\U000e007f"
+
+
+def plan(
+    inputs: Mapping[str, object], *, now: datetime = NOW, tz: ZoneInfo = PARIS
+) -> MeetingPlan:
+    """A plan from these inputs (a subject by default); fails the test if there are problems."""
+    outcome = plan_from_inputs({ids.SUBJECT: "Consultation", **inputs},
+                               PlanContext(CATALOG, tz, now, group_space=False))
+    assert isinstance(outcome, MeetingPlan), outcome
+    return outcome
+
+
+def problems(inputs: Mapping[str, object]) -> list[FieldError]:
+    """The problems with these inputs (a subject by default); fails the test if they make a plan."""
+    outcome = plan_from_inputs({ids.SUBJECT: "Consultation", **inputs},
+                               PlanContext(CATALOG, PARIS, NOW, group_space=False))
+    assert isinstance(outcome, list), outcome
+    return outcome
+
+
+# Subjects ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "👩\u200d⚕️ Visit",  # woman health worker: ZWJ and VARIATION SELECTOR-16
+        "👨\u200d👩\u200d👧 family meeting",
+        "🏳️\u200d🌈 group",
+        "❤️\u200d🔥 check-in",
+        f"{SCOTLAND} rugby clinic",  # a subdivision flag: tag characters ended by CANCEL TAG
+        "جلسه " "می" "\u200c" "خواهم",  # Persian needs the ZERO WIDTH NON-JOINER
+        "क्\u200dष परामर्श",  # Devanagari half form with ZWJ
+        "ന്\u200d",  # Malayalam chillu in the older ZWJ encoding, at the end
+        "\u200fמרפאה 3",  # RIGHT-TO-LEFT MARK in front of Hebrew with a digit
+        "\u061c" "٣ مريض",  # ARABIC LETTER MARK
+        "🫨 shaky start",  # an emoji newer than this Python's Unicode data
+        "#️⃣ 1",
+    ],
+    ids=["health worker", "family", "rainbow flag", "heart on fire", "Scotland", "Persian",
+         "Hindi", "Malayalam", "Hebrew with RLM", "Arabic with ALM", "new emoji", "keycap"],
+)
+def test_subjects_people_type_are_accepted_as_typed(subject: str) -> None:
+    """Joiners, selectors, flag tags and direction marks where people's keyboards put them."""
+    assert plan({ids.SUBJECT: subject}).subject == subject
+
+
+@pytest.mark.parametrize(
+    ("subject", "named"),
+    [
+        ("Patient \u202efollow-up", "RIGHT-TO-LEFT OVERRIDE (U+202E) after 'Patient '"),
+        ("\u202aLab", "LEFT-TO-RIGHT EMBEDDING (U+202A) at the start"),
+        ("Lab \u2067results\u2069", "RIGHT-TO-LEFT ISOLATE (U+2067) after 'Lab '"),
+        ("ad\u200bmin", "ZERO WIDTH SPACE (U+200B) after 'ad'"),
+        ("ad\u2060min", "WORD JOINER (U+2060) after 'ad'"),
+        ("Follow\u00adup", "SOFT HYPHEN (U+00AD) after 'Follow'"),
+        ("Follow\ufeffup", "ZERO WIDTH NO-BREAK SPACE (U+FEFF) after 'Follow'"),
+        ("Apple \uf8ff", "U+F8FF after 'Apple '"),
+        ("Lab \ud800", "U+D800 after 'Lab '"),
+        ("Lab \u0378", "U+0378 after 'Lab '"),
+        ("Lab\x07\x00\x1b", "U+0007, U+0000 and 1 more after 'Lab'"),
+        ("\u200dLab", "ZERO WIDTH JOINER (U+200D) at the start"),
+        ("Lab \u200cresults", "ZERO WIDTH NON-JOINER (U+200C) after 'Lab '"),
+        ("😀\ufe0f\ufe00\ufe01", "VARIATION SELECTOR-1 (U+FE00), VARIATION SELECTOR-2 (U+FE01) "
+                                 "after '😀\ufe0f'"),
+        ("🏴\U000e0041\U000e007f", "TAG LATIN CAPITAL LETTER A (U+E0041), CANCEL TAG (U+E007F) "
+                                  "after '🏴'"),
+        ("A long subject for the \u202eward", "after '…subject for the '"),
+    ],
+    ids=["override", "embedding", "isolate", "zero width space", "word joiner", "soft hyphen",
+         "inner byte-order mark", "private use", "surrogate", "unassigned", "controls",
+         "joiner at the start", "joiner after a space", "run of selectors", "tags without a flag",
+         "long text before"],
+)
+def test_characters_that_disguise_text_are_named_with_where_they_are(
+    subject: str, named: str
+) -> None:
+    """The person learns which character (by Unicode name) and where, to find and remove it."""
+    [error] = problems({ids.SUBJECT: subject})
+    assert error.field == "Subject"
+    assert error.message.startswith("Remove ") and named in error.message, error.message
+
+
+def test_several_places_are_named_together_up_to_three() -> None:
+    [error] = problems({ids.SUBJECT: "a\u200bb\u200bc\u202ed\u00ade\u2060f"})
+    assert error.message == (
+        "Remove ZERO WIDTH SPACE (U+200B) after 'a'; ZERO WIDTH SPACE (U+200B) after 'ab'; "
+        "RIGHT-TO-LEFT OVERRIDE (U+202E) after 'abc'; and more in 2 other places: such "
+        "characters can hide or reorder text.")
+
+
+def test_a_byte_order_mark_in_front_of_pasted_text_is_dropped() -> None:
+    assert plan({ids.SUBJECT: "\ufeffWard round"}).subject == "Ward round"
+
+
+def test_line_breaks_of_any_kind_become_one_space() -> None:
+    assert plan({ids.SUBJECT: "Ward\u2028round\nnine"}).subject == "Ward round nine"
+
+
+def test_the_subject_and_the_broker_sub_follow_one_rule() -> None:
+    """The form's subject and a request's ``sub`` are refused with the same sentence."""
+    text = "Lab \u202eresults"
+    [subject_error] = problems({ids.SUBJECT: text})
+    [sub_error] = MeetingRequest(sub=text).problems(NOW.timestamp())
+    assert subject_error.message == sub_error.message
+    assert MeetingRequest(sub="👩\u200d⚕️-Visit").problems(NOW.timestamp()) == []
+
+
+# Counts -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("typed", ["1_0", "1e1", "1.0", "+3", "-0", "0x1", "1 0", "3.", "1\u0662",
+                                   "²", "Ⅲ", "10" * 2500])
+def test_counts_are_digits_only(typed: str) -> None:
+    """No sign, point, exponent, separator, superscript or mix of scripts: what int/float allow."""
+    [error] = problems({ids.GUESTS: typed})
+    assert (error.field, error.message) == ("Guests", "Must be a whole number from 0 to 25.")
+
+
+@pytest.mark.parametrize(
+    ("typed", "count"),
+    [("3", 3), (" 12 ", 12), ("007", 7), ("0" * 5000 + "2", 2), ("٣", 3), ("۱۲", 12),
+     ("१२", 12), ("\uff11\uff12", 12)],
+    ids=["ascii", "spaces around", "leading zeros", "many zeros", "Arabic-Indic",
+         "Persian", "Devanagari", "full-width"],
+)
+def test_counts_in_the_digits_people_type(typed: str, count: int) -> None:
+    """Digits of one script, as Arabic, Persian, Hindi and Japanese keyboards type them."""
+    assert plan({ids.GUESTS: typed}).guests == count
+
+
+# Forged values: anything but a string ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "sent"),
+    [
+        (ids.HOSTS, 3, "a number"),
+        (ids.GUESTS, 2.0, "a number"),
+        (ids.GUESTS, None, "null"),
+        (ids.SHORT_LINKS, True, "true"),
+        (ids.HOST_LOGIN, False, "false"),
+        (ids.SUBJECT, ["Ward round"], "a list"),
+        (ids.EXTRA_DEVICES, {"uri": "lab@clinic.example.com"}, "an object"),
+        (ids.DEVICES, ["exam-room-1@clinic.example.com"], "a list"),
+        (ids.VERTICAL, 1, "a number"),
+        (ids.VALID_FOR, 7200, "a number"),
+        (ids.START_DATE, ["2026-12-01"], "a list"),
+        (ids.START_TIME, 930, "a number"),
+    ],
+)
+def test_a_value_that_is_not_text_is_refused_by_name(field: str, value: object, sent: str) -> None:
+    """Only a forged submit sends these; one problem naming the field, nothing read as a default."""
+    assert problems({field: value}) == [
+        FieldError(ids.LABELS[field], f"Must be text, but this submit sent {sent}.")]
+
+
+# Daylight-saving time ----------------------------------------------------------------------
+
+
+def test_a_start_the_clocks_skip_is_told_with_the_time_used() -> None:
+    """Paris skips 02:00-03:00 on 29 March 2026: 02:30 starts at 03:30, and the person is told."""
+    spring = plan({ids.START_DATE: "2026-03-29", ids.START_TIME: "02:30"})
+    assert spring.start is not None
+    assert spring.start.timestamp() == datetime(2026, 3, 29, 1, 30, tzinfo=UTC).timestamp()
+    assert spring.notices == ("02:30 does not exist on Sun 29 Mar in Europe/Paris: the clocks "
+                              "go forward then. The links start at 03:30 instead.",)
+
+
+def test_a_start_that_happens_twice_is_told_which_one() -> None:
+    """Paris shows 02:00-03:00 twice on 25 October 2026: the first (UTC+02:00) is used."""
+    autumn = plan({ids.START_DATE: "2026-10-25", ids.START_TIME: "02:30"})
+    assert autumn.start is not None
+    assert autumn.start.timestamp() == datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp()
+    assert autumn.notices == ("02:30 happens twice on Sun 25 Oct in Europe/Paris: the clocks go "
+                              "back then. The links start at the first 02:30, UTC+02:00.",)
+
+
+def test_an_ordinary_start_has_no_notice() -> None:
+    assert plan({ids.START_DATE: "2026-03-29", ids.START_TIME: "03:30"}).notices == ()
+    assert plan({ids.START_DATE: "2026-03-29", ids.START_TIME: "02:30"},
+                tz=ZoneInfo("UTC")).notices == ()
+
+
+def test_already_over_counts_real_hours_across_a_clock_change() -> None:
+    """01:30 Paris for 2 hours on 29 March runs to 02:30 UTC (04:30 local), not 03:30 local."""
+    now = datetime(2026, 3, 29, 2, 0, tzinfo=UTC)
+    inputs = {ids.START_DATE: "2026-03-29", ids.START_TIME: "01:30", ids.VALID_FOR: "2h"}
+    started = plan(inputs, now=now)
+    assert started.request("k", now.timestamp()).exp == datetime(2026, 3, 29, 2, 30,
+                                                                  tzinfo=UTC).timestamp()
