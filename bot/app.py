@@ -26,7 +26,10 @@ def create_app(service: BotService) -> Flask:
 
     @app.post(settings.webhook_path)
     def webhook() -> tuple[Response, int]:
-        reply = service.intake.receive(request.get_data(cache=False), request.headers)
+        # Werkzeug's Headers is no Mapping (it iterates over pairs); read from the WSGI environ
+        # its names are unique, so a plain dict of them loses nothing.
+        headers = dict(request.headers.items())
+        reply = service.intake.receive(request.get_data(cache=False), headers)
         return jsonify(reply.body), reply.status
 
     @app.errorhandler(413)

@@ -68,6 +68,8 @@ def _replay(box: Sandbox, recorded: Recorded, room: str) -> float:
             payload["roomId"] = room
         body = json.dumps(payload).encode("utf-8")
     parts = urlsplit(box.url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in the sandbox URL {box.url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
     headers = {"Authorization": f"Bearer {box.bot_token}", "Content-Type": "application/json"}
     started = time.monotonic()

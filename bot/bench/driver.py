@@ -52,6 +52,8 @@ class Result:
 def post(url: str, shot: Shot) -> Result:
     """POST one delivery on a fresh connection, as a webhook sender with no pool would."""
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"no host in the webhook URL {url!r}")
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=SEND_TIMEOUT)
     headers = {"Content-Type": "application/json", SIGNATURE_HEADER: shot.signature}
     sent = time.monotonic()

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 
 from bot.sandbox import Sandbox
@@ -65,7 +65,7 @@ class Recorder:
         with self._changed:
             while True:
                 count = len(self._stamps)
-                if not self._changed.wait_for(lambda n=count: len(self._stamps) != n, period):
+                if not self._changed.wait_for(self._stamped_other_than(count), period):
                     return
 
     def requests_since(self, mark: int) -> list[tuple[float, Recorded]]:
@@ -88,11 +88,19 @@ class Recorder:
                                    f"after {timeout:.0f} s")
             return {room: self._posts[room][n - 1] for room, n in wanted.items()}
 
+    # Predicates for ``wait_for`` that bind the count now, not when the loop has moved on.
+
+    def _stamped_other_than(self, n: int) -> Callable[[], bool]:
+        return lambda: len(self._stamps) != n
+
+    def _recorded_more_than(self, n: int) -> Callable[[], bool]:
+        return lambda: len(self._box.requests) > n
+
     def _watch(self) -> None:
         while not self._stopping.is_set():
             seen = len(self._stamps)
             try:
-                self._box.wait_for(lambda n=seen: len(self._box.requests) > n, WATCH_SLICE)
+                self._box.wait_for(self._recorded_more_than(seen), WATCH_SLICE)
             except TimeoutError:
                 continue
             now = time.monotonic()

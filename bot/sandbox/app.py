@@ -11,7 +11,7 @@ import logging
 import random
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -42,6 +42,15 @@ def _json_or_none(data: bytes) -> object | None:
         return json.loads(data) if data else None
     except ValueError:
         return None
+
+
+def _path_values(args: Mapping[str, Any]) -> dict[str, str]:
+    """The values a rule took from the path. Werkzeug types them Any, as a converter may return
+    anything; the sandbox's rules use only the default string converter."""
+    values = {name: value for name, value in args.items() if isinstance(value, str)}
+    if len(values) != len(args):
+        raise TypeError(f"a sandbox rule converted its path values: {dict(args)!r}")
+    return values
 
 
 def _drop_connection(environ: dict[str, Any]) -> None:
@@ -96,7 +105,7 @@ class SandboxApp:
             if request.headers.get("Authorization") != self._expected_auth:
                 raise ApiError(401, NO_TOKEN)
             endpoint, args = self._map.bind_to_environ(request.environ).match()
-            return endpoint(Call(request, args))
+            return endpoint(Call(request, _path_values(args)))
         except ApiError as error:
             return error_response(error.status, error.message, tracking)
         except NotFound:

@@ -98,18 +98,19 @@ class World:
         with self._lock:
             for person_id in people:
                 self.person(person_id)
-            room = {
-                "id": self._ids.new("ROOM"),
+            room_id = self._ids.new("ROOM")
+            room: dict[str, Any] = {
+                "id": room_id,
                 "title": title,
                 "type": room_type,
                 "isLocked": False,
                 "creatorId": people[0] if people else self.bot["id"],
                 "created": now_iso(),
             }
-            self._rooms[room["id"]] = room
-            self._members[room["id"]] = {}
+            self._rooms[room_id] = room
+            self._members[room_id] = {}
             for person_id in people:
-                self.add_member(room["id"], person_id)
+                self.add_member(room_id, person_id)
             return copy.deepcopy(room)
 
     def direct_room(self, person_id: str) -> dict[str, Any]:
