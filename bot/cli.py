@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import sys
 import time
@@ -23,13 +24,15 @@ from bot import logs
 from bot.errors import InvalidRequest, UpstreamError
 from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingRequest, unique_sub
 from bot.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
-from bot.settings import Secret, Settings, SettingsError
+from bot.service import preflight
+from bot.settings import ServerSettings, Settings, SettingsError
 from bot.storage import open_store
 from bot.timewindow import describe_window, parse_duration, zone
 from bot.webex import WebexClient
 from bot.webhook_sync import describe, sync
 
 DEFAULT_VALIDITY = "2h"
+log = logging.getLogger(__name__)
 
 
 class UsageError(Exception):
@@ -101,9 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", type=_positive, default=2, help="WEB_CONCURRENCY (default 2)")
     bench.add_argument("--threads", type=_positive, default=8, help="WEB_THREADS (default 8)")
     bench.add_argument("--worker-threads", type=_positive, default=Settings.worker_threads,
-                       help="WORKER_THREADS of the bot as deployed (default 8)")
+                       help="WORKER_THREADS of the bot as deployed (default %(default)s)")
     bench.add_argument("--more-worker-threads", type=_positive, default=64,
-                       help="WORKER_THREADS for the second burst (default 32)")
+                       help="WORKER_THREADS for the second burst (default %(default)s)")
     bench.add_argument("--people", type=_positive, default=10,
                        help="distinct people sending the events (default 10)")
     bench.add_argument("--json", metavar="PATH", help="also write every figure as JSON here")
@@ -172,8 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(env: Mapping[str, str]) -> int:
-    """Check the settings, then become gunicorn with gthread workers serving ``bot.wsgi``."""
-    Settings.from_env(env).require_webhook_secret()
+    """Check every setting and the store, then become gunicorn serving ``bot.wsgi``."""
+    settings = Settings.from_env(env)
+    settings.require_webhook_secret()
+    logs.configure(settings.log_level or "INFO", settings.secret_values())
+    for warning in preflight(settings):
+        log.warning(warning)
     argv = gunicorn_command(env, "bot.wsgi:app")
     os.execvp(argv[0], argv)
     return 1  # execvp only returns by raising
@@ -181,12 +188,13 @@ def serve(env: Mapping[str, str]) -> int:
 
 def gunicorn_command(env: Mapping[str, str], app: str) -> list[str]:
     """The gunicorn command line ``serve`` uses; the benchmark's floor runs the very same one."""
+    server = ServerSettings.from_env(env)
     return [
-        sys.executable, "-m", "gunicorn", "--worker-class", "gthread",
-        "--workers", env.get("WEB_CONCURRENCY", "2"),
-        "--threads", env.get("WEB_THREADS", "8"),
+        sys.executable, "-m", "gunicorn", "--worker-class", "bot.web_worker.BufferingThreadWorker",
+        "--workers", str(server.processes),
+        "--threads", str(server.threads),
         "--timeout", "30", "--no-control-socket",
-        "--bind", f"{env.get('HOST', '0.0.0.0')}:{env.get('PORT', '8080')}",
+        "--bind", server.bind,
         app,
     ]
 
@@ -206,7 +214,7 @@ def list_abandoned(settings: Settings) -> int:
 
 def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     """``webhooks sync`` and ``webhooks list``."""
-    logs.configure(os.environ.get("LOG_LEVEL", "WARNING"), settings.secret_values())
+    logs.configure(settings.log_level or "WARNING", settings.secret_values())
     webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry)
     if args.action == "list":
         for hook in webex.webhooks():
@@ -227,7 +235,7 @@ def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
 def run_links(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """The ``links`` command: build the request, call the broker, print the links."""
     with _settings(args.sandbox, env) as settings:
-        tz = zone(args.timezone, env.get("DEFAULT_TIMEZONE", "UTC"))
+        tz = zone(args.timezone, settings.default_timezone)
         if args.timezone and str(tz) != args.timezone:
             raise UsageError(f"--timezone: unknown time zone {args.timezone!r}")
         request = links_request(args, tz, time.time())
@@ -276,14 +284,15 @@ def _settings(sandbox: bool, env: Mapping[str, str]) -> Iterator[Settings]:
     """Real settings from the environment, or the sandbox's broker and token."""
     if not sandbox:
         settings = Settings.from_env(env)
-        logs.configure(env.get("LOG_LEVEL", "WARNING"), settings.secret_values())
+        logs.configure(settings.log_level or "WARNING", settings.secret_values())
         yield settings
         return
     from bot.sandbox import Sandbox
 
     with Sandbox(seed=int(env.get("SANDBOX_SEED", "0"))) as box:
-        base = Settings(bot_token=Secret(box.bot_token))
-        logs.configure(env.get("LOG_LEVEL", "WARNING"), base.secret_values())
+        # The person's other settings (time zone, log level) still apply; token and broker not.
+        base = Settings.from_env({**env, "WEBEX_BOT_TOKEN": box.bot_token})
+        logs.configure(base.log_level or "WARNING", base.secret_values())
         yield replace(base, instant_connect=replace(base.instant_connect,
                                                     broker_url=box.broker_url))
 

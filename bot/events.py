@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any
 
 SIGNATURE_HEADER = "X-Spark-Signature"
@@ -59,6 +60,18 @@ class Event:
     def person_id(self) -> str:
         """Who the event is about (the author, the submitter, the member)."""
         return str(self.data.get("personId", ""))
+
+    @property
+    def created(self) -> float | None:
+        """When the message, submit or membership was made (epoch seconds); None if not told."""
+        text = self.data.get("created")
+        if not isinstance(text, str):
+            return None
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        return when.timestamp() if when.tzinfo is not None else None
 
     @property
     def room_id(self) -> str:

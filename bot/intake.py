@@ -9,11 +9,15 @@ Only this decides the status Webex sees: 401 for a missing or wrong signature, 4
 that is not a webhook, 413 for an oversized one, 503 when the store is down or the backlog of
 unprocessed events is full (``MAX_BACKLOG``), and 200 for everything accepted, duplicate or
 deliberately ignored. Nothing slow happens here: the work is done by the workers after the 200.
+
+An event created longer ago than ``DEDUPE_RETENTION`` is acknowledged and dropped: its dedupe
+record may be gone, so a captured delivery replayed later must not be processed again.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -36,9 +40,16 @@ class Intake:
     """Turns one webhook delivery into at most one durable job."""
 
     def __init__(
-        self, settings: Settings, store: Store, on_accepted: Callable[[], None] = lambda: None
+        self,
+        settings: Settings,
+        store: Store,
+        on_accepted: Callable[[], None] = lambda: None,
+        *,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         settings.require_webhook_secret()
+        self._retention = settings.dedupe_retention.total_seconds()
+        self._clock = clock
         self._secret = settings.webhook_secret
         self._max_bytes = settings.max_body_bytes
         self._max_backlog = settings.max_backlog
@@ -62,6 +73,12 @@ class Intake:
         if not event.handled:
             log.info("ignored an event the bot does not handle", extra=context)
             return Reply(200, {"status": "ignored"})
+        created = event.created
+        if created is not None and created < self._clock() - self._retention:
+            log.warning("dropped an event older than DEDUPE_RETENTION: a replay cannot be told "
+                        "apart from a new event", extra={**context, "age_seconds": round(
+                            self._clock() - created)})
+            return Reply(200, {"status": "too old"})
         try:
             accepted = self._store.accept(
                 event.data_id, event.resource, event.to_json(), self._max_backlog

@@ -27,6 +27,17 @@ def bind(**fields: object) -> Iterator[None]:
         _context.reset(token)
 
 
+@contextlib.contextmanager
+def silenced(name: str) -> Iterator[None]:
+    """Drop one logger's records inside the block: a probe's expected failures are not news."""
+    logger = logging.getLogger(name)
+    was, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = was
+
+
 class JsonFormatter(logging.Formatter):
     """Formats a record and its extra fields as one JSON line, with secrets masked."""
 

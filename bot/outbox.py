@@ -13,7 +13,8 @@ send has claimed (every send claims the id it got, so another event's identical 
 taken for this one's). Webex lets a bot list the messages of 1:1 spaces
 but not of group spaces (only those that mention it), so in a group space, or for a message
 addressed by person id, the retry still posts again: at least once, never lost. The first try,
-the common case, costs two store writes per send and no lookup.
+the common case, costs two store writes per send and no lookup. A record that cannot be written
+because storage just went away is retried for a while before the send counts as in doubt.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.errors import UpstreamError
-from bot.storage import Store
+from bot.storage import Store, patiently
 from bot.webex import WebexClient
 
-RECORD_TTL = timedelta(days=8).total_seconds()  # outlives the store's dedupe retention
+RECORD_TTL = timedelta(days=8).total_seconds()  # far beyond the last retry of any event
 CLOCK_SKEW = 120.0  # how far Webex's clock may trail ours when comparing creation times
 RECENT_LIMIT = 50  # messages of the space looked at when a send is in doubt
+RECORD_PATIENCE = 30.0  # seconds a record of a send already made waits for storage to be back
 
 
 class _Progress(threading.local):
@@ -74,9 +76,14 @@ class Outbox:
             message_id = self._find_unrecorded(key, message)
         if message_id is None:
             message_id = self._webex.send(**message)
-            self._store.put_if_absent(_claim_key(message_id), key, RECORD_TTL)
-        self._store.set(key, message_id, RECORD_TTL)
+            self._remember(_claim_key(message_id), key, only_if_absent=True)
+        self._remember(key, message_id, only_if_absent=False)
         return message_id
+
+    def _remember(self, key: str, value: str, *, only_if_absent: bool) -> None:
+        """Record a send that happened, waiting out a short outage rather than forgetting it."""
+        write = self._store.put_if_absent if only_if_absent else self._store.set
+        patiently(lambda: write(key, value, RECORD_TTL), RECORD_PATIENCE)
 
     def _find_unrecorded(self, key: str, message: dict[str, Any]) -> str | None:
         """The id of this send's message if Webex has it though it was never recorded."""

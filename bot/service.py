@@ -5,6 +5,9 @@ Usage::
     service = BotService(settings)          # tests pass clients pointed at the sandbox
     service.start()                          # worker threads
     reply = service.intake.receive(body, headers)
+
+``python -m bot serve`` first runs :func:`preflight`, which tries what settings alone cannot
+tell (the store answers and persists, the device catalog is usable) and stops on a mistake.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import time
 
 from bot.conversation import Conversation
 from bot.errors import UpstreamError
-from bot.instant_connect import InstantConnectClient
+from bot.instant_connect import InstantConnectClient, is_sip_uri
 from bot.intake import Intake
-from bot.settings import Settings
-from bot.storage import Store, StoreUnavailable, open_store
+from bot.logs import silenced
+from bot.settings import Settings, SettingsError
+from bot.storage import Store, StoreUnavailable, open_store, redact_url
 from bot.webex import WebexClient
 from bot.worker import Worker
 
@@ -36,13 +40,15 @@ class BotService:
         meetings: InstantConnectClient | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store or open_store(settings.storage_url)
+        self.store = store or open_settings_store(settings)
+        # One pooled connection per worker thread, plus one for the readiness check.
+        pool_size = settings.worker_threads + 1
         self.webex = webex or WebexClient(
             settings.bot_token, settings.webex_base_url,
-            timeout=settings.webex_timeout, retry=settings.retry,
+            timeout=settings.webex_timeout, retry=settings.retry, pool_size=pool_size,
         )
         self.meetings = meetings or InstantConnectClient(
-            settings.bot_token, settings.instant_connect
+            settings.bot_token, settings.instant_connect, pool_size=pool_size
         )
         self.conversation = Conversation(settings, self.webex, self.meetings, self.store)
         self.worker = Worker(
@@ -67,8 +73,11 @@ class BotService:
         problems = []
         try:
             self.store.ping()
-        except StoreUnavailable:
-            problems.append("storage unreachable")
+        except StoreUnavailable:  # what failed is in the log; this endpoint may be public
+            problems.append("storage unavailable")
+        alive, wanted = self.worker.running()
+        if alive < wanted:
+            problems.append(f"{alive} of {wanted} worker threads running")
         with self._lock:
             if time.monotonic() - self._token_checked_at > READINESS_TTL:
                 try:
@@ -77,3 +86,38 @@ class BotService:
                 except UpstreamError as error:
                     problems.append(error.describe())
         return problems
+
+
+def open_settings_store(settings: Settings) -> Store:
+    """The store the settings name, keeping dedupe records for the configured retention."""
+    return open_store(settings.storage_url,
+                      retention_seconds=settings.dedupe_retention.total_seconds())
+
+
+def preflight(settings: Settings) -> list[str]:
+    """Check the deployment before serving: SettingsError on a mistake, else the warnings."""
+    for device in settings.device_catalog:
+        if not is_sip_uri(device.sip_uri):
+            raise SettingsError(f"DEVICE_CATALOG: {device.name!r} has {device.sip_uri!r}, which "
+                                "is not a SIP address like room@example.com.")
+    names = [device.name.lower() for device in settings.device_catalog]
+    if len(set(names)) < len(names):
+        raise SettingsError("DEVICE_CATALOG: two devices have the same name.")
+    where = redact_url(settings.storage_url)
+    try:
+        with silenced("bot.storage.health"):  # a store that is down is said in one line here
+            store = open_settings_store(settings)
+            try:
+                store.ping()
+                persistence = store.persistence()
+            finally:
+                store.close()
+    except StoreUnavailable as error:
+        raise SettingsError(f"STORAGE_URL: cannot use the store at {where}: {error}") from None
+    if persistence.durable is False and not settings.allow_volatile_storage:
+        raise SettingsError(
+            f"STORAGE_URL: {persistence.detail}. Turn on appendonly (or RDB snapshots), or set "
+            "ALLOW_VOLATILE_STORAGE=true to accept that.")
+    if persistence.durable is not True or persistence.caveat:
+        return [f"storage durability: {persistence.detail} {persistence.caveat}".strip()]
+    return []

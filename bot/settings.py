@@ -19,10 +19,13 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from bot.retry import RetryPolicy
+from bot.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.timewindow import parse_duration
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 
 DEFAULT_AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
 
 
 class SettingsError(ValueError):
@@ -91,6 +94,32 @@ class AccessPolicy:
 
 
 @dataclass(frozen=True)
+class ServerSettings:
+    """How ``python -m bot serve`` runs gunicorn: where it listens and how many of what."""
+
+    host: str = "0.0.0.0"
+    port: int = 8080
+    processes: int = 2  # WEB_CONCURRENCY
+    threads: int = 8  # WEB_THREADS, per process
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
+        """Read HOST, PORT, WEB_CONCURRENCY and WEB_THREADS (SettingsError naming a bad one)."""
+        read = _Reader(env)
+        return cls(
+            host=read.host("HOST", cls.host),
+            port=read.integer("PORT", cls.port, maximum=65535),
+            processes=read.integer("WEB_CONCURRENCY", cls.processes),
+            threads=read.integer("WEB_THREADS", cls.threads),
+        )
+
+    @property
+    def bind(self) -> str:
+        """gunicorn's ``--bind``: an IPv6 address goes in brackets."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration of one bot deployment."""
 
@@ -105,6 +134,8 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     # Not in the repr: a Redis URL may carry a password.
     storage_url: str = field(default="sqlite:///data/instant-connect-bot.sqlite3", repr=False)
+    allow_volatile_storage: bool = False
+    dedupe_retention: timedelta = timedelta(seconds=DEFAULT_RETENTION_SECONDS)
     worker_threads: int = 32  # mostly waiting on Webex and the broker; see README Performance
     job_lease_seconds: float = 60.0
     max_attempts: int = 5
@@ -116,6 +147,8 @@ class Settings:
     meetings_per_person: int = 30
     meetings_window: timedelta = timedelta(hours=1)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    log_level: str | None = None  # None: each command's own default
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -130,6 +163,9 @@ class Settings:
             read_timeout=read.number("IC_READ_TIMEOUT", 20.0),
         )
         webex_url = read.url("WEBEX_API_URL", cls.webex_base_url)
+        if not webex_url.rstrip("/").endswith("/v1"):
+            raise SettingsError("WEBEX_API_URL must end with /v1, such as "
+                                "https://webexapis.com/v1: every call would fail without it.")
         secret = read.text("WEBHOOK_SECRET", "")
         return cls(
             bot_token=Secret(read.required("WEBEX_BOT_TOKEN")),
@@ -142,7 +178,10 @@ class Settings:
             public_url=read.url("PUBLIC_URL", "") or None,
             max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
             max_backlog=read.integer("MAX_BACKLOG", cls.max_backlog),
-            storage_url=read.text("STORAGE_URL", cls.storage_url),
+            storage_url=read.storage_url("STORAGE_URL", cls.storage_url),
+            allow_volatile_storage=read.flag("ALLOW_VOLATILE_STORAGE", False),
+            dedupe_retention=timedelta(seconds=read.duration_seconds(
+                "DEDUPE_RETENTION", cls.dedupe_retention, minimum=MIN_RETENTION)),
             worker_threads=read.integer("WORKER_THREADS", cls.worker_threads),
             job_lease_seconds=read.number("JOB_LEASE_SECONDS", cls.job_lease_seconds),
             max_attempts=read.integer("MAX_ATTEMPTS", cls.max_attempts),
@@ -159,6 +198,8 @@ class Settings:
             meetings_window=timedelta(
                 seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
             ),
+            server=ServerSettings.from_env(env),
+            log_level=read.choice("LOG_LEVEL", "", LOG_LEVELS, upper=True) or None,
         )
 
     def secret_values(self) -> list[str]:
@@ -227,17 +268,32 @@ class _Reader:
             raise SettingsError(f"{name} must be greater than zero.")
         return number
 
-    def integer(self, name: str, default: int) -> int:
+    def integer(self, name: str, default: int, maximum: int | None = None) -> int:
         value = self.text(name, "")
         if not value:
             return default
-        try:
-            number = int(value)
-        except ValueError:
-            raise SettingsError(f"{name} must be a whole number.") from None
+        if not (value.isascii() and value.isdigit()):  # int() would take "1_0" and " +3"
+            raise SettingsError(f"{name} must be a whole number.")
+        number = int(value)
         if number <= 0:
             raise SettingsError(f"{name} must be greater than zero.")
+        if maximum is not None and number > maximum:
+            raise SettingsError(f"{name} must be at most {maximum}.")
         return number
+
+    def host(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if any(char.isspace() or char in "/[]@" for char in value):
+            raise SettingsError(f"{name} must be an address to listen on, such as 0.0.0.0.")
+        return value
+
+    def storage_url(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        try:
+            check_store_url(value)
+        except ValueError as error:
+            raise SettingsError(f"{name}: {error}") from None
+        return value
 
     def flag(self, name: str, default: bool) -> bool:
         value = self.text(name, "").lower()
@@ -255,9 +311,12 @@ class _Reader:
     def lowercase_set(self, name: str) -> frozenset[str]:
         return frozenset(item.lower() for item in self.items(name))
 
-    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    def choice(
+        self, name: str, default: str, allowed: tuple[str, ...], *, upper: bool = False
+    ) -> str:
         value = self.text(name, default)
-        if value not in allowed:
+        value = value.upper() if upper else value
+        if value != default and value not in allowed:
             raise SettingsError(f"{name} must be one of {', '.join(allowed)}.")
         return value
 
@@ -269,13 +328,17 @@ class _Reader:
             raise SettingsError(f"{name} must be an IANA time zone such as Europe/Paris.") from None
         return value
 
-    def duration_seconds(self, name: str, default: timedelta) -> float:
+    def duration_seconds(
+        self, name: str, default: timedelta, minimum: str | None = None
+    ) -> float:
         value = self.text(name, "")
         if not value:
             return default.total_seconds()
         duration = parse_duration(value)
         if duration is None:
             raise SettingsError(f"{name} must be a duration such as 30m, 1h or 1d.")
+        if minimum is not None and duration < (parse_duration(minimum) or duration):
+            raise SettingsError(f"{name} must be at least {minimum}.")
         return duration.total_seconds()
 
     def catalog(self, name: str) -> tuple[CatalogDevice, ...]:

@@ -8,10 +8,16 @@ next, so an idle bot looks at the store twice a second whatever WORKER_THREADS i
 still drained by every thread at once.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
 is never claimed a second time by another worker while the first is still working on it.
+
+Storage may go away at any moment (a Redis restart, a full disk): no error ends a thread. A
+claim that fails is tried again at the next poll; a job whose completion cannot be recorded is
+waited on for half a lease, and past that left to its lease, which hands it out again once
+storage is back (the outbox keeps the retry from sending anything twice).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -20,7 +26,7 @@ import uuid
 from collections.abc import Callable
 
 from bot.logs import bind
-from bot.storage import Job, Store, StoreUnavailable
+from bot.storage import Job, Store, StoreUnavailable, patiently
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +88,11 @@ class Worker:
             self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
             self._wake.notify()
 
+    def running(self) -> tuple[int, int]:
+        """Threads alive and threads configured (the job threads plus the lease heartbeat)."""
+        alive = sum(thread.is_alive() for thread in self._threads)
+        return alive, self._threads_wanted + 1
+
     def wait_until_idle(self, timeout: float) -> bool:
         """Block until the store has no unfinished job (tests, the demo); False on timeout."""
         with self._finished:
@@ -90,15 +101,21 @@ class Worker:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                job = self._store.claim(self._owner, self._lease)
-            except StoreUnavailable:
-                log.error("storage unavailable; workers will try again")
-                job = None
-            if job is None:
-                self._idle()
-                continue
-            self.notify()  # there may be more: a sibling looks while this thread works
-            self._handle(job)
+                self._claim_and_handle()
+            except Exception:  # a defect must not silently shrink the pool
+                log.exception("worker thread error; it carries on")
+                self._stopping.wait(self._poll)
+
+    def _claim_and_handle(self) -> None:
+        try:
+            job = self._store.claim(self._owner, self._lease)
+        except StoreUnavailable:
+            job = None  # the store logged the outage once; the lookout polls until it is back
+        if job is None:
+            self._idle()
+            return
+        self.notify()  # there may be more: a sibling looks while this thread works
+        self._handle(job)
 
     def _idle(self) -> None:
         """Sleep until woken; the first thread to find no lookout on duty also polls."""
@@ -125,41 +142,61 @@ class Worker:
     def _renew_leases(self) -> None:
         """Every third of a lease, renew the lease of each job still being processed here."""
         while not self._stopping.wait(self._lease / 3):
+            try:
+                self._renew_held()
+            except StoreUnavailable:
+                pass  # the store logged the outage; a lease that runs out is claimed again later
+            except Exception:
+                log.exception("lease heartbeat error; it carries on")
+
+    def _renew_held(self) -> None:
+        with self._held_lock:
+            held = list(self._held)
+        for event_id in held:
+            # Under the lock, so no renewal lands after the job was finished or put back.
             with self._held_lock:
-                held = list(self._held)
-            for event_id in held:
-                # Under the lock, so no renewal lands after the job was finished or put back.
-                with self._held_lock:
-                    if event_id not in self._held:
-                        continue
-                    try:
-                        renewed = self._store.extend(event_id, self._owner, self._lease)
-                    except StoreUnavailable:
-                        log.error("storage unavailable; could not renew a lease")
-                        break
-                if not renewed:
-                    log.warning("lost the lease of an event still being processed",
-                                extra={"event_id": event_id})
+                if event_id not in self._held:
+                    continue
+                renewed = self._store.extend(event_id, self._owner, self._lease)
+            if not renewed:
+                log.warning("lost the lease of an event still being processed",
+                            extra={"event_id": event_id})
 
     def _attempt(self, job: Job) -> None:
         with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
             if job.attempts > self._max_attempts:
                 log.error("giving up on an event that failed too often")
                 self._release(job)
-                self._store.abandon(job.event_id, self._owner, "too many attempts")
+                self._record(lambda: self._store.abandon(
+                    job.event_id, self._owner, "too many attempts"), "abandoned")
                 return
             try:
                 self._process(job)
             except Exception as error:
                 retry_in = min(60.0, 2.0**job.attempts)
-                log.exception("processing failed; it will be retried", extra={
-                    "error_type": type(error).__name__, "retry_in_seconds": retry_in})
-                self._release(job)
-                self._store.extend(job.event_id, self._owner, retry_in)
+                extra = {"error_type": type(error).__name__, "retry_in_seconds": retry_in}
+                if isinstance(error, StoreUnavailable):  # the outage is logged once, elsewhere
+                    log.warning("storage failed while processing; it will be retried", extra=extra)
+                else:
+                    log.exception("processing failed; it will be retried", extra=extra)
+                self._release(job)  # no renewal may undo the backoff
+                with contextlib.suppress(StoreUnavailable):  # then the lease sets the backoff
+                    self._store.extend(job.event_id, self._owner, retry_in)
                 return
             self._release(job)
-            self._store.complete(job.event_id, self._owner)
-            log.info("event processed")
+            if self._record(lambda: self._store.complete(job.event_id, self._owner), "done"):
+                log.info("event processed")
+
+    def _record(self, write: Callable[[], object], outcome: str) -> bool:
+        """Record a job's end, waiting out an outage while the lease, renewed last at most a
+        third of a lease ago, still keeps the job from being handed to another worker."""
+        try:
+            patiently(write, patience=self._lease / 2)
+            return True
+        except StoreUnavailable:
+            log.warning("could not record an event's outcome; it is retried when its lease "
+                        "ends", extra={"outcome": outcome})
+            return False
 
     def _release(self, job: Job) -> None:
         """Stop renewing the job's lease: it is about to be finished or put back."""

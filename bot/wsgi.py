@@ -8,5 +8,5 @@ from bot.service import BotService
 from bot.settings import Settings
 
 settings = Settings.from_env(os.environ)
-logs.configure(os.environ.get("LOG_LEVEL", "INFO"), secrets=settings.secret_values())
+logs.configure(settings.log_level or "INFO", secrets=settings.secret_values())
 app = create_app(BotService(settings))

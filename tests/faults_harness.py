@@ -98,34 +98,67 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+class RedisProcess:
+    """A redis-server on a fixed port and folder, with AOF on: a test can stop it and start it
+    again, and it comes back with what it held, as a deployed Redis does."""
+
+    def __init__(self, workdir: Path, *options: str) -> None:
+        """``options``: more redis-server arguments, which win over these defaults."""
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server")
+        self._argv = [binary, "--port", str(free_port()), "--bind", "127.0.0.1",
+                      "--dir", str(workdir), "--appendonly", "yes", "--save", "", *options]
+        self._log = workdir / "redis.log"
+        self._server: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self._argv[2]}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers PING (it has loaded its AOF by then)."""
+        with self._log.open("ab") as log:
+            self._server = subprocess.Popen(self._argv, stdout=log, stderr=subprocess.STDOUT)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        try:
+            poll_until(lambda: self.running and _pong(client), timeout=10)
+        finally:
+            client.close()
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._server is not None and self._server.poll() is None
+
+    def stop(self) -> None:
+        """Shut the server down as an operator would (SIGTERM: it flushes its AOF and exits)."""
+        if self._server is not None:
+            self._server.terminate()
+            self._server.wait(timeout=10)
+            self._server = None
+
+    def kill(self) -> None:
+        """End the server at once (SIGKILL), as a crash would."""
+        if self._server is not None:
+            self._server.kill()
+            self._server.wait(timeout=10)
+            self._server = None
+
+
 @contextlib.contextmanager
 def redis_server(workdir: Path) -> Iterator[str]:
-    """A throwaway redis-server on a free port (no persistence); yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise FileNotFoundError("redis-server")
-    port = free_port()
-    with (workdir / "redis.log").open("wb") as log:
-        server = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
-            cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
-        )
-    client = redis.Redis(port=port, socket_connect_timeout=0.5)
+    """A throwaway redis-server on a free port (AOF on, as the bot requires); yields its URL."""
+    server = RedisProcess(workdir)
+    server.start()
     try:
-        poll_until(lambda: server.poll() is None and _pong(client), timeout=10)
-        yield f"redis://127.0.0.1:{port}/0"
+        yield server.url
     finally:
-        client.close()
-        server.terminate()
-        server.wait(timeout=10)
+        server.stop()
 
 
 def _pong(client: redis.Redis) -> bool:
     """Whether Redis answers PING yet."""
     try:
         return bool(client.ping())
-    except redis.ConnectionError:
+    except (redis.ConnectionError, redis.ResponseError):  # refused, or still loading its AOF
         return False
 
 

@@ -265,5 +265,5 @@ def test_an_unreachable_store_makes_readyz_503_and_deliveries_503(
     with served(service) as base:
         status, ready = readyz(base)
         delivery = post(base + settings.webhook_path, body, signed(body))
-    assert (status, ready["problems"]) == (503, ["storage unreachable"])
+    assert (status, ready["problems"]) == (503, ["storage unavailable"])
     assert (delivery.status_code, delivery.json()) == (503, {"error": "storage unavailable"})

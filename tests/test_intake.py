@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -104,7 +105,8 @@ def test_the_same_delivery_again_is_a_duplicate_and_stores_nothing_new(front: In
 
 def test_a_redelivery_with_other_envelope_fields_is_still_a_duplicate(front: Intakes) -> None:
     """Dedupe is on data.id, not on the bytes: a later retry with a new envelope is dropped."""
-    first, second = envelope("MSG-same"), envelope("MSG-same", created="2026-03-02T20:26:03Z")
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    first, second = envelope("MSG-same"), envelope("MSG-same", created=created)
     assert first != second
     assert front.receive(first, signed(first))[1] == {"status": "accepted"}
     assert front.receive(second, signed(second))[1] == {"status": "duplicate"}

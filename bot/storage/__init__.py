@@ -10,8 +10,8 @@ shared by every process on one machine, and Redis (`redis://host:port/db`, `redi
 `unix:///path.sock`, optional `?prefix=icbot:`), shared by several machines. Pick one with
 `open_store(url)`.
 
-Errors: every engine failure to reach its storage surfaces as `StoreUnavailable`; bad URLs
-raise `ValueError`.
+Errors: every failure of an engine (unreachable, full, corrupt, refusing writes) surfaces as
+`StoreUnavailable` (see `bot.storage.health`); bad URLs raise `ValueError`.
 
     store = open_store("sqlite:///var/icbot.db")
     if store.accept(event_id, "messages", payload_json):
@@ -21,10 +21,12 @@ raise `ValueError`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+from urllib.parse import urlsplit
+
+from bot.storage.health import StoreUnavailable
 
 __all__ = [
     "DEFAULT_RETENTION_SECONDS",
@@ -32,22 +34,20 @@ __all__ = [
     "BacklogFull",
     "Clock",
     "Job",
+    "Persistence",
     "Store",
     "StoreUnavailable",
     "open_store",
 ]
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
 class BacklogFull(Exception):
     """`accept` refused a new job because `max_backlog` jobs are already waiting."""
-
-
-class StoreUnavailable(Exception):
-    """The storage engine cannot be reached; callers answer 503 so Webex redelivers later."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,15 @@ class Job:
     payload: str
     attempts: int
     accepted_at: float
+
+
+@dataclass(frozen=True)
+class Persistence:
+    """What of the store survives a restart of its server, as far as the engine can tell."""
+
+    durable: bool | None  # None: the engine would not say (a managed Redis forbidding CONFIG)
+    detail: str
+    caveat: str = ""  # what a crash may still lose although the store persists
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,11 @@ class Store(Protocol):
         ...
 
     def ping(self) -> None:
-        """Raise StoreUnavailable when the engine cannot be reached."""
+        """Write a probe; raise StoreUnavailable when storage cannot take a write now."""
+        ...
+
+    def persistence(self) -> Persistence:
+        """Whether accepted events survive a restart of the storage server."""
         ...
 
     def close(self) -> None:
@@ -143,21 +156,42 @@ def open_store(
     retention_seconds: float = DEFAULT_RETENTION_SECONDS,
 ) -> Store:
     """Build the store a URL names, so deployments switch engines by configuration alone."""
-    scheme = url.partition("://")[0].lower()
-    if scheme == "sqlite":
+    check_store_url(url)
+    if _scheme(url) == "sqlite":
         from bot.storage.sqlite import SqliteStore
 
         return SqliteStore(
             sqlite_path_from_url(url), clock=clock, retention_seconds=retention_seconds
         )
-    if scheme in ("redis", "rediss", "unix"):
-        from bot.storage.redis import RedisStore
+    from bot.storage.redis import RedisStore
 
-        return RedisStore.from_url(url, clock=clock, retention_seconds=retention_seconds)
-    raise ValueError(
-        f"unsupported store URL scheme {scheme!r}: use sqlite:///relative/path.db, "
-        "sqlite:////absolute/path.db or redis://host:port/db"
-    )
+    return RedisStore.from_url(url, clock=clock, retention_seconds=retention_seconds)
+
+
+def check_store_url(url: str) -> None:
+    """Refuse a URL no engine can use, naming it without its password (ValueError)."""
+    scheme = _scheme(url)
+    if scheme == "sqlite":
+        sqlite_path_from_url(url)
+        return
+    if scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(
+            f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}: use "
+            "sqlite:///relative/path.db, "
+            "sqlite:////absolute/path.db or redis://host:port/db"
+        )
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- urllib checks the port only when asked for it
+    except ValueError:
+        raise ValueError(f"bad Redis URL {redact_url(url)!r}: the port must be a number") from None
+    if scheme == "unix" and not parts.path:
+        raise ValueError(f"bad Redis URL {redact_url(url)!r}: expected unix:///path/to.sock")
+    if scheme != "unix" and not parts.hostname:
+        raise ValueError(f"bad Redis URL {redact_url(url)!r}: expected redis://host:port/db")
+    database = parts.path.strip("/") if scheme != "unix" else ""
+    if database and not database.isdigit():
+        raise ValueError(f"bad Redis URL {redact_url(url)!r}: the database must be a number")
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -166,10 +200,25 @@ def sqlite_path_from_url(url: str) -> str:
     path = url[len(prefix) :] if url.lower().startswith(prefix) else ""
     if not path or path == ":memory:":
         raise ValueError(
-            f"bad sqlite store URL {url!r}: expected sqlite:///relative/path.db or "
+            f"bad sqlite store URL {redact_url(url)!r}: expected sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db (a file every process can share)"
         )
     return path
+
+
+def redact_url(url: str) -> str:
+    """The URL without its userinfo, which may hold a password: safe to print or log."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    authority, slash, tail = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{tail}"
+
+
+def _scheme(url: str) -> str:
+    return url.partition("://")[0].lower() if "://" in url else ""
 
 
 def check_positive(name: str, seconds: float) -> None:
@@ -184,10 +233,18 @@ def check_owner(owner: str) -> None:
         raise ValueError("owner must be a non-empty string")
 
 
-@contextmanager
-def unavailable_on(*errors: type[BaseException]) -> Iterator[None]:
-    """Translate an engine's connectivity errors into StoreUnavailable for the caller."""
-    try:
-        yield
-    except errors as exc:
-        raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
+def patiently(write: Callable[[], T], patience: float, pause: float = 0.25) -> T:
+    """Run a write that must not be lost, retrying while storage is unavailable for a while.
+
+    For the records written after an effect the bot cannot undo (a message sent, a job done):
+    waiting out a short outage keeps a retry from doing the effect again.
+    """
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            return write()
+        except StoreUnavailable:
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 2.0)

@@ -5,7 +5,8 @@ Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance 
 `abandoned`, `fact:<key>` and `hits:<key>`. Expiry is decided by the store's clock, passed into
 every script, so tests can move time; Redis' own expiry, set a grace period later, only reclaims
 memory. Needs a single Redis (not Cluster: scripts touch keys they discover) with the
-`noeviction` policy; durability after a crash is whatever its AOF settings give.
+`noeviction` policy. Durability is what the server's persistence gives: see `persistence()`,
+which the bot checks before it starts.
 """
 
 from __future__ import annotations
@@ -13,15 +14,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.commands.core import Script
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 from bot.storage import (
@@ -30,10 +29,11 @@ from bot.storage import (
     BacklogFull,
     Clock,
     Job,
+    Persistence,
     check_owner,
     check_positive,
-    unavailable_on,
 )
+from bot.storage.health import Health, StoreUnavailable
 
 DEFAULT_PREFIX = "icbot:"
 
@@ -135,11 +135,6 @@ return redis.call('ZCARD', KEYS[1])
 """
 
 
-def _unreachable() -> AbstractContextManager[None]:
-    """Map redis-py's connectivity errors to StoreUnavailable."""
-    return unavailable_on(RedisConnectionError, RedisTimeoutError)
-
-
 def _ms(seconds: float) -> int:
     """Redis' own expiry for something logically valid `seconds`, padded by the grace period."""
     return int((seconds + _GRACE_SECONDS) * 1000)
@@ -176,6 +171,8 @@ class RedisStore:
         self._extend = client.register_script(_EXTEND)
         self._put = client.register_script(_PUT)
         self._hit = client.register_script(_HIT)
+        # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
+        self._health = Health("redis", (RedisError,))
 
     @classmethod
     def from_url(
@@ -204,8 +201,8 @@ class RedisStore:
         return f"{self._prefix}job:{event_id}"
 
     def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
-        """Run one registered script, reporting an unreachable server uniformly."""
-        with _unreachable():
+        """Run one registered script (each writes), reporting engine failures uniformly."""
+        with self._health.guard(write=True):
             return script(keys=keys, args=args)
 
     def accept(
@@ -221,8 +218,9 @@ class RedisStore:
             self._abandoned_key,
             self._leased,
         ]
-        args = [event_id, kind, payload, _ts(now), _ts(now - self._retention),
-                _ms(self._retention), "" if max_backlog is None else str(max_backlog)]
+        args: list[str | int] = [
+            event_id, kind, payload, _ts(now), _ts(now - self._retention),
+            _ms(self._retention), "" if max_backlog is None else str(max_backlog)]
         outcome = self._run(self._accept, keys, args)
         if outcome == -1:
             raise BacklogFull(max_backlog)
@@ -263,23 +261,21 @@ class RedisStore:
 
     def backlog(self) -> int:
         """Count ready plus leased jobs in one atomic read."""
-        with _unreachable():
-            ready, leased = (
-                self._client.pipeline(transaction=True)
-                .zcard(self._ready)
-                .zcard(self._leased)
-                .execute()
-            )
+        with self._health.guard(write=False):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zcard(self._ready)
+            pipe.zcard(self._leased)
+            ready, leased = pipe.execute()
         return int(ready) + int(leased)
 
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
         """List abandoned jobs within the retention, most recently accepted first."""
         cutoff = f"({_ts(self._clock() - self._retention)}"
         fields = ("kind", "payload", "attempts", "accepted_at", "error", "finished_at")
-        with _unreachable():
-            ids = self._client.zrevrangebyscore(
+        with self._health.guard(write=False):
+            ids: list[str] = cast(list[str], self._client.zrevrangebyscore(
                 self._abandoned_key, "+inf", cutoff, start=0, num=limit
-            )
+            ))
             pipe = self._client.pipeline(transaction=False)
             for event_id in ids:
                 pipe.hmget(self._job_key(event_id), fields)
@@ -320,8 +316,9 @@ class RedisStore:
 
     def get(self, key: str) -> str | None:
         """Read a fact unless its logical expiry has passed."""
-        with _unreachable():
-            value, expires_at = self._client.hmget(self._fact_key(key), ["value", "expires_at"])
+        with self._health.guard(write=False):
+            value, expires_at = cast(list[str | None], self._client.hmget(
+                self._fact_key(key), ["value", "expires_at"]))
         if value is None or (expires_at and float(expires_at) <= self._clock()):
             return None
         return value
@@ -332,20 +329,40 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         """Forget a fact."""
-        with _unreachable():
+        with self._health.guard(write=True):
             self._client.delete(self._fact_key(key))
 
     def hit(self, key: str, window_seconds: float) -> int:
         """Record a hit in the key's sorted set and count those newer than the window start."""
         check_positive("window_seconds", window_seconds)
         now = self._clock()
-        args = [_ts(now - window_seconds), _ts(now), uuid.uuid4().hex, _ms(window_seconds)]
+        args: list[str | int] = [
+            _ts(now - window_seconds), _ts(now), uuid.uuid4().hex, _ms(window_seconds)]
         return int(self._run(self._hit, [f"{self._prefix}hits:{key}"], args))
 
     def ping(self) -> None:
-        """Round-trip to the server."""
-        with _unreachable():
-            self._client.ping()
+        """Write a probe: PING alone succeeds on a server that refuses writes (MISCONF, OOM)."""
+        with self._health.guard(write=True):
+            self._client.set(self._prefix + "health:ping", _ts(self._clock()), px=_ms(0))
+
+    def persistence(self) -> Persistence:
+        """Read ``appendonly`` and ``save``; durable None when the server forbids CONFIG."""
+        try:
+            with self._health.guard(write=False):
+                config = {name: self._client.config_get(name).get(name, "")
+                          for name in ("appendonly", "appendfsync", "save")}
+        except StoreUnavailable as error:
+            if not isinstance(error.__cause__, ResponseError):
+                raise
+            return Persistence(None, "Redis would not show its persistence settings "
+                                     f"(CONFIG GET: {error.__cause__})")
+        if config.get("appendonly") == "yes":
+            return Persistence(True, f"Redis AOF on (appendfsync {config['appendfsync']})")
+        if config.get("save"):
+            return Persistence(True, f"Redis RDB snapshots only (save {config['save']!r})",
+                               "a crash loses what was accepted since the last snapshot")
+        return Persistence(False, "Redis persists nothing (appendonly no, save ''): a restart "
+                                  "loses every accepted event and dedupe record")
 
     def close(self) -> None:
         """Disconnect the client's pool."""

@@ -31,10 +31,11 @@ from bot.storage import (
     BacklogFull,
     Clock,
     Job,
+    Persistence,
     check_owner,
     check_positive,
-    unavailable_on,
 )
+from bot.storage.health import Health
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -92,7 +93,9 @@ class SqliteStore:
         self._writing = (os.getpid(), threading.Lock())  # one writer per process at a time
         self._idle: list[sqlite3.Connection] = []
         self._pool_key = (os.getpid(), 0)  # (process, generation) the idle connections belong to
-        with unavailable_on(OSError):
+        # Any sqlite3 error, not only OperationalError: "file is not a database" is a DatabaseError.
+        self._health = Health("sqlite", (sqlite3.Error, OSError))
+        with self._health.guard(write=True):
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._transaction() as db:
             for statement in _SCHEMA.split(";"):
@@ -100,14 +103,14 @@ class SqliteStore:
                     db.execute(statement)
 
     @contextmanager
-    def _borrow(self) -> Iterator[sqlite3.Connection]:
+    def _borrow(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
         """Lend a pooled connection in autocommit mode, reporting engine failures uniformly."""
         with self._lock:
             if self._pool_key[0] != os.getpid():  # forked: the parent's connections stay its own
                 self._idle, self._pool_key = [], (os.getpid(), 0)
             key = self._pool_key
             db = self._idle.pop() if self._idle else None
-        with unavailable_on(sqlite3.OperationalError):
+        with self._health.guard(write=write):
             if db is None:
                 db = sqlite3.connect(
                     self.path,
@@ -139,7 +142,7 @@ class SqliteStore:
             if self._writing[0] != os.getpid():  # forked: the parent's lock state is not ours
                 self._writing = (os.getpid(), threading.Lock())
             queue = contextlib.nullcontext() if accepting else self._writing[1]
-        with queue, self._borrow() as db:
+        with queue, self._borrow(write=True) as db:
             if accepting:
                 db.execute("PRAGMA synchronous = FULL")
             try:
@@ -328,9 +331,13 @@ class SqliteStore:
             return db.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()[0]
 
     def ping(self) -> None:
-        """Prove the file can be read."""
-        with self._borrow() as db:
-            db.execute("SELECT COUNT(*) FROM jobs WHERE 0").fetchone()
+        """Prove the file can be written: a full disk still lets it be read."""
+        with self._transaction() as db:
+            self._put(db, "health:ping", repr(self._clock()), None, self._clock())
+
+    def persistence(self) -> Persistence:
+        """A file on disk, each accept fsynced: durable as the disk is."""
+        return Persistence(True, "SQLite file, each accepted event fsynced (synchronous=FULL)")
 
     def close(self) -> None:
         """Close idle connections now and borrowed ones when returned; later calls reopen."""
