@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="WORKER_THREADS for the second burst (default %(default)s)")
     bench.add_argument("--people", type=_positive, default=10,
                        help="distinct people sending the events (default 10)")
+    bench.add_argument("--slow-clients", type=_positive, default=20,
+                       help="clients trickling a body a byte a second (default 20)")
     bench.add_argument("--json", metavar="PATH", help="also write every figure as JSON here")
 
     webhooks = commands.add_parser("webhooks", help="manage the bot's Webex webhooks")

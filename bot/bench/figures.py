@@ -6,7 +6,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from bot.bench.budget import steps_ms
-from bot.bench.phases import MESSAGE_TRIPS, SUBMIT_TRIPS, Outcome, per_interaction, request_kind
+from bot.bench.phases import (
+    MESSAGE_TRIPS,
+    SUBMIT_TRIPS,
+    Outcome,
+    SlowClientsOutcome,
+    per_interaction,
+    request_kind,
+)
+from bot.bench.slow_clients import HOLD_SECONDS, TRICKLE_SECONDS
 from bot.bench.stats import spread_ms
 from bot.sandbox.journal import Recorded
 
@@ -28,6 +36,7 @@ class Measured:
     burst: float
     idle: float
     lifetime: list[Recorded]
+    slow_clients: SlowClientsOutcome
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,18 @@ def figures(options: Options, measured: Measured, floor: Floor, extra: Extra) ->
         "throughput_per_s": {"messages": len(mentions.results) / mentions.makespan,
                              "submits": len(submits.results) / submits.makespan},
         "memory_mib": {"bot": extra.memory, "floor": floor.memory},
+        "slow_clients": _slow_clients(measured.slow_clients),
     }
+
+
+def _slow_clients(outcome: SlowClientsOutcome) -> dict[str, Any]:
+    """Delivery acknowledgements alone and beside the slow clients, and what became of them."""
+    alone, beside = spread_ms(outcome.alone), spread_ms(outcome.beside)
+    return {"alone_ms": alone, "beside_ms": beside,
+            "ratio": {p: beside[p] / alone[p] for p in alone},
+            "deliveries": len(outcome.beside), "answered_beside": outcome.answered_beside,
+            "connections": outcome.connections,
+            "cut": outcome.cut, "hold_s": HOLD_SECONDS, "trickle_s": TRICKLE_SECONDS}
 
 
 def _acks(floor: list[float], bot: list[float], slow: list[float]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Served by gunicorn with the bot's own flags, it shows what acknowledging costs before the bot
 does any work of its own (signature, parsing, the durable store)::
 
-    gunicorn --worker-class gthread ... bot.bench.floor_app:app
+    gunicorn --worker-class bot.web_worker.BufferingThreadWorker ... bot.bench.floor_app:app
 """
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 
 from bot.bench.driver import Driver, Result
 from bot.bench.observe import Recorder
+from bot.bench.slow_clients import SlowClients
 from bot.bench.workload import Interaction, Workload
 from bot.sandbox import Sandbox
 from bot.sandbox.journal import Recorded
 
 BROKER_PATH = "/api/v2/joseencrypt"
 ANSWER_TIMEOUT = 180.0
+SLOW_SETTLE = 1.0  # seconds for the slow clients' requests to reach the server's threads
 MESSAGE_TRIPS = ("GET message", "POST message")  # fetch the mention, post the form
 SUBMIT_TRIPS = ("GET action", "POST broker", "POST message")  # fetch, create, post the links
 
@@ -136,6 +138,32 @@ def slow_broker_acks(stage: Stage, count: int, broker: float) -> list[float]:
     stage.recorder.quiet(stage.quiet_period)
     require_broker_calls([r for _, r in stage.recorder.requests_since(mark)], count)
     return [result.ack_seconds for result in results]
+
+
+@dataclass(frozen=True)
+class SlowClientsOutcome:
+    """Acknowledgement times of deliveries alone and beside slow clients, and what the server
+    did to those clients."""
+
+    alone: list[float]
+    beside: list[float]
+    answered_beside: int  # acknowledged while the slow clients were still connected
+    connections: int
+    cut: int
+
+
+def beside_slow_clients(stage: Stage, count: int, slow: int) -> SlowClientsOutcome:
+    """``count`` mentions alone, then ``count`` more while ``slow`` clients trickle a webhook
+    body a byte a second to the same endpoint (each on its own connection)."""
+    first, second = stage.workload.mentions(count), stage.workload.mentions(count)
+    alone = run(stage, first, stage.concurrency)
+    with SlowClients(stage.url, slow) as clients:
+        time.sleep(SLOW_SETTLE)
+        beside = run(stage, second, stage.concurrency, settle=False)
+    stage.recorder.quiet(stage.quiet_period)
+    answered = sum(1 for result in beside.results if result.acked < clients.ended)
+    return SlowClientsOutcome(alone.acks, beside.acks, answered, clients.connections,
+                              clients.cut)
 
 
 def burst(stage: Stage, count: int, broker: float) -> float:

@@ -24,6 +24,7 @@ def table(figures: dict[str, Any], settings: dict[str, Any]) -> str:
         *_steps(figures["steps_ms"], figures["emulator_ms"]), "",
         *_requests(figures["requests_per_interaction"], figures["lookups"], settings), "",
         *_burst(figures["burst_ms"], settings), "",
+        *_slow_clients(figures["slow_clients"], settings), "",
         *_idle(figures["idle"], settings), "",
         *_throughput(figures["throughput_per_s"]), "",
         *_memory(figures["memory_mib"]),
@@ -33,7 +34,8 @@ def table(figures: dict[str, Any], settings: dict[str, Any]) -> str:
 def _heading(s: dict[str, Any]) -> list[str]:
     return [
         f"Instant Connect bot benchmark: median of {s['runs']} run(s)",
-        f"python -m bot serve: gunicorn gthread, {s['web_concurrency']} workers x "
+        f"python -m bot serve: gunicorn {s.get('worker_class', 'gthread')}, "
+        f"{s['web_concurrency']} workers x "
         f"{s['web_threads']} threads, WORKER_THREADS {s['worker_threads']}; every upstream "
         f"call +{s['latency_ms']:.0f} ms; {s['concurrency']} webhooks in flight; "
         f"{s['events']} events per flood",
@@ -115,6 +117,24 @@ def _burst(burst: dict[str, Any], s: dict[str, Any]) -> list[str]:
             [burst["more_worker_threads"], burst["floor"],
              _ratio(burst["more_worker_threads"] / burst["floor"])]),
         "  floor = one submit's round trips: action + broker + links post",
+    ]
+
+
+def _slow_clients(slow: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    points = ("p50", "p95", "p99")
+    count = s["slow_clients"]
+    return [
+        row(f"Deliveries beside {count} slow clients (ms)", points),
+        row("  acknowledgement, alone", [slow["alone_ms"][p] for p in points]),
+        row(f"  acknowledgement, {count} slow clients", [slow["beside_ms"][p] for p in points]),
+        row("    ratio to alone", [_ratio(slow["ratio"][p]) for p in points]),
+        f"  answered while the slow clients were still connected: "
+        f"{slow['answered_beside']:.0f} of {slow['deliveries']:.0f}",
+        f"  {slow['deliveries']:.0f} mentions each, {s['concurrency']} in flight; a slow client "
+        f"sends a webhook head, then a body byte every {slow['trickle_s']:g} s, for at most "
+        f"{slow['hold_s']:g} s;",
+        f"  {slow['connections']:.0f} slow connections opened, {slow['cut']:.0f} cut by the "
+        "server (read deadline) and opened again",
     ]
 
 

@@ -28,6 +28,7 @@ from bot.bench.processes import launched_floor, peak_memory
 from bot.bench.report import table
 from bot.bench.stats import median_of
 from bot.bench.workload import Workload
+from bot.cli import gunicorn_command
 from bot.launch import launched_bot, sandbox_env
 from bot.sandbox import Sandbox
 
@@ -51,6 +52,7 @@ class Options:
     worker_threads: int
     more_worker_threads: int
     people: int
+    slow_clients: int
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Options:
@@ -61,6 +63,7 @@ class Options:
             burst_latency=args.burst_latency / 1000, idle=args.idle, workers=args.workers,
             threads=args.threads, worker_threads=args.worker_threads,
             more_worker_threads=args.more_worker_threads, people=args.people,
+            slow_clients=args.slow_clients,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -73,7 +76,14 @@ class Options:
             "web_concurrency": self.workers, "web_threads": self.threads,
             "worker_threads": self.worker_threads,
             "more_worker_threads": self.more_worker_threads, "people": self.people,
+            "slow_clients": self.slow_clients, "worker_class": worker_class(),
         }
+
+
+def worker_class() -> str:
+    """The gunicorn worker class ``python -m bot serve`` runs (and the floor with it)."""
+    argv = gunicorn_command({}, "app")
+    return argv[argv.index("--worker-class") + 1]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -131,9 +141,12 @@ def _measure(stage: Stage, options: Options) -> Measured:
     one_by_one = phases.waves(stage, max(1, options.events // 5), 1)
     in_flight = phases.waves(stage, options.events // 2, options.concurrency)
     burst = phases.burst(stage, options.burst, options.burst_latency)
+    slow_clients = phases.beside_slow_clients(stage, max(2, options.events // 4),
+                                              options.slow_clients)
     idle = phases.after_idle(stage, options.idle)
     lifetime = [recorded for _, recorded in stage.recorder.requests_since(start)]
-    return Measured(emulator, flooded, slow_acks, one_by_one, in_flight, burst, idle, lifetime)
+    return Measured(emulator, flooded, slow_acks, one_by_one, in_flight, burst, idle, lifetime,
+                    slow_clients)
 
 
 @contextmanager
