@@ -11,6 +11,7 @@ Secrets are wrapped in :class:`Secret` so a repr, a log line or an error never s
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import zoneinfo
 from collections.abc import Mapping
@@ -283,8 +284,12 @@ class _Reader:
 
     def host(self, name: str, default: str) -> str:
         value = self.text(name, default)
-        if any(char.isspace() or char in "/[]@" for char in value):
-            raise SettingsError(f"{name} must be an address to listen on, such as 0.0.0.0.")
+        if value != "localhost":
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise SettingsError(f"{name} must be an IP address to listen on, such as "
+                                    "0.0.0.0, :: or 127.0.0.1.") from None
         return value
 
     def storage_url(self, name: str, default: str) -> str:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from bot.cli import main
+from bot.settings import Settings
+
 ROWS = (
     "Webhook acknowledgement (ms)",
     "floor: bare gunicorn + Flask",
@@ -71,3 +74,12 @@ def test_bench_refuses_a_bad_count() -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "--runs" in done.stderr and "at least 1" in done.stderr
+
+
+def test_bench_help_gives_the_real_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    """--worker-threads defaults to the bot's WORKER_THREADS, and the help says so."""
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"as deployed (default {Settings.worker_threads})" in text
+    assert "second burst (default 64)" in text

@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -333,3 +333,16 @@ def test_a_full_backlog_is_refused_and_nothing_grows(store: Store, caplog: Any) 
     assert statuses == [200, 200, 200, 503, 503, 503]
     assert store.backlog() == 3
     assert "backlog full" in caplog.text
+
+
+def test_an_event_older_than_the_dedupe_retention_is_acknowledged_and_dropped(
+    store: Store,
+) -> None:
+    """A captured delivery replayed after DEDUPE_RETENTION cannot be deduped: 200, not stored."""
+    front = Intakes(store, dedupe_retention=timedelta(hours=2))
+    now = datetime.now(UTC)
+    old = envelope("MSG-old", created=(now - timedelta(hours=3)).isoformat())
+    recent = envelope("MSG-new", created=(now - timedelta(hours=1)).isoformat())
+    assert front.receive(old, signed(old)) == (200, {"status": "too old"})
+    assert front.receive(recent, signed(recent)) == (200, {"status": "accepted"})
+    assert store.backlog() == 1 and front.wakeups == 1

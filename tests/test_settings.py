@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.settings import DEFAULT_AUDIENCE, Secret, Settings, SettingsError
+from bot.settings import DEFAULT_AUDIENCE, Secret, ServerSettings, Settings, SettingsError
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 
 TOKEN = "tok-Zm9vYmFyLXNlY3JldC10b2tlbg"
@@ -47,6 +47,13 @@ FULL = env(
     DEFAULT_VALID_FOR="4h",
     MEETINGS_PER_PERSON="12",
     MEETINGS_WINDOW="30m",
+    ALLOW_VOLATILE_STORAGE="true",
+    DEDUPE_RETENTION="2d",
+    HOST="::",
+    PORT="9090",
+    WEB_CONCURRENCY="4",
+    WEB_THREADS="16",
+    LOG_LEVEL="debug",
 )
 
 
@@ -79,6 +86,11 @@ def test_every_variable_is_read() -> None:
     assert (s.default_timezone, s.default_valid_for) == ("Europe/Paris", "4h")
     assert s.meetings_per_person == 12 and isinstance(s.meetings_per_person, int)
     assert s.meetings_window == timedelta(minutes=30)
+    assert s.allow_volatile_storage is True
+    assert s.dedupe_retention == timedelta(days=2)
+    assert s.server == ServerSettings(host="::", port=9090, processes=4, threads=16)
+    assert s.server.bind == "[::]:9090"
+    assert s.log_level == "DEBUG"
 
 
 def test_only_the_token_gives_the_documented_defaults() -> None:
@@ -93,6 +105,9 @@ def test_only_the_token_gives_the_documented_defaults() -> None:
     assert s.access.is_open_to_own_org_only
     assert (s.default_timezone, s.default_valid_for) == ("UTC", "2h")
     assert s.meetings_window == timedelta(hours=1)
+    assert s.dedupe_retention == timedelta(days=7) and s.allow_volatile_storage is False
+    assert s.server.bind == "0.0.0.0:8080" and (s.server.processes, s.server.threads) == (2, 8)
+    assert s.log_level is None  # each command picks its own: INFO to serve, WARNING otherwise
 
 
 @pytest.mark.parametrize("value", ["", "   "])
@@ -140,6 +155,24 @@ BAD = [
     ("DEFAULT_VALID_FOR", "3h"),
     ("MEETINGS_WINDOW", "soon"),
     ("MEETINGS_WINDOW", "0m"),
+    ("MAX_BACKLOG", "1_000"),
+    ("MAX_ATTEMPTS", " +3"),
+    ("WEBEX_API_URL", "https://webexapis.com"),
+    ("WEBEX_API_URL", "https://webexapis.com/v2/"),
+    ("STORAGE_URL", "mysql://db/bot"),
+    ("STORAGE_URL", "sqlite:///:memory:"),
+    ("STORAGE_URL", "redis://cache:six/0"),
+    ("ALLOW_VOLATILE_STORAGE", "perhaps"),
+    ("DEDUPE_RETENTION", "30m"),
+    ("DEDUPE_RETENTION", "a week"),
+    ("HOST", "0.0.0.0:8080/"),
+    ("HOST", "bot.example.com"),
+    ("PORT", "0"),
+    ("PORT", "65536"),
+    ("PORT", "http"),
+    ("WEB_CONCURRENCY", "two"),
+    ("WEB_THREADS", "-1"),
+    ("LOG_LEVEL", "LOUD"),
 ]
 
 
@@ -262,3 +295,12 @@ def test_a_blank_webhook_secret_counts_as_none() -> None:
     assert s.webhook_secret is None
     with pytest.raises(SettingsError):
         s.require_webhook_secret()
+
+
+def test_a_storage_password_is_never_in_the_error() -> None:
+    """A bad STORAGE_URL is named without its userinfo, wherever the mistake is."""
+    for url in (f"redis://:{REDIS_PASSWORD}@cache:six/0", f"postgres://u:{REDIS_PASSWORD}@db/x",
+                f"redis://u:{REDIS_PASSWORD}@cache/zero"):
+        with pytest.raises(SettingsError) as raised:
+            Settings.from_env(env(STORAGE_URL=url))
+        assert REDIS_PASSWORD not in str(raised.value)

@@ -659,7 +659,7 @@ def test_open_store_reads_redis_urls_with_a_prefix(redis_url: str) -> None:
     ("url", "message"),
     [
         ("postgres://db/bot", "unsupported store URL scheme 'postgres'"),
-        ("", "unsupported store URL scheme ''"),
+        ("", "unsupported store URL scheme: use"),
         ("sqlite://bot.db", "bad sqlite store URL"),
         ("sqlite:///", "bad sqlite store URL"),
         ("sqlite:///:memory:", "bad sqlite store URL"),

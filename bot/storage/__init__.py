@@ -169,29 +169,28 @@ def open_store(
 
 
 def check_store_url(url: str) -> None:
-    """Refuse a URL no engine can use, naming it without its password (ValueError)."""
+    """Refuse a URL no engine can use (ValueError), without repeating it: what was typed may be
+    a password, or a secret pasted into the wrong variable."""
     scheme = _scheme(url)
     if scheme == "sqlite":
         sqlite_path_from_url(url)
         return
     if scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(
-            f"unsupported store URL scheme {scheme!r} in {redact_url(url)!r}: use "
-            "sqlite:///relative/path.db, "
-            "sqlite:////absolute/path.db or redis://host:port/db"
-        )
+        named = f" {scheme!r}" if scheme.isalnum() else ""
+        raise ValueError(f"unsupported store URL scheme{named}: use sqlite:///relative/path.db, "
+                         "sqlite:////absolute/path.db or redis://host:port/db")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 -- urllib checks the port only when asked for it
     except ValueError:
-        raise ValueError(f"bad Redis URL {redact_url(url)!r}: the port must be a number") from None
+        raise ValueError("bad Redis URL: the port must be a number") from None
     if scheme == "unix" and not parts.path:
-        raise ValueError(f"bad Redis URL {redact_url(url)!r}: expected unix:///path/to.sock")
+        raise ValueError("bad Redis URL: expected unix:///path/to.sock")
     if scheme != "unix" and not parts.hostname:
-        raise ValueError(f"bad Redis URL {redact_url(url)!r}: expected redis://host:port/db")
+        raise ValueError("bad Redis URL: expected redis://host:port/db")
     database = parts.path.strip("/") if scheme != "unix" else ""
     if database and not database.isdigit():
-        raise ValueError(f"bad Redis URL {redact_url(url)!r}: the database must be a number")
+        raise ValueError("bad Redis URL: the database must be a number, as in redis://host/0")
 
 
 def sqlite_path_from_url(url: str) -> str:
@@ -200,7 +199,7 @@ def sqlite_path_from_url(url: str) -> str:
     path = url[len(prefix) :] if url.lower().startswith(prefix) else ""
     if not path or path == ":memory:":
         raise ValueError(
-            f"bad sqlite store URL {redact_url(url)!r}: expected sqlite:///relative/path.db or "
+            "bad sqlite store URL: expected sqlite:///relative/path.db or "
             "sqlite:////absolute/path.db (a file every process can share)"
         )
     return path
