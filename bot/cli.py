@@ -27,7 +27,7 @@ from bot.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
 from bot.service import preflight
 from bot.settings import ServerSettings, Settings, SettingsError
 from bot.storage import open_store
-from bot.timewindow import describe_window, parse_duration, zone
+from bot.timewindow import clock_change_notice, describe_window, parse_duration, zone
 from bot.webex import WebexClient
 from bot.webhook_sync import describe, sync
 
@@ -241,6 +241,10 @@ def run_links(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         if args.timezone and str(tz) != args.timezone:
             raise UsageError(f"--timezone: unknown time zone {args.timezone!r}")
         request = links_request(args, tz, time.time())
+        start = typed_start(args, tz)
+        notice = clock_change_notice(start) if start else None
+        if notice:
+            print(f"note: {notice}", file=sys.stderr)
         client = InstantConnectClient(settings.bot_token, settings.instant_connect)
         links = client.create_links(request)
         print(json.dumps(links_json(args.subject, links)) if args.json
@@ -250,12 +254,7 @@ def run_links(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRequest:
     """Turn the command's options into a request; times become epoch seconds."""
-    start = None
-    if args.start:
-        try:
-            start = datetime.strptime(args.start, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
-        except ValueError:
-            raise UsageError('--start must look like "2026-12-01 09:00"') from None
+    start = typed_start(args, tz)
     validity = args.valid_for or (DEFAULT_VALIDITY if start else None)
     lifetime = parse_duration(validity) if validity else None
     if validity and lifetime is None:
@@ -279,6 +278,16 @@ def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRe
         enc=args.enc,
         jws_alg=args.jws_alg,
     )
+
+
+def typed_start(args: argparse.Namespace, tz: tzinfo) -> datetime | None:
+    """``--start`` as the wall time typed in ``tz`` (a time the clocks skip is moved past it)."""
+    if not args.start:
+        return None
+    try:
+        return datetime.strptime(args.start, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
+    except ValueError:
+        raise UsageError('--start must look like "2026-12-01 09:00"') from None
 
 
 @contextlib.contextmanager

@@ -85,7 +85,9 @@ def _render(
     parts: int,
 ) -> Outgoing:
     numbering = f" (part {part} of {parts})" if parts > 1 else ""
-    lines = [f"**{heading}: {escape_markdown(subject)}**{numbering}", f"Valid {window}"]
+    # The window too: a zone such as America/Port_of_Spain would otherwise turn to italics.
+    lines = [f"**{heading}: {escape_markdown(subject)}**{numbering}",
+             f"Valid {escape_markdown(window)}"]
     lines += [f"Note: {escape_markdown(note)}" for note in notes]
     if devices:
         lines.append(f"Dialling in: {escape_markdown(', '.join(devices))}")

@@ -68,6 +68,8 @@ COMMANDS: dict[str, list[str]] = {
     "utc-default-2h": ["--subject", "Follow-up", "--json", "--start", "2031-12-01 09:00",
                        "--sandbox"],
     "valid-for-alone": ["--subject", "Follow-up", "--json", "--valid-for", "45m", "--sandbox"],
+    "paris-spring-gap": ["--subject", "Follow-up", "--json", "--start", "2031-03-30 02:30",
+                         "--timezone", "Europe/Paris", "--sandbox"],
     "no-token": ["--subject", "Follow-up"],
 }
 
@@ -252,3 +254,12 @@ def test_upstream_failure_exits_1_with_the_explanation(failing_broker):
     assert worked.returncode == 0, worked.stderr
     assert len(json.loads(worked.stdout)["guests"]) == 2
     assert token not in worked.stdout + worked.stderr
+
+
+def test_a_start_the_clocks_skip_is_told_with_the_time_used(runs):
+    """02:30 does not exist in Paris on 30 March 2031: stderr says 03:30 was used, as sent."""
+    run = runs["paris-spring-gap"]
+    assert run.code == 0
+    assert run.err.strip() == ("note: 02:30 does not exist on Sun 30 Mar in Europe/Paris: the "
+                               "clocks go forward then. The links start at 03:30 instead.")
+    assert json.loads(run.out)["nbf"] == utc(2031, 3, 30, 1, 30)  # 03:30 CEST

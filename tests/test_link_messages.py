@@ -33,3 +33,10 @@ def test_notes_follow_the_window_in_every_part_literally() -> None:
 def test_without_notes_the_links_follow_the_window() -> None:
     [message] = compose("Ward round", "w", [], long_links(1), "Meeting links")
     assert message.markdown.splitlines()[2].startswith("- **Guest 1**")
+
+
+def test_a_zone_name_is_shown_literally_not_as_italics() -> None:
+    """America/Port_of_Spain has two underscores: unescaped, 'of' would turn to italics."""
+    window = "Tue 1 Dec 2026 09:00 to 11:00 (America/Port_of_Spain)"
+    message = compose("Follow-up", window, [], long_links(1), "Meeting links")[0]
+    assert "(America/Port\\_of\\_Spain)" in message.markdown
