@@ -24,6 +24,7 @@ from cards.inputs import CatalogDevice
 MIN_VALIDITY = timedelta(minutes=5)
 MAX_VALIDITY = timedelta(days=30)
 MAX_START_AHEAD = timedelta(days=365)
+ALREADY_OVER = "With this start and validity the links would already be over."
 MAX_DEVICES = 25
 
 LABELS = ids.LABELS
@@ -128,7 +129,7 @@ def plan_from_inputs(
     start = _start(reader.text(ids.START_DATE), reader.text(ids.START_TIME), context, problem)
     # In UTC: adding hours to a local time counts wall-clock hours across a clock change.
     if start and valid_for and start.astimezone(UTC) + valid_for <= context.now:
-        problem(ids.START_DATE, "With this start and validity the links would already be over.")
+        problem(ids.START_DATE, ALREADY_OVER)
     if errors:
         return errors
     assert hosts is not None and guests is not None and valid_for is not None
@@ -297,5 +298,8 @@ def _start(
         return None
     if start - context.now > MAX_START_AHEAD:
         problem(ids.START_DATE, "Pick a start within the next year.")
+        return None
+    if context.now - start > MAX_VALIDITY:  # over whatever the validity (and year 1 is no date)
+        problem(ids.START_DATE, ALREADY_OVER)
         return None
     return start

@@ -208,3 +208,10 @@ def test_already_over_counts_real_hours_across_a_clock_change() -> None:
     started = plan(inputs, now=now)
     assert started.request("k", now.timestamp()).exp == datetime(2026, 3, 29, 2, 30,
                                                                   tzinfo=UTC).timestamp()
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1970-01-01", "2026-01-01", "9999-12-31"])
+def test_a_start_at_the_edges_of_the_calendar_is_a_named_problem(day: str) -> None:
+    """Found by the fuzzer: the first of January of year 1 in Paris is before any UTC date."""
+    found = problems({ids.SUBJECT: "Follow-up", ids.START_DATE: day, ids.START_TIME: "00:30"})
+    assert [error.field for error in found] == [ids.LABELS[ids.START_DATE]]
