@@ -32,11 +32,6 @@ class Health:
         self._lock = threading.Lock()
         self._down_since: float | None = None
 
-    @property
-    def available(self) -> bool:
-        """False from a failed operation until a write succeeds again."""
-        return self._down_since is None
-
     @contextmanager
     def guard(self, *, write: bool) -> Iterator[None]:
         """Run one engine operation, reporting its failure as StoreUnavailable."""
