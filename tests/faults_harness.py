@@ -211,13 +211,17 @@ class Fleet:
         """POST the event once, signed, to the webhook of an instance picked at random."""
         return self.sandbox.deliver(self.rng.choice(self.hooks[event.resource]), event.data)
 
-    def deliver_until_accepted(self, event: Planned) -> list[Delivery]:
-        """Deliver, and redeliver after a failure (status 0 or non-2xx), as Webex would."""
+    def deliver_until_accepted(
+        self, event: Planned, *, pause: float = 0.0, deliveries: int = MAX_DELIVERIES
+    ) -> list[Delivery]:
+        """Deliver, and redeliver after a failure (status 0 or non-2xx) ``pause`` seconds
+        later, as Webex would, at most ``deliveries`` times."""
         made = []
-        for _ in range(MAX_DELIVERIES):
+        for _ in range(deliveries):
             made.append(self.deliver(event))
             if 200 <= made[-1].status < 300:
                 break
+            time.sleep(pause)
         return made
 
     def deliver_all(self, events: list[Planned], threads: int = 8) -> list[list[Delivery]]:

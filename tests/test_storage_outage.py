@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 OUTAGE_SECONDS = 4.0
 REDELIVERY_PAUSE = 0.3  # Webex waits between redeliveries; so does this test
-DELIVERY_DEADLINE = 90.0
+REDELIVERIES = 300  # at REDELIVERY_PAUSE: half a minute or more of outage is waited out
 OUTCOME_TIMEOUT = 90.0
 SEND_LATENCY = 0.2  # workers are mid-job when storage goes
 
@@ -73,18 +73,6 @@ class Outage:
             self.over.set()
 
 
-def deliver_patiently(crew: Fleet, event: Planned) -> list[Delivery]:
-    """Deliver until accepted, pausing between attempts as Webex does (bounded in time)."""
-    made: list[Delivery] = []
-    deadline = time.monotonic() + DELIVERY_DEADLINE
-    while time.monotonic() < deadline:
-        made.append(crew.deliver(event))
-        if 200 <= made[-1].status < 300:
-            break
-        time.sleep(REDELIVERY_PAUSE)
-    return made
-
-
 def flood_through_an_outage(crew: Fleet, outage: Outage, seed: int) -> dict[str, Any]:
     """Deliver 50 events, taking storage away once a third are in; count each one's outcome."""
     forms = crew.forms(10)
@@ -97,7 +85,8 @@ def flood_through_an_outage(crew: Fleet, outage: Outage, seed: int) -> dict[str,
     third = len(events) // 3
 
     def deliver(event: Planned) -> list[Delivery]:
-        made = deliver_patiently(crew, event)
+        made = crew.deliver_until_accepted(event, pause=REDELIVERY_PAUSE,
+                                           deliveries=REDELIVERIES)
         accepted_before.release()
         return made
 
@@ -131,13 +120,15 @@ def flood_through_an_outage(crew: Fleet, outage: Outage, seed: int) -> dict[str,
     return figures
 
 
-def assert_caught_up(figures: dict[str, Any], processes: int) -> None:
-    """Ready again, every thread alive, the outage said once per process each way."""
+def assert_caught_up(figures: dict[str, Any], outages: int) -> None:
+    """Ready again, every thread alive, each outage said once per process each way (at most
+    ``outages`` lines: not one per thread per poll), and said to be over (a process that wrote
+    nothing since may not have noticed yet)."""
     assert figures["refused_deliveries"], "no delivery was refused: storage never went away"
     assert set(figures["readyz_after"]) == {200}, figures
     assert figures["dead_threads"] == 0, figures
-    assert 1 <= figures["went_away_lines"] <= processes, figures
-    assert 1 <= figures["back_lines"] <= processes, figures
+    assert 1 <= figures["went_away_lines"] <= outages, figures
+    assert 1 <= figures["back_lines"] <= figures["went_away_lines"], figures
 
 
 def test_redis_shut_down_and_started_again_mid_flood(tmp_path: Path) -> None:
@@ -155,7 +146,7 @@ def test_redis_shut_down_and_started_again_mid_flood(tmp_path: Path) -> None:
         server.stop()
     report("outage-redis", figures)
     assert 503 in figures["readyz_during"], figures
-    assert_caught_up(figures, processes=2)
+    assert_caught_up(figures, outages=2)
 
 
 @contextlib.contextmanager
@@ -200,4 +191,6 @@ def test_sqlite_disk_fills_up_and_frees_again_mid_flood(tmp_path: Path) -> None:
         outage = Outage(lambda: fill(disk), lambda: free(disk))
         figures = flood_through_an_outage(crew, outage, seed=89)
     report("outage-sqlite-disk-full", figures)
-    assert_caught_up(figures, processes=2)
+    # A full disk may let a write through now and then (SQLite reuses WAL space): each process
+    # may see storage come back and go again a few times, each said once.
+    assert_caught_up(figures, outages=2 * 3)
