@@ -21,15 +21,20 @@ from dataclasses import replace
 from datetime import datetime, tzinfo
 
 from bot import logs
+from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
 from bot.errors import InvalidRequest, UpstreamError
-from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingRequest, unique_sub
-from bot.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
+from bot.jobs.storage import open_store
 from bot.service import preflight
 from bot.settings import ServerSettings, Settings, SettingsError
-from bot.storage import open_store
-from bot.timewindow import clock_change_notice, describe_window, parse_duration, zone
-from bot.webex import WebexClient
-from bot.webhook_sync import describe, sync
+from bot.upstream.instant_connect import (
+    InstantConnectClient,
+    MeetingLinks,
+    MeetingRequest,
+    unique_sub,
+)
+from bot.upstream.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTICALS
+from bot.upstream.webex import WebexClient
+from bot.upstream.webhook_sync import describe, sync
 
 DEFAULT_VALIDITY = "2h"
 log = logging.getLogger(__name__)
@@ -148,19 +153,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["sandbox"]:  # its options are the sandbox's own, passed through untouched
-        from bot.sandbox.cli import main as sandbox_main
+        from bot.devtools.sandbox.cli import main as sandbox_main
 
         return sandbox_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         if args.command == "demo":
-            from bot.demo import run_demo
+            from bot.devtools.demo import run_demo
 
             return run_demo(sys.stdout, sys.stdin if args.interactive else None)
         if args.command == "serve":
             return serve(os.environ)
         if args.command == "bench":
-            from bot.bench.run import main as bench_main
+            from bot.devtools.bench.run import main as bench_main
 
             return bench_main(args)
         if args.command == "webhooks":
@@ -177,13 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(env: Mapping[str, str]) -> int:
-    """Check every setting and the store, then become gunicorn serving ``bot.wsgi``."""
+    """Check every setting and the store, then become gunicorn serving ``bot.web.wsgi``."""
     settings = Settings.from_env(env)
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     for warning in preflight(settings):
         log.warning(warning)
-    argv = gunicorn_command(env, "bot.wsgi:app")
+    argv = gunicorn_command(env, "bot.web.wsgi:app")
     os.execvp(argv[0], argv)
     return 1  # execvp only returns by raising
 
@@ -192,7 +197,8 @@ def gunicorn_command(env: Mapping[str, str], app: str) -> list[str]:
     """The gunicorn command line ``serve`` uses; the benchmark's floor runs the very same one."""
     server = ServerSettings.from_env(env)
     return [
-        sys.executable, "-m", "gunicorn", "--worker-class", "bot.web_worker.BufferingThreadWorker",
+        sys.executable, "-m", "gunicorn",
+        "--worker-class", "bot.web.gunicorn_worker.BufferingThreadWorker",
         "--workers", str(server.processes),
         "--threads", str(server.threads),
         "--timeout", "30", "--no-control-socket",
@@ -298,7 +304,7 @@ def _settings(sandbox: bool, env: Mapping[str, str]) -> Iterator[Settings]:
         logs.configure(settings.log_level or "WARNING", settings.secret_values())
         yield settings
         return
-    from bot.sandbox import Sandbox
+    from bot.devtools.sandbox import Sandbox
 
     with Sandbox(seed=int(env.get("SANDBOX_SEED", "0"))) as box:
         # The person's other settings (time zone, log level) still apply; token and broker not.

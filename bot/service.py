@@ -15,15 +15,15 @@ from __future__ import annotations
 import threading
 import time
 
-from bot.conversation import Conversation
+from bot.conversation.router import Conversation
 from bot.errors import UpstreamError
-from bot.instant_connect import InstantConnectClient, is_sip_uri
-from bot.intake import Intake
+from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
+from bot.jobs.worker import Worker
 from bot.logs import silenced
 from bot.settings import Settings, SettingsError
-from bot.storage import Store, StoreUnavailable, open_store, redact_url
-from bot.webex import WebexClient
-from bot.worker import Worker
+from bot.upstream.instant_connect import InstantConnectClient, is_sip_uri
+from bot.upstream.webex import WebexClient
+from bot.web.intake import Intake
 
 READINESS_TTL = 30.0
 
@@ -105,7 +105,7 @@ def preflight(settings: Settings) -> list[str]:
         raise SettingsError("DEVICE_CATALOG: two devices have the same name.")
     where = redact_url(settings.storage_url)
     try:
-        with silenced("bot.storage.health"):  # a store that is down is said in one line here
+        with silenced("bot.jobs.storage.health"):  # a store that is down is said in one line here
             store = open_settings_store(settings)
             try:
                 store.ping()

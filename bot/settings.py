@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
-from bot.retry import RetryPolicy
-from bot.storage import DEFAULT_RETENTION_SECONDS, check_store_url
-from bot.timewindow import parse_duration
+from bot.conversation.timewindow import parse_duration
+from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
+from bot.upstream.retry import RetryPolicy
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 
 DEFAULT_AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from bot.local import serve_locally
+from bot.devtools.in_process import serve_locally
+from bot.devtools.sandbox import Sandbox
 from bot.logs import JsonFormatter
-from bot.retry import RetryPolicy
-from bot.sandbox import Sandbox
 from bot.service import BotService
 from bot.settings import InstantConnectConfig, Secret, Settings
+from bot.upstream.retry import RetryPolicy
 from cards.inputs import CatalogDevice
-from tests.adaptive_card_schema import validate_card
+from tests.support.card_schema import validate_card
 
 WEBHOOK_SECRET = "test-webhook-secret-5f1c"
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_wait=0.05)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from bot.settings import AccessPolicy, Settings
 from cards import inputs as ids
 from tests.conftest import RunningBot, sandbox_settings, serve

@@ -13,13 +13,13 @@ import pytest
 import requests
 from werkzeug.serving import make_server
 
-from bot.app import create_app
+from bot.devtools.in_process import serve_locally
+from bot.devtools.sandbox import Sandbox
 from bot.events import sign
-from bot.local import serve_locally
-from bot.sandbox import Sandbox
+from bot.jobs.storage import StoreUnavailable
+from bot.jobs.storage.sqlite import SqliteStore
 from bot.service import BotService
-from bot.storage import StoreUnavailable
-from bot.storage.sqlite import SqliteStore
+from bot.web.app import create_app
 from tests.conftest import WEBHOOK_SECRET, RunningBot, sandbox_settings
 
 

@@ -18,7 +18,7 @@ from cards import (
     meeting_form,
 )
 from cards import inputs as ids
-from tests.adaptive_card_schema import SCHEMA_PATH, validate_card
+from tests.support.card_schema import SCHEMA_PATH, validate_card
 
 SUBJECTS = [
     "Patient follow-up",

@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.storage import open_store
+from bot.jobs.storage import open_store
 
 
 def run_abandoned(url: str) -> subprocess.CompletedProcess[str]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 
 LINKS = [sys.executable, "-m", "bot", "links"]
 HOST_BASE = "https://instant.webex.com/{vertical}/v1/login?int=jose&v=1&data="
@@ -221,7 +221,7 @@ def test_without_token_and_sandbox_names_the_variable(runs):
 @pytest.fixture
 def failing_broker() -> Iterator[dict[str, str]]:
     """A sandbox process whose broker answers the first joseencrypt with 401."""
-    command = [sys.executable, "-m", "bot.sandbox.cli", "--port", "0",
+    command = [sys.executable, "-m", "bot.devtools.sandbox.cli", "--port", "0",
                "--fault", "POST /api/v2/joseencrypt status=401 times=1"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True) as proc:

@@ -397,7 +397,7 @@ def test_a_form_asked_for_in_a_thread_answers_in_that_thread(running_bot, sandbo
 
 
 def test_person_uuid_reads_both_id_forms():
-    from bot.commands import person_uuid, strip_mention
+    from bot.conversation.commands import person_uuid, strip_mention
 
     person_id = "Y2lzY29zcGFyazovL3VzL1BFT1BMRS8xMjM0NTY3OC1hYmNk"
     assert person_uuid(person_id) == "12345678-abcd"

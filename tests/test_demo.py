@@ -2,7 +2,7 @@
 
 import io
 
-from bot.demo import run_demo
+from bot.devtools.demo import run_demo
 
 
 def test_the_scripted_demo_shows_every_step():

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.retry import RetryPolicy
-from bot.sandbox import Delivery
+from bot.devtools.sandbox import Delivery
 from bot.settings import Settings
-from tests.faults_harness import (
+from bot.upstream.retry import RetryPolicy
+from tests.support.faults import (
     Fleet,
     Killer,
     Planned,

@@ -20,9 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.commands import CommandName, parse, person_uuid, strip_mention
-from bot.errors import FieldError
-from bot.plan import (
+from bot.conversation.commands import CommandName, parse, person_uuid, strip_mention
+from bot.conversation.plan import (
     LABELS,
     QUICK_OPTIONS,
     MeetingPlan,
@@ -30,8 +29,9 @@ from bot.plan import (
     inputs_from_options,
     plan_from_inputs,
 )
-from bot.sandbox import Sandbox
-from bot.timewindow import zone
+from bot.conversation.timewindow import zone
+from bot.devtools.sandbox import Sandbox
+from bot.errors import FieldError
 from tests.conftest import CATALOG, RunningBot, report_fuzz_cases, sandbox_settings, serve
 from tests.test_fuzz_submits import check_outcome
 

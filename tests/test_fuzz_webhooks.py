@@ -22,12 +22,12 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.devtools.sandbox import Sandbox
 from bot.events import HANDLED, MAX_DEPTH
-from bot.intake import Intake
-from bot.sandbox import Sandbox
+from bot.jobs.storage import open_store
+from bot.jobs.storage.sqlite import SqliteStore
 from bot.settings import Secret, Settings
-from bot.storage import open_store
-from bot.storage.sqlite import SqliteStore
+from bot.web.intake import Intake
 from tests.conftest import WEBHOOK_SECRET, RunningBot, report_fuzz_cases, sandbox_settings, serve
 
 LIMIT = Settings.max_body_bytes

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from bot.devtools.sandbox import Sandbox
 from bot.errors import (
     InvalidRequest,
     MalformedResponse,
@@ -24,11 +25,15 @@ from bot.errors import (
     Unreachable,
     UpstreamError,
 )
-from bot.instant_connect import InstantConnectClient, MeetingLinks, MeetingRequest, unique_sub
-from bot.retry import RetryPolicy
-from bot.sandbox import Sandbox
 from bot.settings import InstantConnectConfig, Secret
-from tests.pool_support import all_at_once, pool_log
+from bot.upstream.instant_connect import (
+    InstantConnectClient,
+    MeetingLinks,
+    MeetingRequest,
+    unique_sub,
+)
+from bot.upstream.retry import RetryPolicy
+from tests.support.pools import all_at_once, pool_log
 
 PATH = "/api/v2/joseencrypt"
 AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"

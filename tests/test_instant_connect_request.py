@@ -3,7 +3,7 @@
 import pytest
 
 from bot.errors import InvalidRequest
-from bot.instant_connect import MeetingRequest, is_sip_uri, unique_sub
+from bot.upstream.instant_connect import MeetingRequest, is_sip_uri, unique_sub
 
 NOW = 1_800_000_000
 PERSIAN = "می" "\u200c" "خواهم"  # "I want", with the ZERO WIDTH NON-JOINER Persian needs

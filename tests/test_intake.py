@@ -13,9 +13,9 @@ import pytest
 
 import bot.events
 from bot.events import Event, sign, signature_matches
-from bot.intake import Intake
+from bot.jobs.storage import Store, StoreUnavailable, open_store
 from bot.settings import Secret, Settings, SettingsError
-from bot.storage import Store, StoreUnavailable, open_store
+from bot.web.intake import Intake
 from tests.conftest import WEBHOOK_SECRET
 
 LIMIT = 4096

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from bot.instant_connect import Link
-from bot.link_messages import CARD_BUDGET, MARKDOWN_BUDGET, compose
+from bot.conversation.link_messages import CARD_BUDGET, MARKDOWN_BUDGET, compose
+from bot.upstream.instant_connect import Link
 
 NOTE = ("02:30 does not exist on Sun 8 Mar in America/Port_of_Spain: the clocks go forward then. "
         "The links start at 03:30 instead.")

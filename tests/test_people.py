@@ -3,8 +3,8 @@
 import threading
 import time
 
-from bot.people import PeopleDirectory
-from bot.webex import Person
+from bot.conversation.people import PeopleDirectory
+from bot.upstream.webex import Person
 
 
 class CountingWebex:

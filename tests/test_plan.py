@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.conversation.plan import MeetingPlan, PlanContext, plan_from_inputs
 from bot.errors import FieldError
-from bot.instant_connect import MeetingRequest
-from bot.plan import MeetingPlan, PlanContext, plan_from_inputs
+from bot.upstream.instant_connect import MeetingRequest
 from cards import inputs as ids
 from tests.conftest import CATALOG
 

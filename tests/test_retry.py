@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.errors import NotAuthorized, RateLimited, Rejected, Unavailable, Unreachable
-from bot.retry import RETRY_AFTER_SPREAD, RetryPolicy, parse_retry_after
+from bot.upstream.retry import RETRY_AFTER_SPREAD, RetryPolicy, parse_retry_after
 
 NOW = 1_800_000_000.0
 

@@ -11,8 +11,8 @@ import pytest
 import requests
 from joserfc.errors import JoseError
 
-from bot.sandbox import Sandbox
-from tests.sandbox_support import bot_session
+from bot.devtools.sandbox import Sandbox
+from tests.support.sandbox import bot_session
 
 AUD = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
 MINIMAL = {"jwt": {"sub": "visit-42"}, "aud": AUD}

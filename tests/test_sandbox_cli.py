@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bot.sandbox import Sandbox
-from bot.sandbox.cli import main
+from bot.devtools.sandbox import Sandbox
+from bot.devtools.sandbox.cli import main
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def process() -> Iterator[subprocess.Popen[str]]:
     command = [
         sys.executable,
         "-m",
-        "bot.sandbox.cli",
+        "bot.devtools.sandbox.cli",
         "--seed",
         "4",
         "--fault",
@@ -62,7 +62,8 @@ def test_cli_serves_with_faults_until_signalled(
 def test_cli_is_seeded() -> None:
 
     with subprocess.Popen(
-        [sys.executable, "-m", "bot.sandbox.cli", "--seed", "4"], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "bot.devtools.sandbox.cli", "--seed", "4"],
+        stdout=subprocess.PIPE, text=True,
     ) as proc:
         endpoints = read_endpoints(proc)
         proc.terminate()
@@ -90,7 +91,7 @@ def test_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.Capt
 
 def test_bad_arguments_in_a_real_process() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.sandbox.cli", "--fault", "nonsense"],
+        [sys.executable, "-m", "bot.devtools.sandbox.cli", "--fault", "nonsense"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bot.sandbox import Fault, Sandbox
-from tests.sandbox_support import bot_session
+from bot.devtools.sandbox import Fault, Sandbox
+from tests.support.sandbox import bot_session
 
 BROKER = "/api/v2/joseencrypt"
 MINIMAL = {"jwt": {"sub": "s"}, "aud": "a4d886b0-979f-4e2c-a958-3e8c14605e51"}

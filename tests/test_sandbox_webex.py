@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from bot.sandbox import ApiError, Sandbox
-from bot.sandbox.ids import raw_uuid
-from tests.sandbox_support import bot_session
+from bot.devtools.sandbox import ApiError, Sandbox
+from bot.devtools.sandbox.ids import raw_uuid
+from tests.support.sandbox import bot_session
 
 CARD = {
     "contentType": "application/vnd.microsoft.card.adaptive",

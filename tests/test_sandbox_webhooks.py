@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from bot.sandbox import Sandbox
-from tests.sandbox_support import Receiver, bot_session
+from bot.devtools.sandbox import Sandbox
+from tests.support.sandbox import Receiver, bot_session
 
 
 @pytest.fixture

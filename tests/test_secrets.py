@@ -17,8 +17,8 @@ import pytest
 import requests
 
 import bot
+from bot.devtools.sandbox import Sandbox
 from bot.logs import JsonFormatter
-from bot.sandbox import Sandbox
 from cards import inputs as ids
 from tests.conftest import (
     LOG_AUDIT,

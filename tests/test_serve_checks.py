@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.launch import free_port
+from bot.devtools.as_deployed import free_port
 from bot.service import preflight
 from bot.settings import Secret, Settings, SettingsError
 from cards.inputs import CatalogDevice
-from tests.faults_harness import RedisProcess
+from tests.support.faults import RedisProcess
 
 PASSWORD = "hunter2-redis-password"
 BASE = {"WEBEX_BOT_TOKEN": "tok-serve-checks", "WEBHOOK_SECRET": "whs-serve-checks"}

@@ -1,4 +1,4 @@
-"""Slow clients cost a socket, not a request thread (issue 8): ``bot.web_worker`` under gunicorn.
+"""Slow clients cost a socket, not a request thread (issue 8): the gunicorn worker class at work.
 
 Unit tests feed the worker's framing (``Incoming``) a byte at a time: a request is complete at
 its last byte and not before, and what cannot be buffered is refused as soon as it shows. The
@@ -28,11 +28,11 @@ import pytest
 from gunicorn.config import Config
 
 from bot.cli import gunicorn_command
+from bot.devtools.as_deployed import LaunchedBot, launched, launched_bot, sandbox_env
+from bot.devtools.sandbox import Sandbox
+from bot.devtools.sandbox.delivery import message_event
 from bot.events import SIGNATURE_HEADER, sign
-from bot.launch import LaunchedBot, launched, launched_bot, sandbox_env
-from bot.sandbox import Sandbox
-from bot.sandbox.delivery import message_event
-from bot.web_worker import (
+from bot.web.gunicorn_worker import (
     BAD_CHUNKS,
     HEAD_LIMIT_BYTES,
     HEAD_TOO_LARGE,
@@ -91,7 +91,7 @@ def test_serve_runs_the_buffering_worker_and_the_echo_server_the_same_command_li
     env = {"PORT": "1", "HOST": "127.0.0.1"}
     deployed, echoed = gunicorn_command(env, "x:app"), echo_command(env)
     at = deployed.index("--worker-class") + 1
-    assert deployed[at] == "bot.web_worker.BufferingThreadWorker"
+    assert deployed[at] == "bot.web.gunicorn_worker.BufferingThreadWorker"
     assert deployed[:at] + deployed[at + 1:-1] == echoed[:at] + echoed[at + 1:-1]
     assert issubclass(QuickDeadlineWorker, BufferingThreadWorker)
 

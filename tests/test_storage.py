@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import redis
 
-from bot.storage import BacklogFull, Store, StoreUnavailable, open_store
-from bot.storage.redis import RedisStore
-from bot.storage.sqlite import SqliteStore
+from bot.jobs.storage import BacklogFull, Store, StoreUnavailable, open_store
+from bot.jobs.storage.redis import RedisStore
+from bot.jobs.storage.sqlite import SqliteStore
 
 START = 1_700_000_000.0
 RETENTION = 7 * 24 * 3600.0

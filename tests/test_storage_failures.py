@@ -17,15 +17,15 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from bot.app import create_app
 from bot.events import sign
+from bot.jobs.storage import Job, Store, StoreUnavailable, open_store
+from bot.jobs.storage.sqlite import SqliteStore
+from bot.jobs.worker import Worker
 from bot.service import BotService
 from bot.settings import Secret, Settings
-from bot.storage import Job, Store, StoreUnavailable, open_store
-from bot.storage.sqlite import SqliteStore
-from bot.worker import Worker
+from bot.web.app import create_app
 from tests.conftest import WEBHOOK_SECRET
-from tests.faults_harness import RedisProcess, poll_until
+from tests.support.faults import RedisProcess, poll_until
 
 BODY = b'{"resource":"messages","event":"created","data":{"id":"M-1","roomId":"R"}}'
 HEADERS = {"X-Spark-Signature": sign(BODY, WEBHOOK_SECRET), "Content-Type": "application/json"}
@@ -191,7 +191,7 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
 ) -> None:
     """Many threads failing many times write one line; the first write that works, another."""
     store = SqliteStore(tmp_path / "bot.sqlite3")
-    caplog.set_level(logging.INFO, logger="bot.storage.health")
+    caplog.set_level(logging.INFO, logger="bot.jobs.storage.health")
     store.close()  # the WAL is folded back into the file
     good = store.path.read_bytes()
     store.path.write_bytes(b"not a database" * 512)
@@ -211,5 +211,5 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
     store.accept("x", "messages", "{}")
     store.accept("y", "messages", "{}")
     messages = [record.getMessage() for record in caplog.records
-                if record.name == "bot.storage.health"]
+                if record.name == "bot.jobs.storage.health"]
     assert [m.split(":")[0] for m in messages] == ["storage went away", "storage is back"]

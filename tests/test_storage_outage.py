@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import requests
 
-from bot.sandbox import Delivery
-from tests.faults_harness import (
+from bot.devtools.sandbox import Delivery
+from tests.support.faults import (
     Fleet,
     Planned,
     RedisProcess,

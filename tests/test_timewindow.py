@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.timewindow import clock_change_notice, describe_window, parse_start
+from bot.conversation.timewindow import clock_change_notice, describe_window, parse_start
 
 
 def at(year: int, month: int, day: int, hour: int, minute: int = 0) -> int:

@@ -6,12 +6,12 @@ import logging
 
 import pytest
 
+from bot.devtools.sandbox import Sandbox
 from bot.errors import RateLimited
-from bot.retry import RetryPolicy
-from bot.sandbox import Sandbox
 from bot.settings import Secret
-from bot.webex import WebexClient
-from tests.pool_support import all_at_once, pool_log
+from bot.upstream.retry import RetryPolicy
+from bot.upstream.webex import WebexClient
+from tests.support.pools import all_at_once, pool_log
 
 ME = "/v1/people/me"
 ROUNDS = 3

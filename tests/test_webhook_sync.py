@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox import Sandbox
+from bot.devtools.sandbox import Sandbox
 from bot.settings import Secret
-from bot.webex import WebexClient, Webhook
-from bot.webhook_sync import NAME_PREFIX, WANTED, SyncReport, sync, webhook_name
+from bot.upstream.webex import WebexClient, Webhook
+from bot.upstream.webhook_sync import NAME_PREFIX, WANTED, SyncReport, sync, webhook_name
 from tests.conftest import FAST_RETRY, WEBHOOK_SECRET, RunningBot
 
 TARGET = "https://bot.example.com/webhooks"

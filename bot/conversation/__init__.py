@@ -1,0 +1,1 @@
+"""The conversation: what the bot says and does for each event."""

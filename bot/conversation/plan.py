@@ -1,0 +1,305 @@
+"""What a person asked for, from the form or the ``meet`` quick path, checked field by field.
+
+Card inputs arrive as strings (toggles "true"/"false", multi-selects comma-separated) and anyone
+can forge them, so everything is validated here again whatever the card allowed, and a value that
+is not a string is refused by name rather than guessed at. The quick path's ``key=value`` options
+are translated into the same inputs and go through the same checks.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from bot.conversation.timewindow import clock_change_notice, parse_duration, parse_start
+from bot.errors import FieldError
+from bot.upstream.instant_connect import MeetingRequest, is_sip_uri, unique_sub
+from bot.upstream.instant_connect.request import disguise_problem
+from cards import inputs as ids
+from cards.inputs import CatalogDevice
+
+MIN_VALIDITY = timedelta(minutes=5)
+MAX_VALIDITY = timedelta(days=30)
+MAX_START_AHEAD = timedelta(days=365)
+ALREADY_OVER = "With this start and validity the links would already be over."
+MAX_DEVICES = 25
+
+LABELS = ids.LABELS
+
+QUICK_OPTIONS = {
+    "hosts": ids.HOSTS,
+    "guests": ids.GUESTS,
+    "valid": ids.VALID_FOR,
+    "short": ids.SHORT_LINKS,
+    "type": ids.VERTICAL,
+    "vertical": ids.VERTICAL,
+    "login": ids.HOST_LOGIN,
+    "private": ids.PRIVATE_HOST_LINKS,
+    "date": ids.START_DATE,
+    "time": ids.START_TIME,
+    "device": ids.DEVICES,
+    "devices": ids.DEVICES,
+}
+Problem = Callable[[str, str], None]
+"""Reports one problem: the input id and a sentence for the person."""
+_YES = {"true", "yes", "on", "1"}
+_NO = {"false", "no", "off", "0"}
+
+
+@dataclass(frozen=True)
+class MeetingPlan:
+    """A meeting request a person made, every field checked and typed."""
+
+    subject: str
+    hosts: int
+    guests: int
+    devices: tuple[str, ...]
+    short_links: bool
+    vertical: str
+    host_login: bool
+    start: datetime | None
+    valid_for: timedelta
+    private_host_links: bool
+    notices: tuple[str, ...] = ()
+    """What the person should know about how their request was read (a start time the clocks
+    skip or repeat), shown with the links."""
+
+    def request(self, key: str, now: float) -> MeetingRequest:
+        """The broker request; ``key`` (an action or message id) makes the ``sub`` unique."""
+        begin = self.start.timestamp() if self.start else now
+        return MeetingRequest(
+            sub=unique_sub(self.subject, key),
+            nbf=int(begin) if self.start else None,
+            exp=int(begin + self.valid_for.total_seconds()),
+            devices=self.devices,
+            num_host=self.hosts,
+            num_guest=self.guests,
+            provide_short_urls=self.short_links,
+            vertical_type=self.vertical,
+            login_url_for_host=self.host_login,
+        )
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What the checks need besides the inputs: the catalog, the clock and the person's zone."""
+
+    catalog: Sequence[CatalogDevice]
+    tz: tzinfo
+    now: datetime
+    group_space: bool
+    default_valid_for: str = ids.DEFAULT_VALID_FOR
+
+
+def plan_from_inputs(
+    inputs: Mapping[str, object], context: PlanContext
+) -> MeetingPlan | list[FieldError]:
+    """A plan, or every problem with the inputs, each naming its field as the form labels it."""
+    errors: list[FieldError] = []
+
+    def problem(field: str, message: str) -> None:
+        errors.append(FieldError(LABELS[field], message))
+
+    reader = _Inputs(inputs, problem)
+
+    subject = _subject(reader.text(ids.SUBJECT), problem)
+    hosts = _count(reader.text(ids.HOSTS), ids.HOSTS, problem)
+    guests = _count(reader.text(ids.GUESTS), ids.GUESTS, problem)
+    if hosts is not None and guests is not None:
+        if hosts + guests > ids.MAX_LINKS:
+            problem(ids.GUESTS, f"Hosts and guests together can be at most {ids.MAX_LINKS}.")
+        elif hosts + guests == 0:
+            problem(ids.HOSTS, "Ask for at least one host or guest link.")
+    devices = _devices(reader, context.catalog, problem)
+    flags = {
+        name: reader.flag(name, default, problem)
+        for name, default in (
+            (ids.SHORT_LINKS, True),
+            (ids.HOST_LOGIN, True),
+            (ids.PRIVATE_HOST_LINKS, context.group_space),
+        )
+    }
+    vertical = (reader.text(ids.VERTICAL) or "").lower() or ids.DEFAULT_VERTICAL
+    if vertical not in ids.VERTICAL_CHOICES:
+        problem(ids.VERTICAL, "Choose General or Healthcare.")
+    valid_for = _validity(reader.text(ids.VALID_FOR) or context.default_valid_for, problem)
+    start = _start(reader.text(ids.START_DATE), reader.text(ids.START_TIME), context, problem)
+    # In UTC: adding hours to a local time counts wall-clock hours across a clock change.
+    if start and valid_for and start.astimezone(UTC) + valid_for <= context.now:
+        problem(ids.START_DATE, ALREADY_OVER)
+    if errors:
+        return errors
+    assert hosts is not None and guests is not None and valid_for is not None
+    notice = clock_change_notice(start) if start else None
+    return MeetingPlan(
+        subject=subject,
+        hosts=hosts,
+        guests=guests,
+        devices=devices,
+        short_links=flags[ids.SHORT_LINKS],
+        vertical=vertical,
+        host_login=flags[ids.HOST_LOGIN],
+        start=start,
+        valid_for=valid_for,
+        private_host_links=flags[ids.PRIVATE_HOST_LINKS] and context.group_space,
+        notices=(notice,) if notice else (),
+    )
+
+
+def inputs_from_options(
+    subject: str, options: Mapping[str, str], catalog: Sequence[CatalogDevice]
+) -> dict[str, str] | list[FieldError]:
+    """The quick path's ``guests=3 valid=4h device=Lab`` as the form's inputs."""
+    inputs = {ids.SUBJECT: subject}
+    unknown = sorted(set(options) - set(QUICK_OPTIONS))
+    if unknown:
+        known = ", ".join(f"{name}=" for name in QUICK_OPTIONS)
+        return [FieldError(f"Option {name}", f"Not an option; use {known}") for name in unknown]
+    by_name = {device.name.lower(): device.sip_uri for device in catalog}
+    for name, value in options.items():
+        field = QUICK_OPTIONS[name]
+        if field != ids.DEVICES:
+            inputs[field] = value
+            continue
+        for entry in filter(None, (part.strip() for part in value.split(","))):
+            key = ids.DEVICES if entry.lower() in by_name else ids.EXTRA_DEVICES
+            entry = by_name.get(entry.lower(), entry)
+            inputs[key] = ",".join(filter(None, [inputs.get(key, ""), entry]))
+    return inputs
+
+
+class _Inputs:
+    """Reads each submitted input once, as text; any other JSON value is reported, never guessed.
+
+    Webex sends every input as a string, so a number, true/false, null, a list or an object can
+    only come from a forged submit: reading it as a default would hide the forgery.
+    """
+
+    def __init__(self, inputs: Mapping[str, object], problem: Problem) -> None:
+        self._inputs = inputs
+        self._problem = problem
+
+    def text(self, name: str) -> str | None:
+        """The input stripped ("" when absent), or None once its non-text value was reported."""
+        value = self._inputs.get(name, "")
+        if isinstance(value, str):
+            return value.strip()
+        self._problem(name, f"Must be text, but this submit sent {_json_kind(value)}.")
+        return None
+
+    def flag(self, name: str, default: bool, problem: Problem) -> bool:
+        value = (self.text(name) or "").lower()
+        if not value:
+            return default
+        if value in _YES or value in _NO:
+            return value in _YES
+        problem(name, "Must be on or off (true or false).")
+        return default
+
+
+def _json_kind(value: object) -> str:
+    """A JSON value that is not a string, as a message names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _subject(text: str | None, problem: Problem) -> str:
+    """One line of what people can type; a byte-order mark in front is a paste artefact."""
+    if text is None:
+        return ""
+    subject = " ".join(text.removeprefix("\ufeff").split())
+    if not subject:
+        problem(ids.SUBJECT, "Give the meeting a subject, e.g. Patient follow-up.")
+    elif len(subject) > ids.MAX_SUBJECT_LENGTH:
+        problem(ids.SUBJECT, f"Keep it to {ids.MAX_SUBJECT_LENGTH} characters or fewer.")
+    elif hidden := disguise_problem(subject):
+        problem(ids.SUBJECT, hidden)
+    return subject
+
+
+def _count(text: str | None, field: str, problem: Problem) -> int | None:
+    if text is None:
+        return None
+    if not text:
+        return 1
+    number = _whole_number(text)
+    if number is None or number > ids.MAX_LINKS:
+        problem(field, f"Must be a whole number from 0 to {ids.MAX_LINKS}.")
+        return None
+    return number
+
+
+def _whole_number(text: str) -> int | None:
+    """Digits of one script as people type them: ``12``, ``١٢``, ``۱۲``, ``१२``, full-width 12.
+
+    Nothing else: ``int`` would also read a sign and ``1_0``, ``float`` ``1e1`` and ``1.0``.
+    """
+    if not text.isdecimal():
+        return None
+    zeros = {ord(char) - unicodedata.decimal(char) for char in text}
+    if len(zeros) != 1:
+        return None  # digits of two scripts are a slip, not a number anybody wrote
+    significant = text.lstrip(chr(zeros.pop()))
+    # Three digits are out of range anyway, and int() refuses thousands of them with an error.
+    return int(significant or "0") if len(significant) <= 2 else None
+
+
+def _split_addresses(text: str) -> list[str]:
+    return [entry for entry in re.split(r"[\s,;]+", text) if entry]
+
+
+def _devices(
+    reader: _Inputs, catalog: Sequence[CatalogDevice], problem: Problem
+) -> tuple[str, ...]:
+    known = {device.sip_uri.lower(): device.sip_uri for device in catalog}
+    chosen: dict[str, str] = {}
+    for entry in _split_addresses(reader.text(ids.DEVICES) or ""):
+        if entry.lower() in known:
+            chosen[entry.lower()] = known[entry.lower()]
+        else:
+            problem(ids.DEVICES, f"'{entry[:60]}' is not one of the configured devices.")
+    for entry in _split_addresses(reader.text(ids.EXTRA_DEVICES) or ""):
+        if is_sip_uri(entry):
+            chosen.setdefault(entry.lower(), entry)
+        else:
+            problem(ids.EXTRA_DEVICES, f"'{entry[:60]}' is not a SIP address like a@example.com.")
+    if len(chosen) > MAX_DEVICES:
+        problem(ids.EXTRA_DEVICES, f"At most {MAX_DEVICES} devices can be dialled in.")
+    return tuple(chosen.values())
+
+
+def _validity(text: str, problem: Problem) -> timedelta | None:
+    duration = parse_duration(text)
+    if duration is None or not MIN_VALIDITY <= duration <= MAX_VALIDITY:
+        problem(ids.VALID_FOR, "Choose how long the links stay valid, from 5 minutes to 30 days.")
+        return None
+    return duration
+
+
+def _start(
+    day: str | None, clock: str | None, context: PlanContext, problem: Problem
+) -> datetime | None:
+    if day is None or clock is None or (not day and not clock):
+        return None
+    today = context.now.astimezone(context.tz).date().isoformat()
+    start = parse_start(day or today, clock, context.tz)
+    if start is None:
+        bad_day = day and parse_start(day, "", context.tz) is None
+        field = ids.START_DATE if bad_day else ids.START_TIME
+        problem(field, "Use a date like 2026-12-01 and a time like 09:30.")
+        return None
+    if start - context.now > MAX_START_AHEAD:
+        problem(ids.START_DATE, "Pick a start within the next year.")
+        return None
+    if context.now - start > MAX_VALIDITY:  # over whatever the validity (and year 1 is no date)
+        problem(ids.START_DATE, ALREADY_OVER)
+        return None
+    return start

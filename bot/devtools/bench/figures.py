@@ -1,0 +1,121 @@
+"""The raw measurements of one run turned into the figures the report and the JSON show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.devtools.bench.budget import steps_ms
+from bot.devtools.bench.phases import (
+    MESSAGE_TRIPS,
+    SUBMIT_TRIPS,
+    Outcome,
+    SlowClientsOutcome,
+    per_interaction,
+    request_kind,
+)
+from bot.devtools.bench.slow_clients import HOLD_SECONDS, TRICKLE_SECONDS
+from bot.devtools.bench.stats import spread_ms
+from bot.devtools.sandbox.journal import Recorded
+
+if TYPE_CHECKING:
+    from bot.devtools.bench.run import Options
+
+TRIPS = {"message": MESSAGE_TRIPS, "submit": SUBMIT_TRIPS}
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What the phases measured on the bot as deployed (outcome pairs: mentions, submits)."""
+
+    emulator: dict[str, float]
+    flooded: tuple[Outcome, Outcome]
+    slow_acks: list[float]
+    one_by_one: tuple[Outcome, Outcome]
+    in_flight: tuple[Outcome, Outcome]
+    burst: float
+    idle: float
+    lifetime: list[Recorded]
+    slow_clients: SlowClientsOutcome
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The bare gunicorn + Flask endpoint's acknowledgement times and memory."""
+
+    acks: list[float]
+    memory: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Extra:
+    """The burst with more worker threads, and the deployed bot's memory."""
+
+    more_threads_burst: float
+    memory: dict[str, Any]
+
+
+def figures(options: Options, measured: Measured, floor: Floor, extra: Extra) -> dict[str, Any]:
+    """Every figure of one run, in milliseconds, counts and MiB."""
+    floors = {kind: len(trips) * options.latency * 1000 for kind, trips in TRIPS.items()}
+    work = {kind: sum(measured.emulator[k] for k in trips) for kind, trips in TRIPS.items()}
+    e2e = {}
+    for index, kind in enumerate(TRIPS):
+        e2e[f"{kind}_one_at_a_time"] = _end_to_end(measured.one_by_one[index].end_to_end,
+                                                   floors[kind], work[kind])
+        e2e[kind] = _end_to_end(measured.in_flight[index].end_to_end, floors[kind], work[kind])
+    mentions, submits = measured.flooded
+    return {
+        "ack_ms": _acks(floor.acks, mentions.acks + submits.acks, measured.slow_acks),
+        "end_to_end_ms": e2e,
+        "steps_ms": {kind: steps_ms(measured.one_by_one[index], trips, options.latency)
+                     for index, (kind, trips) in enumerate(TRIPS.items())},
+        "emulator_ms": measured.emulator,
+        "requests_per_interaction": {
+            kind: per_interaction(outcome.requests, len(outcome.results), TRIPS[kind])
+            for kind, outcome in zip(TRIPS, measured.flooded, strict=True)
+        },
+        "lookups": {
+            "people_me": sum(1 for r in measured.lifetime if request_kind(r) == "GET people/me"),
+            "person": sum(1 for r in measured.lifetime if request_kind(r) == "GET person"),
+        },
+        "burst_ms": {
+            "floor": (2 * options.latency + options.burst_latency) * 1000,
+            "as_deployed": measured.burst * 1000,
+            "more_worker_threads": extra.more_threads_burst * 1000,
+        },
+        "idle": {"end_to_end_ms": measured.idle * 1000,
+                 "overhead_ms": measured.idle * 1000 - floors["message"] - work["message"]},
+        "throughput_per_s": {"messages": len(mentions.results) / mentions.makespan,
+                             "submits": len(submits.results) / submits.makespan},
+        "memory_mib": {"bot": extra.memory, "floor": floor.memory},
+        "slow_clients": _slow_clients(measured.slow_clients),
+    }
+
+
+def _slow_clients(outcome: SlowClientsOutcome) -> dict[str, Any]:
+    """Delivery acknowledgements alone and beside the slow clients, and what became of them."""
+    alone, beside = spread_ms(outcome.alone), spread_ms(outcome.beside)
+    return {"alone_ms": alone, "beside_ms": beside,
+            "ratio": {p: beside[p] / alone[p] for p in alone},
+            "deliveries": len(outcome.beside), "answered_beside": outcome.answered_beside,
+            "connections": outcome.connections,
+            "cut": outcome.cut, "hold_s": HOLD_SECONDS, "trickle_s": TRICKLE_SECONDS}
+
+
+def _acks(floor: list[float], bot: list[float], slow: list[float]) -> dict[str, Any]:
+    """Acknowledgement percentiles of the floor and the bot, and the bot's ratio to the floor."""
+    figures = {"floor": spread_ms(floor), "bot": spread_ms(bot), "bot_slow_broker": spread_ms(slow)}
+    for name in ("bot", "bot_slow_broker"):
+        figures[f"{name}_ratio"] = {p: figures[name][p] / figures["floor"][p]
+                                    for p in figures["floor"]}
+    return figures
+
+
+def _end_to_end(seconds: list[float], floor: float, emulator: float) -> dict[str, float]:
+    """End-to-end percentiles beside the floor (round trips x latency) and the emulator's own
+    time; what is left is the bot's overhead."""
+    spread = spread_ms(seconds, (50, 99))
+    return {**spread, "floor": floor, "emulator": emulator,
+            "overhead_p50": spread["p50"] - floor - emulator,
+            "overhead_p99": spread["p99"] - floor - emulator}

@@ -1,0 +1,224 @@
+"""``python -m bot demo``: a whole conversation, offline, through real signed webhooks.
+
+It starts the sandbox (a local Webex and Instant Connect broker) and the bot, registers the bot's
+webhooks with ``webhooks sync``, then plays a 1:1 ``help``, being added to a group space, a mention
+that gets the form, a submit with two devices and private host links, and a second press of the
+same form. It prints who said what, so a newcomer sees the bot work without any account.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import secrets
+import tempfile
+from collections.abc import Callable, Iterator
+from datetime import date, timedelta
+from typing import Any, TextIO
+
+from bot.devtools.in_process import LocalBot, serve_locally
+from bot.devtools.sandbox import Sandbox
+from bot.settings import InstantConnectConfig, Secret, Settings
+from bot.upstream.retry import RetryPolicy
+from bot.upstream.webex import WebexClient
+from bot.upstream.webhook_sync import sync
+from cards import inputs as ids
+from cards.inputs import CatalogDevice
+
+CATALOG = (
+    CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
+    CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
+)
+
+
+class Transcript:
+    """Prints the conversation: people's words, and whatever the bot posted since last time."""
+
+    def __init__(self, box: Sandbox, local: LocalBot, out: TextIO) -> None:
+        self._box = box
+        self._local = local
+        self._out = out
+        self._seen: set[str] = set()
+        self._rooms: dict[str, str] = {}
+
+    def room(self, room: dict[str, Any], label: str) -> None:
+        """Name a space for the transcript."""
+        self._rooms[room["id"]] = label
+
+    def say(self, text: str) -> None:
+        """A line of narration or of a person."""
+        print(text, file=self._out)
+
+    def prompt(self, text: str) -> None:
+        """A question to the person, answered on the same line."""
+        print(text, end="", file=self._out, flush=True)
+
+    def act(self, narration: str, action: Callable[[], object]) -> None:
+        """Do what a person does, wait until the bot has handled it, print the bot's replies."""
+        if narration:
+            self.say(narration)
+        action()
+        if not self._local.service.worker.wait_until_idle(timeout=30):
+            raise RuntimeError("the bot did not finish in time")
+        for room_id, label in self._rooms.items():
+            for message in self._box.messages_in(room_id):
+                if message["personId"] == self._box.bot["id"] and message["id"] not in self._seen:
+                    self._seen.add(message["id"])
+                    self._print_bot(label, message)
+
+    def _print_bot(self, label: str, message: dict[str, Any]) -> None:
+        lines = (message.get("markdown") or message.get("text") or "").splitlines()
+        self.say(f"  Bot in {label}: {lines[0] if lines else ''}")
+        for line in lines[1:]:
+            self.say(f"      {line}")
+        for attachment in message.get("attachments") or []:
+            self.say(f"      [card: {card_summary(attachment['content'])}]")
+
+
+def card_summary(card: dict[str, Any]) -> str:
+    """A card in one line: its inputs and its buttons."""
+    labels: list[str] = []
+    buttons: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            kind = str(node.get("type", ""))
+            if kind.startswith("Input."):
+                labels.append(str(node.get("label") or node.get("title") or node.get("id")))
+            elif kind.startswith("Action."):
+                buttons.append(str(node.get("title", "")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(card)
+    parts = []
+    if labels:
+        parts.append("fields " + ", ".join(labels))
+    if buttons:
+        parts.append(f"{len(buttons)} button(s): " + ", ".join(sorted(set(buttons))))
+    return "; ".join(parts) or "no inputs"
+
+
+def run_demo(out: TextIO, interactive_input: TextIO | None = None) -> int:
+    """Play the conversation (or let a person type it) and print it; 0 when all went well."""
+    with _offline_bot(out) as (box, show):
+        if interactive_input is None:
+            _play(box, show)
+        else:
+            _converse(box, show, interactive_input)
+    return 0
+
+
+@contextlib.contextmanager
+def _offline_bot(out: TextIO) -> Iterator[tuple[Sandbox, Transcript]]:
+    """The sandbox and the bot, wired through ``webhooks sync`` as in a real deployment."""
+    secret = secrets.token_hex(16)
+    with Sandbox(seed=2026) as box, tempfile.TemporaryDirectory() as folder:
+        settings = Settings(
+            bot_token=Secret(box.bot_token),
+            webex_base_url=box.webex_base_url,
+            instant_connect=InstantConnectConfig(broker_url=box.broker_url),
+            webhook_secret=Secret(secret),
+            storage_url=f"sqlite:///{folder}/demo.sqlite3",
+            device_catalog=CATALOG,
+            default_timezone="Europe/Paris",
+            retry=RetryPolicy(max_attempts=2, max_wait=1.0),
+        )
+        with serve_locally(settings) as local:
+            webex = WebexClient(settings.bot_token, settings.webex_base_url)
+            sync(webex, local.webhook_url, Secret(secret))
+            yield box, Transcript(box, local, out)
+
+
+def _play(box: Sandbox, show: Transcript) -> None:
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    bob = box.add_person("bob@clinic.example.com", "Bob Chen")
+    dm = box.direct_room(alice)
+    show.room(dm, "1:1 with Alice")
+    show.say("Offline demo: a local Webex, a local Instant Connect broker and the bot, talking "
+             "over real signed webhooks.\n")
+    show.act("Alice (1:1): help", lambda: box.post_message(alice, dm, "help"))
+
+    clinic = box.add_room("Clinic", members=[alice, bob])
+    show.room(clinic, "Clinic")
+    show.act("\nAlice adds the bot to the space 'Clinic'",
+             lambda: box.add_bot_to_room(clinic, by=alice))
+    show.act("\nAlice (Clinic): @Instant Connect new",
+             lambda: box.post_message(alice, clinic, "new", mention_bot=True))
+    form = next(m for m in box.messages_in(clinic) if _is_form(m))
+    day = (date.today() + timedelta(days=1)).isoformat()
+    inputs = {
+        ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Patient follow-up", ids.HOSTS: "1",
+        ids.GUESTS: "2", ids.DEVICES: ",".join(d.sip_uri for d in CATALOG),
+        ids.SHORT_LINKS: "true", ids.VERTICAL: "hc", ids.HOST_LOGIN: "true",
+        ids.START_DATE: day, ids.START_TIME: "09:00", ids.VALID_FOR: "2h",
+        ids.PRIVATE_HOST_LINKS: "true",
+    }
+    show.act(f"\nAlice fills the form: 'Patient follow-up', 1 host, 2 guests, dial in Exam Room 1 "
+             f"and Cart 7, start {day} 09:00 for 2 hours, host links privately",
+             lambda: box.submit_card(alice, form["id"], inputs))
+    show.act("\nBob presses 'Create meeting links' on the same form again",
+             lambda: box.submit_card(bob, form["id"], inputs))
+    show.say("\nEvery step above went through a signed webhook, the bot's durable queue, and "
+             "the local Webex and broker.")
+
+
+def _is_form(message: dict[str, Any]) -> bool:
+    return any(ids.ACTION_CREATE in str(a.get("content")) for a in message.get("attachments") or [])
+
+
+def _converse(box: Sandbox, show: Transcript, inp: TextIO) -> None:
+    """Let a person talk to the bot as Alice and fill its forms at the prompt."""
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    dm, clinic = box.direct_room(alice), box.add_room("Clinic", members=[alice])
+    show.room(dm, "1:1")
+    show.room(clinic, "Clinic")
+    show.say("You are Alice. Type to the bot in your 1:1 space; start with @ to mention it in "
+             "the group space 'Clinic'. Try: help, meet Follow-up guests=2, @new. "
+             "An empty line ends the demo.")
+    while (line := _ask(show, inp, "you> ")) is not None and line:
+        room = clinic if line.startswith("@") else dm
+        text = line.lstrip("@").strip()
+        show.act("", functools.partial(box.post_message, alice, room, text))
+        form = next((m for m in reversed(box.messages_in(room)) if _is_form(m)), None)
+        if form is not None and (_ask(show, inp, "Fill in the form now? [Y/n] ") or "y") \
+                .lower().startswith("y"):
+            inputs = _fill_form(show, inp, group=room is clinic)
+            show.act("", functools.partial(box.submit_card, alice, form["id"], inputs))
+
+
+FORM_PROMPTS = (
+    (ids.SUBJECT, "Subject", "Consultation"),
+    (ids.HOSTS, "Hosts (0-25)", "1"),
+    (ids.GUESTS, "Guests (0-25)", "1"),
+    (ids.DEVICES, f"Devices ({', '.join(d.sip_uri for d in CATALOG)}), comma-separated", ""),
+    (ids.EXTRA_DEVICES, "Other SIP addresses", ""),
+    (ids.SHORT_LINKS, "Short links (true/false)", "true"),
+    (ids.VERTICAL, "Meeting type (gen/hc)", "gen"),
+    (ids.START_DATE, "Start date (YYYY-MM-DD, empty for now)", ""),
+    (ids.START_TIME, "Start time (HH:MM)", ""),
+    (ids.VALID_FOR, "Valid for (15m, 1h, 2h, 4h, 8h, 24h, 7d)", "2h"),
+)
+
+
+def _fill_form(show: Transcript, inp: TextIO, *, group: bool) -> dict[str, str]:
+    """Ask for each field of the form; an empty answer keeps the default."""
+    prompts = FORM_PROMPTS + (
+        ((ids.PRIVATE_HOST_LINKS, "Send host links to you privately (true/false)", "true"),)
+        if group else ()
+    )
+    inputs = {ids.ACTION: ids.ACTION_CREATE}
+    for input_id, label, default in prompts:
+        answer = _ask(show, inp, f"  {label} [{default}]: ")
+        inputs[input_id] = answer if answer else default
+    return inputs
+
+
+def _ask(show: Transcript, inp: TextIO, prompt: str) -> str | None:
+    """One line from the person, None at the end of input."""
+    show.prompt(prompt)
+    line = inp.readline()
+    return line.strip() if line else None

@@ -1,0 +1,51 @@
+"""The bot served in-process on a free local port, for the offline demo and the tests.
+
+Usage::
+
+    with serve_locally(settings) as local:
+        print(local.webhook_url)       # http://127.0.0.1:PORT/webhooks
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+
+from bot.service import BotService
+from bot.settings import Settings
+from bot.web.app import create_app
+
+
+@dataclass(frozen=True)
+class LocalBot:
+    """A running bot: its service (store, workers) and the URL its webhooks must target."""
+
+    service: BotService
+    webhook_url: str
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access log on the terminal: the bot's own structured logs say what matters."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serve_locally(settings: Settings) -> Iterator[LocalBot]:
+    """Serve the bot on 127.0.0.1 with an OS-chosen port until the block ends."""
+    service = BotService(settings)
+    server = make_server(
+        "127.0.0.1", 0, create_app(service), threaded=True, request_handler=_QuietHandler
+    )
+    thread = threading.Thread(target=server.serve_forever, name="local-bot", daemon=True)
+    thread.start()
+    try:
+        yield LocalBot(service, f"http://127.0.0.1:{server.server_port}{settings.webhook_path}")
+    finally:
+        server.shutdown()
+        service.stop()

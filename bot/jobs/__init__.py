@@ -1,0 +1,1 @@
+"""The job machinery: the durable store, the worker threads, the outbox."""

@@ -1,0 +1,124 @@
+"""Messages the bot sends while handling one event, numbered so a retry never sends one twice.
+
+If a worker dies halfway through an event, the event is handled again from the start. Each send
+is recorded (event id + its number) the moment Webex accepts it; on the retry, sends already
+recorded are skipped and only the rest go out.
+
+That leaves the gap between Webex creating a message and the record being written: a worker
+killed inside it (under load the gap spans Webex's own processing and a storage write, so a
+killed busy process is nearly always inside it for some event) would make the retry post the
+message again. So on a retry, a send with no record first looks for its message in the space: a
+message of the bot's with the same first line, created since the event was accepted, that no
+send has claimed (every send claims the id it got, so another event's identical reply is never
+taken for this one's). Webex lets a bot list the messages of 1:1 spaces
+but not of group spaces (only those that mention it), so in a group space, or for a message
+addressed by person id, the retry still posts again: at least once, never lost. The first try,
+the common case, costs two store writes per send and no lookup. A record that cannot be written
+because storage just went away is retried for a while before the send counts as in doubt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.errors import UpstreamError
+from bot.jobs.storage import Store, patiently
+from bot.upstream.webex import WebexClient
+
+RECORD_TTL = timedelta(days=8).total_seconds()  # far beyond the last retry of any event
+CLOCK_SKEW = 120.0  # how far Webex's clock may trail ours when comparing creation times
+RECENT_LIMIT = 50  # messages of the space looked at when a send is in doubt
+RECORD_PATIENCE = 30.0  # seconds a record of a send already made waits for storage to be back
+
+
+class _Progress(threading.local):
+    """Where the current thread is in the event it handles."""
+
+    event_id: str | None = None
+    retry = False
+    since = 0.0
+    sent = 0
+
+
+class Outbox:
+    """Sends messages for the current event at most once each, across retries."""
+
+    def __init__(self, webex: WebexClient, store: Store) -> None:
+        self._webex = webex
+        self._store = store
+        self._current = _Progress()
+
+    @contextlib.contextmanager
+    def for_event(self, event_id: str, *, retry: bool, since: float) -> Iterator[None]:
+        """Number the sends made inside the block; ``since`` is when the event was accepted."""
+        current = self._current
+        current.event_id, current.retry, current.since, current.sent = event_id, retry, since, 0
+        try:
+            yield
+        finally:
+            current.event_id = None
+
+    def send(self, **message: Any) -> str:
+        """Post a message (see ``WebexClient.send``) unless this retry already posted it."""
+        current = self._current
+        if current.event_id is None:
+            return self._webex.send(**message)
+        current.sent += 1
+        key = f"sent:{current.event_id}:{current.sent}"
+        message_id = self._store.get(key)
+        if message_id is not None:
+            return message_id
+        if current.retry:
+            message_id = self._find_unrecorded(key, message)
+        if message_id is None:
+            message_id = self._webex.send(**message)
+            self._remember(_claim_key(message_id), key, only_if_absent=True)
+        self._remember(key, message_id, only_if_absent=False)
+        return message_id
+
+    def _remember(self, key: str, value: str, *, only_if_absent: bool) -> None:
+        """Record a send that happened, waiting out a short outage rather than forgetting it."""
+        write = self._store.put_if_absent if only_if_absent else self._store.set
+        patiently(lambda: write(key, value, RECORD_TTL), RECORD_PATIENCE)
+
+    def _find_unrecorded(self, key: str, message: dict[str, Any]) -> str | None:
+        """The id of this send's message if Webex has it though it was never recorded."""
+        room_id = message.get("room_id")
+        if room_id is None:
+            return None  # addressed by person id: the 1:1 space is not known here
+        parent_id = message.get("parent_id")
+        try:
+            recent = self._webex.recent_messages(room_id, parent_id, RECENT_LIMIT)
+        except UpstreamError:
+            return None  # a group space, which a bot may not list: post again
+        me = self._webex.me().id
+        first_line = _first_line(message.get("markdown"))
+        for item in reversed(recent):  # oldest first
+            if (item.get("personId") != me or item.get("parentId") != parent_id
+                    or _first_line(item.get("markdown")) != first_line
+                    or _created(item) < self._current.since - CLOCK_SKEW):
+                continue
+            owner = self._store.put_if_absent(_claim_key(item["id"]), key, RECORD_TTL)
+            if owner is None or owner == key:
+                return str(item["id"])
+        return None
+
+
+def _claim_key(message_id: str) -> str:
+    return f"sent-message:{message_id}"
+
+
+def _first_line(markdown: object) -> str:
+    return str(markdown or "").split("\n", 1)[0]
+
+
+def _created(item: dict[str, Any]) -> float:
+    """A message's creation time in epoch seconds; 0 when Webex gave none readable."""
+    try:
+        return datetime.fromisoformat(str(item.get("created", ""))).timestamp()
+    except ValueError:
+        return 0.0

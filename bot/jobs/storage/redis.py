@@ -1,0 +1,369 @@
+"""Redis engine: the same store shared by several machines, each step one atomic Lua script.
+
+Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance order), `leased`
+(claimed jobs by lease end), `job:<id>` (a job's fields), `seen:<id>` (dedupe marker),
+`abandoned`, `fact:<key>` and `hits:<key>`. Expiry is decided by the store's clock, passed into
+every script, so tests can move time; Redis' own expiry, set a grace period later, only reclaims
+memory. Needs a single Redis (not Cluster: scripts touch keys they discover) with the
+`noeviction` policy. Durability is what the server's persistence gives: see `persistence()`,
+which the bot checks before it starts.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any, cast
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import redis
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.commands.core import Script
+from redis.exceptions import RedisError, ResponseError
+from redis.retry import Retry
+
+from bot.jobs.storage import (
+    DEFAULT_RETENTION_SECONDS,
+    AbandonedJob,
+    BacklogFull,
+    Clock,
+    Job,
+    Persistence,
+    check_owner,
+    check_positive,
+)
+from bot.jobs.storage.health import Health, StoreUnavailable
+
+DEFAULT_PREFIX = "icbot:"
+
+# Redis' own expiry trails the logical one by this much, so a key never vanishes early.
+_GRACE_SECONDS = 60.0
+
+_ACCEPT = """
+local seen = redis.call('GET', KEYS[1])
+if seen and tonumber(seen) > tonumber(ARGV[5]) then return 0 end
+if redis.call('HGET', KEYS[2], 'state') == 'queued' then return 0 end
+if ARGV[7] ~= '' and redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[6])
+        >= tonumber(ARGV[7]) then
+    return -1
+end
+local seq = redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[6])
+redis.call('ZREM', KEYS[5], ARGV[1])
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'kind', ARGV[2], 'payload', ARGV[3], 'state', 'queued',
+           'owner', '', 'attempts', 0, 'accepted_at', ARGV[4], 'seq', seq)
+redis.call('ZADD', KEYS[3], seq, ARGV[1])
+return 1
+"""
+
+_CLAIM = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
+for _, id in ipairs(expired) do
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('ZADD', KEYS[1], redis.call('HGET', ARGV[4] .. id, 'seq'), id)
+end
+local id = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+if not id then return false end
+local key = ARGV[4] .. id
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZADD', KEYS[2], ARGV[2], id)
+redis.call('HSET', key, 'owner', ARGV[3])
+local attempts = redis.call('HINCRBY', key, 'attempts', 1)
+local fields = redis.call('HMGET', key, 'kind', 'payload', 'accepted_at')
+return {id, fields[1], fields[2], attempts, fields[3]}
+"""
+
+# Shared head of the scripts that act on a job its owner holds: KEYS job, ready, leased;
+# ARGV id, owner. Stops with 0 unless the job is queued and `owner` claimed it last.
+_HELD = """
+local held = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if held[1] ~= 'queued' or held[2] ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+"""
+
+_COMPLETE = (
+    _HELD
+    + """
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+"""
+)
+
+# Extra KEYS: abandoned. Extra ARGV: error, now, cutoff, ttl_ms.
+_ABANDON = (
+    _HELD
+    + """
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'state', 'abandoned', 'error', ARGV[3], 'finished_at', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'accepted_at'), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[5])
+return 1
+"""
+)
+
+# Extra ARGV: lease_end.
+_EXTEND = (
+    _HELD
+    + """
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return 1
+"""
+)
+
+# ARGV: only_if_absent ('1' or '0'), value, now, expires_at ('' = never), ttl_ms ('' = none).
+_PUT = """
+if ARGV[1] == '1' then
+    local cur = redis.call('HMGET', KEYS[1], 'value', 'expires_at')
+    if cur[1] and (cur[2] == '' or tonumber(cur[2]) > tonumber(ARGV[3])) then return {cur[1]} end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'value', ARGV[2], 'expires_at', ARGV[4])
+if ARGV[5] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
+return {}
+"""
+
+# ARGV: cutoff, now, unique member, ttl_ms.
+_HIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return redis.call('ZCARD', KEYS[1])
+"""
+
+
+def _ms(seconds: float) -> int:
+    """Redis' own expiry for something logically valid `seconds`, padded by the grace period."""
+    return int((seconds + _GRACE_SECONDS) * 1000)
+
+
+def _ts(value: float) -> str:
+    """Render a timestamp exactly, since Lua would print numbers with only 14 digits."""
+    return repr(float(value))
+
+
+class RedisStore:
+    """Store backed by Redis; one instance is thread-safe and reconnects after a fork."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        clock: Clock = time.time,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+    ) -> None:
+        """Use `client`, which must decode responses to str."""
+        check_positive("retention_seconds", retention_seconds)
+        self._client = client
+        self._prefix = prefix
+        self._clock = clock
+        self._retention = retention_seconds
+        self._ready, self._leased = prefix + "ready", prefix + "leased"
+        self._abandoned_key, self._seq = prefix + "abandoned", prefix + "seq"
+        self._accept = client.register_script(_ACCEPT)
+        self._claim = client.register_script(_CLAIM)
+        self._complete = client.register_script(_COMPLETE)
+        self._abandon = client.register_script(_ABANDON)
+        self._extend = client.register_script(_EXTEND)
+        self._put = client.register_script(_PUT)
+        self._hit = client.register_script(_HIT)
+        # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
+        self._health = Health("redis", (RedisError,))
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+    ) -> RedisStore:
+        """Connect lazily to the server a URL names; `?prefix=` sets the key prefix."""
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        prefix = dict(query).get("prefix", DEFAULT_PREFIX)
+        rest = urlencode([(name, value) for name, value in query if name != "prefix"])
+        client = redis.Redis.from_url(
+            urlunsplit(parts._replace(query=rest)),
+            decode_responses=True,
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
+            retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
+        )
+        return cls(client, prefix=prefix, clock=clock, retention_seconds=retention_seconds)
+
+    def _job_key(self, event_id: str) -> str:
+        """Name the hash holding one job."""
+        return f"{self._prefix}job:{event_id}"
+
+    def _run(self, script: Script, keys: Sequence[str], args: Sequence[str | int]) -> Any:
+        """Run one registered script (each writes), reporting engine failures uniformly."""
+        with self._health.guard(write=True):
+            return script(keys=keys, args=args)
+
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
+        """Queue a job unless the id is live or its dedupe marker is within the retention."""
+        now = self._clock()
+        keys = [
+            f"{self._prefix}seen:{event_id}",
+            self._job_key(event_id),
+            self._ready,
+            self._seq,
+            self._abandoned_key,
+            self._leased,
+        ]
+        args: list[str | int] = [
+            event_id, kind, payload, _ts(now), _ts(now - self._retention),
+            _ms(self._retention), "" if max_backlog is None else str(max_backlog)]
+        outcome = self._run(self._accept, keys, args)
+        if outcome == -1:
+            raise BacklogFull(max_backlog)
+        return outcome == 1
+
+    def claim(self, owner: str, lease_seconds: float) -> Job | None:
+        """Requeue expired leases, then lease the oldest ready job."""
+        check_owner(owner)
+        check_positive("lease_seconds", lease_seconds)
+        now = self._clock()
+        args = [_ts(now), _ts(now + lease_seconds), owner, self._job_key("")]
+        found = self._run(self._claim, [self._ready, self._leased], args)
+        if found is None:
+            return None
+        event_id, kind, payload, attempts, accepted_at = found
+        return Job(event_id, kind, payload, int(attempts), float(accepted_at))
+
+    def _held(self, event_id: str) -> list[str]:
+        """KEYS shared by the scripts acting on a job its owner holds."""
+        return [self._job_key(event_id), self._ready, self._leased]
+
+    def complete(self, event_id: str, owner: str) -> None:
+        """Drop the job; its `seen` marker keeps deduping until the retention ends."""
+        self._run(self._complete, self._held(event_id), [event_id, owner])
+
+    def abandon(self, event_id: str, owner: str, error: str) -> None:
+        """Park the job with its error, listed in `abandoned` until the retention ends."""
+        now = self._clock()
+        keys = [*self._held(event_id), self._abandoned_key]
+        args = [event_id, owner, error, _ts(now), _ts(now - self._retention)]
+        self._run(self._abandon, keys, [*args, _ms(self._retention)])
+
+    def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
+        """Move the lease end out while `owner` is still the last claimer."""
+        check_positive("lease_seconds", lease_seconds)
+        args = [event_id, owner, _ts(self._clock() + lease_seconds)]
+        return self._run(self._extend, self._held(event_id), args) == 1
+
+    def backlog(self) -> int:
+        """Count ready plus leased jobs in one atomic read."""
+        with self._health.guard(write=False):
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zcard(self._ready)
+            pipe.zcard(self._leased)
+            ready, leased = pipe.execute()
+        return int(ready) + int(leased)
+
+    def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
+        """List abandoned jobs within the retention, most recently accepted first."""
+        cutoff = f"({_ts(self._clock() - self._retention)}"
+        fields = ("kind", "payload", "attempts", "accepted_at", "error", "finished_at")
+        with self._health.guard(write=False):
+            ids: list[str] = cast(list[str], self._client.zrevrangebyscore(
+                self._abandoned_key, "+inf", cutoff, start=0, num=limit
+            ))
+            pipe = self._client.pipeline(transaction=False)
+            for event_id in ids:
+                pipe.hmget(self._job_key(event_id), fields)
+            rows = pipe.execute()
+        return [
+            AbandonedJob(
+                Job(event_id, kind, payload, int(attempts), float(accepted_at)),
+                error,
+                float(finished_at),
+            )
+            for event_id, (kind, payload, attempts, accepted_at, error, finished_at) in zip(
+                ids, rows, strict=True
+            )
+            if kind is not None
+        ]
+
+    def _fact_key(self, key: str) -> str:
+        """Name the hash holding one fact."""
+        return f"{self._prefix}fact:{key}"
+
+    def _store_fact(
+        self, key: str, value: str, ttl_seconds: float | None, only_if_absent: bool
+    ) -> str | None:
+        """Write a fact with its logical expiry; return the live value that blocked the write."""
+        now = self._clock()
+        if ttl_seconds is None:
+            expires_at, ttl_ms = "", ""
+        else:
+            check_positive("ttl_seconds", ttl_seconds)
+            expires_at, ttl_ms = _ts(now + ttl_seconds), str(_ms(ttl_seconds))
+        args = ["1" if only_if_absent else "0", value, _ts(now), expires_at, ttl_ms]
+        existing = self._run(self._put, [self._fact_key(key)], args)
+        return existing[0] if existing else None
+
+    def put_if_absent(self, key: str, value: str, ttl_seconds: float | None = None) -> str | None:
+        """Set the fact unless a live one exists, whose value is then returned."""
+        return self._store_fact(key, value, ttl_seconds, only_if_absent=True)
+
+    def get(self, key: str) -> str | None:
+        """Read a fact unless its logical expiry has passed."""
+        with self._health.guard(write=False):
+            value, expires_at = cast(list[str | None], self._client.hmget(
+                self._fact_key(key), ["value", "expires_at"]))
+        if value is None or (expires_at and float(expires_at) <= self._clock()):
+            return None
+        return value
+
+    def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
+        """Overwrite the fact and its expiry."""
+        self._store_fact(key, value, ttl_seconds, only_if_absent=False)
+
+    def delete(self, key: str) -> None:
+        """Forget a fact."""
+        with self._health.guard(write=True):
+            self._client.delete(self._fact_key(key))
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Record a hit in the key's sorted set and count those newer than the window start."""
+        check_positive("window_seconds", window_seconds)
+        now = self._clock()
+        args: list[str | int] = [
+            _ts(now - window_seconds), _ts(now), uuid.uuid4().hex, _ms(window_seconds)]
+        return int(self._run(self._hit, [f"{self._prefix}hits:{key}"], args))
+
+    def ping(self) -> None:
+        """Write a probe: PING alone succeeds on a server that refuses writes (MISCONF, OOM)."""
+        with self._health.guard(write=True):
+            self._client.set(self._prefix + "health:ping", _ts(self._clock()), px=_ms(0))
+
+    def persistence(self) -> Persistence:
+        """Read ``appendonly`` and ``save``; durable None when the server forbids CONFIG."""
+        try:
+            with self._health.guard(write=False):
+                config = {name: self._client.config_get(name).get(name, "")
+                          for name in ("appendonly", "appendfsync", "save")}
+        except StoreUnavailable as error:
+            if not isinstance(error.__cause__, ResponseError):
+                raise
+            return Persistence(None, "Redis would not show its persistence settings "
+                                     f"(CONFIG GET: {error.__cause__})")
+        if config.get("appendonly") == "yes":
+            return Persistence(True, f"Redis AOF on (appendfsync {config['appendfsync']})")
+        if config.get("save"):
+            return Persistence(True, f"Redis RDB snapshots only (save {config['save']!r})",
+                               "a crash loses what was accepted since the last snapshot")
+        return Persistence(False, "Redis persists nothing (appendonly no, save ''): a restart "
+                                  "loses every accepted event and dedupe record")
+
+    def close(self) -> None:
+        """Disconnect the client's pool."""
+        self._client.close()

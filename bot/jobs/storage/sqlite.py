@@ -1,0 +1,364 @@
+"""SQLite engine: one WAL-mode file shared by every thread and process on a machine.
+
+Threads borrow connections from a small per-process pool (a fork starts a new one), so servers
+that run each request on a new thread do not pile up open files. Every write takes the write lock
+up front with `BEGIN IMMEDIATE`, so two claimers can never pick the same row.
+
+Accepting a job is committed with `synchronous=FULL`, so it survives a crash of the process or of
+the machine; the workers' bookkeeping uses `NORMAL` (it survives a process crash; a power cut may
+lose its last moments, which at worst repeats a step). Waiting for the write lock is what a
+webhook's acknowledgement pays, so it is kept short: the workers' writes queue on a per-process
+Python lock and so meet an accept at most one at a time, a claim with nothing to take never asks
+for the write lock, and the lock is retried every few hundred microseconds instead of with
+SQLite's own busy handler, whose sleeps grow to 100 ms.
+Finished jobs, expired facts and old hits are pruned at most once per `prune_interval_seconds`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from bot.jobs.storage import (
+    DEFAULT_RETENTION_SECONDS,
+    AbandonedJob,
+    BacklogFull,
+    Clock,
+    Job,
+    Persistence,
+    check_owner,
+    check_positive,
+)
+from bot.jobs.storage.health import Health
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'done', 'abandoned')),
+    owner TEXT,
+    visible_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    accepted_at REAL NOT NULL,
+    finished_at REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_queued ON jobs (seq) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (accepted_at) WHERE state <> 'queued';
+CREATE TABLE IF NOT EXISTS facts (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL
+);
+CREATE TABLE IF NOT EXISTS hits (
+    key TEXT NOT NULL,
+    at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS hits_key_at ON hits (key, at);
+CREATE INDEX IF NOT EXISTS hits_expires_at ON hits (expires_at);
+"""
+
+_JOB_COLUMNS = "event_id, kind, payload, attempts, accepted_at"
+
+
+class SqliteStore:
+    """Store backed by one SQLite file; safe to share one instance between threads."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock = time.time,
+        retention_seconds: float = DEFAULT_RETENTION_SECONDS,
+        busy_timeout_seconds: float = 10.0,
+        prune_interval_seconds: float = 3600.0,
+    ) -> None:
+        check_positive("retention_seconds", retention_seconds)
+        self.path = Path(path).absolute()  # threads opened later must not follow a chdir
+        self._clock = clock
+        self._retention = retention_seconds
+        self._busy_timeout = busy_timeout_seconds
+        self._prune_interval = prune_interval_seconds
+        self._next_prune = float("-inf")
+        self._lock = threading.Lock()
+        self._writing = (os.getpid(), threading.Lock())  # one writer per process at a time
+        self._idle: list[sqlite3.Connection] = []
+        self._pool_key = (os.getpid(), 0)  # (process, generation) the idle connections belong to
+        # Any sqlite3 error, not only OperationalError: "file is not a database" is a DatabaseError.
+        self._health = Health("sqlite", (sqlite3.Error, OSError))
+        with self._health.guard(write=True):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._transaction() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    @contextmanager
+    def _borrow(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """Lend a pooled connection in autocommit mode, reporting engine failures uniformly."""
+        with self._lock:
+            if self._pool_key[0] != os.getpid():  # forked: the parent's connections stay its own
+                self._idle, self._pool_key = [], (os.getpid(), 0)
+            key = self._pool_key
+            db = self._idle.pop() if self._idle else None
+        with self._health.guard(write=write):
+            if db is None:
+                db = sqlite3.connect(
+                    self.path,
+                    timeout=self._busy_timeout,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = NORMAL")
+            try:
+                yield db
+            finally:
+                if db.in_transaction:
+                    db.rollback()
+                with self._lock:
+                    keep = key == self._pool_key
+                    if keep:
+                        self._idle.append(db)
+                if not keep:
+                    db.close()
+
+    @contextmanager
+    def _transaction(self, *, accepting: bool = False) -> Iterator[sqlite3.Connection]:
+        """Run a write atomically, holding the write lock from the first statement.
+
+        ``accepting`` is the webhook's path: durable on disk, and not queued behind the workers.
+        """
+        with self._lock:
+            if self._writing[0] != os.getpid():  # forked: the parent's lock state is not ours
+                self._writing = (os.getpid(), threading.Lock())
+            queue = contextlib.nullcontext() if accepting else self._writing[1]
+        with queue, self._borrow(write=True) as db:
+            if accepting:
+                db.execute("PRAGMA synchronous = FULL")
+            try:
+                self._begin(db)
+                try:
+                    yield db
+                    db.execute("COMMIT")
+                finally:
+                    if db.in_transaction:  # the block raised: undo before the pragma below
+                        db.rollback()
+            finally:
+                if accepting:
+                    db.execute("PRAGMA synchronous = NORMAL")
+
+    def _begin(self, db: sqlite3.Connection) -> None:
+        """``BEGIN IMMEDIATE``, retried in short steps while another process holds the lock."""
+        deadline = time.monotonic() + self._busy_timeout
+        pause = 0.0002
+        db.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    db.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as error:
+                    if "locked" not in str(error) or time.monotonic() >= deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        finally:
+            db.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+    def accept(
+        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
+    ) -> bool:
+        """Insert a queued job unless the id is live or was accepted within the retention."""
+        now = self._clock()
+        with self._transaction(accepting=True) as db:
+            db.execute(
+                "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND accepted_at <= ?",
+                (event_id, now - self._retention),
+            )
+            if max_backlog is not None:
+                if db.execute("SELECT 1 FROM jobs WHERE event_id = ?", (event_id,)).fetchone():
+                    return False
+                waiting = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+                if waiting.fetchone()[0] >= max_backlog:
+                    raise BacklogFull(max_backlog)
+            inserted = db.execute(
+                "INSERT INTO jobs (event_id, kind, payload, state, visible_at, accepted_at)"
+                " VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, kind, payload, now, now),
+            ).rowcount
+        return inserted == 1
+
+    def claim(self, owner: str, lease_seconds: float) -> Job | None:
+        """Lease the oldest queued job whose visibility time has come."""
+        check_owner(owner)
+        check_positive("lease_seconds", lease_seconds)
+        now = self._clock()
+        self._maybe_prune(now)
+        if not self._any_visible(now):
+            return None  # an idle poll must not take the write lock the webhooks wait for
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND visible_at <= ?"
+                " ORDER BY seq LIMIT 1",
+                (now,),
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET owner = ?, visible_at = ?, attempts = attempts + 1 WHERE seq = ?",
+                (owner, now + lease_seconds, row[0]),
+            )
+        event_id, kind, payload, attempts, accepted_at = row[1:]
+        return Job(event_id, kind, payload, attempts + 1, accepted_at)
+
+    def _any_visible(self, now: float) -> bool:
+        """Whether some queued job may be claimable now (read only; the claim checks again)."""
+        with self._borrow() as db:
+            return db.execute(
+                "SELECT 1 FROM jobs WHERE state = 'queued' AND visible_at <= ? LIMIT 1", (now,)
+            ).fetchone() is not None
+
+    def complete(self, event_id: str, owner: str) -> None:
+        """Mark done and drop the payload; the row stays as the dedupe record."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'done', payload = '', finished_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (self._clock(), event_id, owner),
+            )
+
+    def abandon(self, event_id: str, owner: str, error: str) -> None:
+        """Park a poison job with its error so it is never claimed again."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET state = 'abandoned', error = ?, finished_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (error, self._clock(), event_id, owner),
+            )
+
+    def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
+        """Push the visibility time out, only while `owner` is still the last claimer."""
+        check_positive("lease_seconds", lease_seconds)
+        with self._transaction() as db:
+            renewed = db.execute(
+                "UPDATE jobs SET visible_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (self._clock() + lease_seconds, event_id, owner),
+            ).rowcount
+        return renewed == 1
+
+    def backlog(self) -> int:
+        """Count queued jobs, leased or not."""
+        with self._borrow() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
+
+    def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
+        """List abandoned jobs within the retention, most recently accepted first."""
+        with self._borrow() as db:
+            rows = db.execute(
+                f"SELECT {_JOB_COLUMNS}, error, finished_at FROM jobs"
+                " WHERE state = 'abandoned' AND accepted_at > ?"
+                " ORDER BY accepted_at DESC, seq DESC LIMIT ?",
+                (self._clock() - self._retention, limit),
+            ).fetchall()
+        return [AbandonedJob(Job(*row[:5]), row[5], row[6]) for row in rows]
+
+    def put_if_absent(self, key: str, value: str, ttl_seconds: float | None = None) -> str | None:
+        """Insert the fact unless a live one exists, whose value is then returned."""
+        now = self._clock()
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT value FROM facts WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (key, now),
+            ).fetchone()
+            if row is not None:
+                return row[0]
+            self._put(db, key, value, ttl_seconds, now)
+        return None
+
+    def get(self, key: str) -> str | None:
+        """Read a live fact."""
+        with self._borrow() as db:
+            row = db.execute(
+                "SELECT value FROM facts WHERE key = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (key, self._clock()),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
+        """Overwrite the fact and its expiry."""
+        with self._transaction() as db:
+            self._put(db, key, value, ttl_seconds, self._clock())
+
+    @staticmethod
+    def _put(
+        db: sqlite3.Connection, key: str, value: str, ttl_seconds: float | None, now: float
+    ) -> None:
+        """Upsert one fact with an optional expiry, shared by set and put_if_absent."""
+        if ttl_seconds is not None:
+            check_positive("ttl_seconds", ttl_seconds)
+        db.execute(
+            "INSERT INTO facts (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+            " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            (key, value, None if ttl_seconds is None else now + ttl_seconds),
+        )
+
+    def delete(self, key: str) -> None:
+        """Forget a fact."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM facts WHERE key = ?", (key,))
+
+    def hit(self, key: str, window_seconds: float) -> int:
+        """Record a hit and count this key's hits newer than the window start."""
+        check_positive("window_seconds", window_seconds)
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute("DELETE FROM hits WHERE key = ? AND at <= ?", (key, now - window_seconds))
+            db.execute(
+                "INSERT INTO hits (key, at, expires_at) VALUES (?, ?, ?)",
+                (key, now, now + window_seconds),
+            )
+            return db.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()[0]
+
+    def ping(self) -> None:
+        """Prove the file can be written: a full disk still lets it be read."""
+        with self._transaction() as db:
+            self._put(db, "health:ping", repr(self._clock()), None, self._clock())
+
+    def persistence(self) -> Persistence:
+        """A file on disk, each accept fsynced: durable as the disk is."""
+        return Persistence(True, "SQLite file, each accepted event fsynced (synchronous=FULL)")
+
+    def close(self) -> None:
+        """Close idle connections now and borrowed ones when returned; later calls reopen."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            pid, generation = self._pool_key
+            if pid != os.getpid():  # forked: the parent's connections are not ours to close
+                idle = []
+            self._pool_key = (os.getpid(), generation + 1)
+        for db in idle:
+            db.close()
+
+    def _maybe_prune(self, now: float) -> None:
+        """Delete what the retention and expiries no longer need, at most once per interval."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + self._prune_interval
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM jobs WHERE state <> 'queued' AND accepted_at <= ?",
+                (now - self._retention,),
+            )
+            db.execute("DELETE FROM facts WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM hits WHERE expires_at <= ?", (now,))

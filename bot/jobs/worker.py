@@ -1,0 +1,204 @@
+"""Worker threads that take accepted events from the store and hand them to the conversation.
+
+Each web process runs ``WORKER_THREADS`` of these threads. The intake wakes one the moment it
+stores an event, so an event is processed right after its 200 even when the bot sat idle; a short
+poll picks up what other processes accepted and jobs whose lease ran out because a process died.
+Only one idle thread per process polls (the lookout), and a thread that finds a job wakes the
+next, so an idle bot looks at the store twice a second whatever WORKER_THREADS is, and a flood is
+still drained by every thread at once.
+While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
+is never claimed a second time by another worker while the first is still working on it.
+
+Storage may go away at any moment (a Redis restart, a full disk): no error ends a thread. A
+claim that fails is tried again at the next poll; a job whose completion cannot be recorded is
+waited on for half a lease, and past that left to its lease, which hands it out again once
+storage is back (the outbox keeps the retry from sending anything twice).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+
+from bot.jobs.storage import Job, Store, StoreUnavailable, patiently
+from bot.logs import bind
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """A small pool of threads processing jobs, each at most once per lease."""
+
+    def __init__(
+        self,
+        store: Store,
+        process: Callable[[Job], None],
+        *,
+        threads: int = 4,
+        lease_seconds: float = 60.0,
+        poll_seconds: float = 0.5,
+        max_attempts: int = 5,
+    ) -> None:
+        self._store = store
+        self._process = process
+        self._threads_wanted = threads
+        self._lease = lease_seconds
+        self._poll = poll_seconds
+        self._max_attempts = max_attempts
+        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._wake = threading.Condition()
+        self._finished = threading.Condition()
+        self._pending_wakeups = 0
+        self._lookout = False
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._held: set[str] = set()
+        self._held_lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start the threads (once)."""
+        if self._threads:
+            return
+        for number in range(self._threads_wanted):
+            thread = threading.Thread(target=self._run, name=f"worker-{number}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._renew_leases, name="worker-leases", daemon=True)
+        heartbeat.start()
+        self._threads.append(heartbeat)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the threads to finish their current job and wait for them."""
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def notify(self) -> None:
+        """There may be a job to claim: wake one idle thread now rather than at the next poll."""
+        with self._wake:
+            # More wakeups than threads would only send idle threads to claim an empty queue.
+            self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
+            self._wake.notify()
+
+    def running(self) -> tuple[int, int]:
+        """Threads alive and threads configured (the job threads plus the lease heartbeat)."""
+        alive = sum(thread.is_alive() for thread in self._threads)
+        return alive, self._threads_wanted + 1
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Block until the store has no unfinished job (tests, the demo); False on timeout."""
+        with self._finished:
+            return self._finished.wait_for(lambda: self._store.backlog() == 0, timeout)
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                self._claim_and_handle()
+            except Exception:  # a defect must not silently shrink the pool
+                log.exception("worker thread error; it carries on")
+                self._stopping.wait(self._poll)
+
+    def _claim_and_handle(self) -> None:
+        try:
+            job = self._store.claim(self._owner, self._lease)
+        except StoreUnavailable:
+            job = None  # the store logged the outage once; the lookout polls until it is back
+        if job is None:
+            self._idle()
+            return
+        self.notify()  # there may be more: a sibling looks while this thread works
+        self._handle(job)
+
+    def _idle(self) -> None:
+        """Sleep until woken; the first thread to find no lookout on duty also polls."""
+        with self._wake:
+            if self._pending_wakeups == 0 and not self._stopping.is_set():
+                lookout, self._lookout = not self._lookout, True
+                try:
+                    self._wake.wait(self._poll if lookout else None)
+                finally:
+                    if lookout:
+                        self._lookout = False
+            self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _handle(self, job: Job) -> None:
+        with self._held_lock:
+            self._held.add(job.event_id)
+        try:
+            self._attempt(job)
+        finally:
+            self._release(job)
+            with self._finished:
+                self._finished.notify_all()
+
+    def _renew_leases(self) -> None:
+        """Every third of a lease, renew the lease of each job still being processed here."""
+        while not self._stopping.wait(self._lease / 3):
+            try:
+                self._renew_held()
+            except StoreUnavailable:
+                pass  # the store logged the outage; a lease that runs out is claimed again later
+            except Exception:
+                log.exception("lease heartbeat error; it carries on")
+
+    def _renew_held(self) -> None:
+        with self._held_lock:
+            held = list(self._held)
+        for event_id in held:
+            # Under the lock, so no renewal lands after the job was finished or put back.
+            with self._held_lock:
+                if event_id not in self._held:
+                    continue
+                renewed = self._store.extend(event_id, self._owner, self._lease)
+            if not renewed:
+                log.warning("lost the lease of an event still being processed",
+                            extra={"event_id": event_id})
+
+    def _attempt(self, job: Job) -> None:
+        with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
+            if job.attempts > self._max_attempts:
+                log.error("giving up on an event that failed too often")
+                self._release(job)
+                self._record(lambda: self._store.abandon(
+                    job.event_id, self._owner, "too many attempts"), "abandoned")
+                return
+            try:
+                self._process(job)
+            except Exception as error:
+                retry_in = min(60.0, 2.0**job.attempts)
+                extra = {"error_type": type(error).__name__, "retry_in_seconds": retry_in}
+                if isinstance(error, StoreUnavailable):  # the outage is logged once, elsewhere
+                    log.warning("storage failed while processing; it will be retried", extra=extra)
+                else:
+                    log.exception("processing failed; it will be retried", extra=extra)
+                self._release(job)  # no renewal may undo the backoff
+                with contextlib.suppress(StoreUnavailable):  # then the lease sets the backoff
+                    self._store.extend(job.event_id, self._owner, retry_in)
+                return
+            self._release(job)
+            if self._record(lambda: self._store.complete(job.event_id, self._owner), "done"):
+                log.info("event processed")
+
+    def _record(self, write: Callable[[], object], outcome: str) -> bool:
+        """Record a job's end, waiting out an outage while the lease, renewed last at most a
+        third of a lease ago, still keeps the job from being handed to another worker."""
+        try:
+            patiently(write, patience=self._lease / 2)
+            return True
+        except StoreUnavailable:
+            log.warning("could not record an event's outcome; it is retried when its lease "
+                        "ends", extra={"outcome": outcome})
+            return False
+
+    def _release(self, job: Job) -> None:
+        """Stop renewing the job's lease: it is about to be finished or put back."""
+        with self._held_lock:
+            self._held.discard(job.event_id)

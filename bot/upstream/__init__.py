@@ -1,0 +1,1 @@
+"""The upstream clients: Webex, Instant Connect, bounded retries."""

@@ -1,0 +1,1 @@
+"""The web edge: the Flask app, the gunicorn entry and worker, the webhook intake."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: harnesses, fakes and the vendored card schema."""
