@@ -17,15 +17,15 @@ import os
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, tzinfo
 
 from bot import logs
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
 from bot.errors import InvalidRequest, UpstreamError
 from bot.jobs.storage import open_store
+from bot.limits import DEFAULT_VALID_FOR
 from bot.service import preflight
-from bot.settings import ServerSettings, Settings, SettingsError
+from bot.settings import Settings, SettingsError
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
@@ -36,7 +36,6 @@ from bot.upstream.instant_connect.request import ENCS, JWE_ALGS, JWS_ALGS, VERTI
 from bot.upstream.webex import WebexClient
 from bot.upstream.webhook_sync import describe, sync
 
-DEFAULT_VALIDITY = "2h"
 log = logging.getLogger(__name__)
 
 
@@ -69,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--start", help='when the links start working, "YYYY-MM-DD HH:MM"')
     links.add_argument("--timezone", help="zone of --start (default DEFAULT_TIMEZONE or UTC)")
     links.add_argument("--valid-for", help=f"how long the links work, e.g. 30m, 2h, 7d "
-                       f"(default {DEFAULT_VALIDITY} with --start, else the broker's 15m)")
+                       f"(default {DEFAULT_VALID_FOR} with --start, else the broker's 15m)")
     links.add_argument("--key", help="idempotency key: the same key gives the same meeting")
     links.add_argument("--jwe-alg", choices=JWE_ALGS)
     links.add_argument("--enc", choices=ENCS)
@@ -163,16 +162,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_demo(sys.stdout, sys.stdin if args.interactive else None)
         if args.command == "serve":
-            return serve(os.environ)
+            return serve()
         if args.command == "bench":
             from bot.devtools.bench.run import main as bench_main
 
             return bench_main(args)
         if args.command == "webhooks":
-            return run_webhooks(args, Settings.from_env(os.environ))
+            return run_webhooks(args, Settings.from_env())
         if args.command == "abandoned":
-            return list_abandoned(Settings.from_env(os.environ))
-        return run_links(args, os.environ)
+            return list_abandoned(Settings.from_env())
+        return run_links(args)
     except (UsageError, SettingsError, InvalidRequest) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -181,30 +180,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def serve(env: Mapping[str, str]) -> int:
+def serve(env: Mapping[str, str] | None = None) -> int:
     """Check every setting and the store, then become gunicorn serving ``bot.web.wsgi``."""
     settings = Settings.from_env(env)
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     for warning in preflight(settings):
         log.warning(warning)
-    argv = gunicorn_command(env, "bot.web.wsgi:app")
+    argv = settings.server.gunicorn_command("bot.web.wsgi:app")
     os.execvp(argv[0], argv)
     return 1  # execvp only returns by raising
-
-
-def gunicorn_command(env: Mapping[str, str], app: str) -> list[str]:
-    """The gunicorn command line ``serve`` uses; the benchmark's floor runs the very same one."""
-    server = ServerSettings.from_env(env)
-    return [
-        sys.executable, "-m", "gunicorn",
-        "--worker-class", "bot.web.gunicorn_worker.BufferingThreadWorker",
-        "--workers", str(server.processes),
-        "--threads", str(server.threads),
-        "--timeout", "30", "--no-control-socket",
-        "--bind", server.bind,
-        app,
-    ]
 
 
 def list_abandoned(settings: Settings) -> int:
@@ -240,9 +225,9 @@ def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def run_links(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+def run_links(args: argparse.Namespace) -> int:
     """The ``links`` command: build the request, call the broker, print the links."""
-    with _settings(args.sandbox, env) as settings:
+    with _settings(args.sandbox) as settings:
         tz = zone(args.timezone, settings.default_timezone)
         if args.timezone and str(tz) != args.timezone:
             raise UsageError(f"--timezone: unknown time zone {args.timezone!r}")
@@ -261,7 +246,7 @@ def run_links(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRequest:
     """Turn the command's options into a request; times become epoch seconds."""
     start = typed_start(args, tz)
-    validity = args.valid_for or (DEFAULT_VALIDITY if start else None)
+    validity = args.valid_for or (DEFAULT_VALID_FOR if start else None)
     lifetime = parse_duration(validity) if validity else None
     if validity and lifetime is None:
         raise UsageError("--valid-for must look like 30m, 2h or 7d")
@@ -297,21 +282,17 @@ def typed_start(args: argparse.Namespace, tz: tzinfo) -> datetime | None:
 
 
 @contextlib.contextmanager
-def _settings(sandbox: bool, env: Mapping[str, str]) -> Iterator[Settings]:
-    """Real settings from the environment, or the sandbox's broker and token."""
-    if not sandbox:
-        settings = Settings.from_env(env)
+def _settings(sandbox: bool) -> Iterator[Settings]:
+    """Real settings from the environment, or the same pointed at a sandbox's broker."""
+    with contextlib.ExitStack() as stack:
+        if sandbox:
+            from bot.devtools.in_process import sandboxed_settings
+
+            settings = stack.enter_context(sandboxed_settings())
+        else:
+            settings = Settings.from_env()
         logs.configure(settings.log_level or "WARNING", settings.secret_values())
         yield settings
-        return
-    from bot.devtools.sandbox import Sandbox
-
-    with Sandbox(seed=int(env.get("SANDBOX_SEED", "0"))) as box:
-        # The person's other settings (time zone, log level) still apply; token and broker not.
-        base = Settings.from_env({**env, "WEBEX_BOT_TOKEN": box.bot_token})
-        logs.configure(base.log_level or "WARNING", base.secret_values())
-        yield replace(base, instant_connect=replace(base.instant_connect,
-                                                    broker_url=box.broker_url))
 
 
 def links_json(subject: str, links: MeetingLinks) -> dict[str, object]:

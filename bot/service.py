@@ -50,13 +50,14 @@ class BotService:
         self.meetings = meetings or InstantConnectClient(
             settings.bot_token, settings.instant_connect, pool_size=pool_size
         )
-        self.conversation = Conversation(settings, self.webex, self.meetings, self.store)
+        self.conversation = Conversation(settings.conversation_config(), self.webex, self.meetings,
+                                         self.store)
         self.worker = Worker(
             self.store, self.conversation.process,
             threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
             max_attempts=settings.max_attempts,
         )
-        self.intake = Intake(settings, self.store, on_accepted=self.worker.notify)
+        self.intake = Intake(settings.intake_config(), self.store, on_accepted=self.worker.notify)
         self._token_checked_at = float("-inf")
         self._lock = threading.Lock()
 

@@ -2,122 +2,44 @@
 
 Usage::
 
-    settings = Settings.from_env(os.environ)      # raises SettingsError naming the variable
+    settings = Settings.from_env()                # raises SettingsError naming the variable
     client = InstantConnectClient(settings.bot_token, settings.instant_connect)
+    conversation = Conversation(settings.conversation_config(), webex, client, store)
 
-Nothing else in the bot reads ``os.environ``; tests build ``Settings(...)`` directly.
-Secrets are wrapped in :class:`Secret` so a repr, a log line or an error never shows them.
+Nothing else in the bot reads ``os.environ`` (the dev tooling aside); tests build
+``Settings(...)`` directly. Each part gets the small config it reads (the broker's, the
+intake's, the conversation's, the web server's), defined beside the code it configures.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
+import os
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from bot.conversation.access import AccessPolicy
+from bot.conversation.router import ConversationConfig
 from bot.conversation.timewindow import parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
+from bot.limits import DEFAULT_VALID_FOR, WORKER_THREADS
+from bot.secret import Secret
+from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
+from bot.web.intake import IntakeConfig
+from bot.web.server import ServerSettings
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 
-DEFAULT_AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
 
 
 class SettingsError(ValueError):
     """A variable is missing or invalid; the message names it and never shows its value."""
-
-
-class Secret:
-    """A string that refuses to be printed; ``reveal()`` is the one way to read it."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself, for the one place that must send it."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-
-@dataclass(frozen=True)
-class InstantConnectConfig:
-    """Where the broker is, how to build links from its ciphers, and how patiently to call it.
-
-    ``{vertical}`` in a long-URL base becomes ``gen`` or ``hc``, so healthcare links get the
-    healthcare pages; a base without it is used as given.
-    """
-
-    broker_url: str = "https://mtg-broker-a.wbx2.com"
-    audience: str = DEFAULT_AUDIENCE
-    host_url_base: str = "https://instant.webex.com/{vertical}/v1/login?int=jose&v=1&data="
-    guest_url_base: str = "https://instant.webex.com/{vertical}/v1/talk?int=jose&v=1&data="
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-
-
-@dataclass(frozen=True)
-class AccessPolicy:
-    """Who may use the bot. With every list empty, only people of the bot's own organisation."""
-
-    allowed_domains: frozenset[str] = frozenset()
-    allowed_people: frozenset[str] = frozenset()
-    allowed_org_ids: frozenset[str] = frozenset()
-    allow_everyone: bool = False
-
-    @property
-    def is_open_to_own_org_only(self) -> bool:
-        """True when nothing was configured, so the safe default applies."""
-        return not (
-            self.allow_everyone
-            or self.allowed_domains
-            or self.allowed_people
-            or self.allowed_org_ids
-        )
-
-
-@dataclass(frozen=True)
-class ServerSettings:
-    """How ``python -m bot serve`` runs gunicorn: where it listens and how many of what."""
-
-    host: str = "0.0.0.0"
-    port: int = 8080
-    processes: int = 2  # WEB_CONCURRENCY
-    threads: int = 8  # WEB_THREADS, per process
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> ServerSettings:
-        """Read HOST, PORT, WEB_CONCURRENCY and WEB_THREADS (SettingsError naming a bad one)."""
-        read = _Reader(env)
-        return cls(
-            host=read.host("HOST", cls.host),
-            port=read.integer("PORT", cls.port, maximum=65535),
-            processes=read.integer("WEB_CONCURRENCY", cls.processes),
-            threads=read.integer("WEB_THREADS", cls.threads),
-        )
-
-    @property
-    def bind(self) -> str:
-        """gunicorn's ``--bind``: an IPv6 address goes in brackets."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -137,14 +59,14 @@ class Settings:
     storage_url: str = field(default="sqlite:///data/instant-connect-bot.sqlite3", repr=False)
     allow_volatile_storage: bool = False
     dedupe_retention: timedelta = timedelta(seconds=DEFAULT_RETENTION_SECONDS)
-    worker_threads: int = 32  # mostly waiting on Webex and the broker; see README Performance
+    worker_threads: int = WORKER_THREADS
     job_lease_seconds: float = 60.0
     max_attempts: int = 5
     max_backlog: int = 10_000
     access: AccessPolicy = field(default_factory=AccessPolicy)
     device_catalog: tuple[CatalogDevice, ...] = ()
     default_timezone: str = "UTC"
-    default_valid_for: str = "2h"
+    default_valid_for: str = DEFAULT_VALID_FOR
     meetings_per_person: int = 30
     meetings_window: timedelta = timedelta(hours=1)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -152,8 +74,10 @@ class Settings:
     log_level: str | None = None  # None: each command's own default
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build and check the settings; a bad or missing variable raises SettingsError."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build and check the settings (from ``os.environ`` unless given); SettingsError names
+        a bad or missing variable."""
+        env = os.environ if env is None else env
         read = _Reader(env)
         broker = InstantConnectConfig(
             broker_url=read.url("IC_BROKER_URL", InstantConnectConfig.broker_url),
@@ -194,13 +118,35 @@ class Settings:
             ),
             device_catalog=read.catalog("DEVICE_CATALOG"),
             default_timezone=read.timezone("DEFAULT_TIMEZONE", "UTC"),
-            default_valid_for=read.choice("DEFAULT_VALID_FOR", "2h", tuple(VALID_FOR_CHOICES)),
+            default_valid_for=read.choice("DEFAULT_VALID_FOR", DEFAULT_VALID_FOR,
+                                          tuple(VALID_FOR_CHOICES)),
             meetings_per_person=read.integer("MEETINGS_PER_PERSON", cls.meetings_per_person),
             meetings_window=timedelta(
                 seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
             ),
-            server=ServerSettings.from_env(env),
+            server=server_settings(env),
             log_level=read.choice("LOG_LEVEL", "", LOG_LEVELS, upper=True) or None,
+        )
+
+    def conversation_config(self) -> ConversationConfig:
+        """What the conversation reads: who may use the bot, devices, defaults, the rate limit."""
+        return ConversationConfig(
+            access=self.access,
+            device_catalog=self.device_catalog,
+            default_timezone=self.default_timezone,
+            default_valid_for=self.default_valid_for,
+            meetings_per_person=self.meetings_per_person,
+            meetings_window=self.meetings_window,
+        )
+
+    def intake_config(self) -> IntakeConfig:
+        """What the webhook intake reads; SettingsError when webhooks would be unsigned."""
+        self.require_webhook_secret()
+        return IntakeConfig(
+            webhook_secret=self.webhook_secret,
+            max_body_bytes=self.max_body_bytes,
+            max_backlog=self.max_backlog,
+            retention_seconds=self.dedupe_retention.total_seconds(),
         )
 
     def secret_values(self) -> list[str]:
@@ -220,6 +166,17 @@ class Settings:
                 "WEBHOOK_SECRET is not set. Set it (the same secret the webhooks were created "
                 "with), or set ALLOW_UNSIGNED_WEBHOOKS=true for local development only."
             )
+
+
+def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
+    """HOST, PORT, WEB_CONCURRENCY and WEB_THREADS (SettingsError naming a bad one)."""
+    read = _Reader(os.environ if env is None else env)
+    return ServerSettings(
+        host=read.host("HOST", ServerSettings.host),
+        port=read.integer("PORT", ServerSettings.port, maximum=65535),
+        processes=read.integer("WEB_CONCURRENCY", ServerSettings.processes),
+        threads=read.integer("WEB_THREADS", ServerSettings.threads),
+    )
 
 
 class _Reader:

@@ -2,11 +2,11 @@
 
 from collections.abc import Mapping, Sequence
 
+from bot.limits import DEFAULT_VALID_FOR, MAX_LINKS
 from cards.elements import Element, card, heading, text_block
 from cards.inputs import (
     ACTION,
     ACTION_CREATE,
-    DEFAULT_VALID_FOR,
     DEFAULT_VERTICAL,
     DEVICES,
     EXTRA_DEVICES,
@@ -14,7 +14,6 @@ from cards.inputs import (
     HOST_LOGIN,
     HOSTS,
     LABELS,
-    MAX_LINKS,
     MAX_SUBJECT_LENGTH,
     PRIVATE_HOST_LINKS,
     SHORT_LINKS,

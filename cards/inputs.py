@@ -58,10 +58,6 @@ VALID_FOR_CHOICES = MappingProxyType(
         "7d": "7 days",
     }
 )
-DEFAULT_VALID_FOR = "2h"
-
-# Instant Connect accepts 0 to 25 hosts and 0 to 25 guests, at most 25 links in all.
-MAX_LINKS = 25
 MAX_SUBJECT_LENGTH = 120
 
 

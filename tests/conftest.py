@@ -14,8 +14,10 @@ import pytest
 from bot.devtools.in_process import serve_locally
 from bot.devtools.sandbox import Sandbox
 from bot.logs import JsonFormatter
+from bot.secret import Secret
 from bot.service import BotService
-from bot.settings import InstantConnectConfig, Secret, Settings
+from bot.settings import Settings
+from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
 from cards.inputs import CatalogDevice
 from tests.support.card_schema import validate_card

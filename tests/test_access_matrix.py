@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from bot.conversation.access import AccessPolicy
 from bot.devtools.sandbox import Sandbox
-from bot.settings import AccessPolicy, Settings
+from bot.settings import Settings
 from cards import inputs as ids
 from tests.conftest import RunningBot, sandbox_settings, serve
 

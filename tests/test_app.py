@@ -15,11 +15,11 @@ from werkzeug.serving import make_server
 
 from bot.devtools.in_process import serve_locally
 from bot.devtools.sandbox import Sandbox
-from bot.events import sign
 from bot.jobs.storage import StoreUnavailable
 from bot.jobs.storage.sqlite import SqliteStore
 from bot.service import BotService
 from bot.web.app import create_app
+from bot.web.envelope import sign
 from tests.conftest import WEBHOOK_SECRET, RunningBot, sandbox_settings
 
 

@@ -1,8 +1,9 @@
 """Fuzzing what people type: mention stripping, the command parser and the quick path's options.
 
-``parse(strip_mention(...))`` and ``inputs_from_options`` must never raise, whatever the text or
-html (tags, entities, unbalanced quotes for shlex, any unicode); the bot's own mention is always
-removed and nobody else's; and the quick path answers with links or with what to fix.
+``parse(strip_mention(...))`` must never raise, and ``inputs_from_options`` raise only the
+problems (InvalidRequest), whatever the text or html (tags, entities, unbalanced quotes for shlex,
+any unicode); the bot's own mention is always removed and nobody else's; and the quick path
+answers with links or with what to fix.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from bot.conversation.plan import (
     QUICK_OPTIONS,
     MeetingPlan,
     PlanContext,
-    inputs_from_options,
-    plan_from_inputs,
 )
 from bot.conversation.timewindow import zone
 from bot.devtools.sandbox import Sandbox
 from bot.errors import FieldError
 from tests.conftest import CATALOG, RunningBot, report_fuzz_cases, sandbox_settings, serve
+from tests.support.plans import inputs_or_problems, plan_or_problems
 from tests.test_fuzz_submits import check_outcome
 
 TRIED: Counter[str] = Counter()
@@ -83,7 +83,7 @@ def check_command_and_options(text: str) -> None:
         return
     assert command.subject
     assert all(key.isascii() and key.isalpha() and key.islower() for key in command.options)
-    inputs = inputs_from_options(command.subject, command.options, CATALOG)
+    inputs = inputs_or_problems(command.subject, command.options, CATALOG)
     if isinstance(inputs, list):
         assert inputs and all(isinstance(error, FieldError) for error in inputs)
         assert all(error.field.startswith("Option ") for error in inputs)
@@ -91,7 +91,7 @@ def check_command_and_options(text: str) -> None:
     assert set(inputs) <= set(LABELS)
     assert all(isinstance(value, str) for value in inputs.values())
     now = datetime.now(UTC)
-    check_outcome(plan_from_inputs(inputs, PlanContext(CATALOG, UTC, now, False)), now, "k")
+    check_outcome(plan_or_problems(inputs, PlanContext(CATALOG, UTC, now, False)), now, "k")
 
 
 # Properties ---------------------------------------------------------------------------------
@@ -119,7 +119,7 @@ def test_any_message_parses_without_raising(
 def test_inputs_from_any_options_never_raise(subject: str, options: dict[str, str]) -> None:
     """Any option names and values: form inputs or one problem per unknown option."""
     TRIED["inputs_from_options"] += 1
-    outcome = inputs_from_options(subject, options, CATALOG)
+    outcome = inputs_or_problems(subject, options, CATALOG)
     unknown = set(options) - set(QUICK_OPTIONS)
     if unknown:
         assert isinstance(outcome, list)
@@ -212,9 +212,9 @@ def test_quick_path_answers_with_links_or_what_to_fix(
     text = f"meet {shlex.quote(subject)} {words}"
     calls_before = len(bot.sandbox.requests_matching("POST", "/api/v2/joseencrypt"))
     command = parse(" ".join(text.split()))
-    inputs = inputs_from_options(command.subject, command.options, CATALOG)
+    inputs = inputs_or_problems(command.subject, command.options, CATALOG)
     context = PlanContext(CATALOG, zone("Europe/Paris", "UTC"), datetime.now(UTC), False)
-    expected = inputs if isinstance(inputs, list) else plan_from_inputs(inputs, context)
+    expected = inputs if isinstance(inputs, list) else plan_or_problems(inputs, context)
 
     said = say(bot, dm, text)
 

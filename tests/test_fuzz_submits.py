@@ -1,10 +1,10 @@
 """Fuzzing card submits: any value in any input gives a plan the broker accepts or named problems.
 
-At the plan level (fast, many cases) ``plan_from_inputs`` never raises and returns either a plan
-whose request passes both the bot's own checks and the sandbox broker's validator, or problems
-that each name a field as the form labels it. End to end (fewer cases, through one running bot)
-the person always gets links or a message saying what to fix, and nothing invalid reaches the
-broker.
+At the plan level (fast, many cases) ``plan_from_inputs`` returns a plan whose request passes
+both the bot's own checks and the sandbox broker's validator, or raises problems (InvalidRequest)
+that each name a field as the form labels it, and nothing else. End to end (fewer cases, through
+one running bot) the person always gets links or a message saying what to fix, and nothing
+invalid reaches the broker.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.conversation.plan import LABELS, MeetingPlan, PlanContext, plan_from_inputs
+from bot.conversation.plan import LABELS, MeetingPlan, PlanContext
 from bot.conversation.timewindow import zone
 from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.broker import parse_link_request
 from bot.devtools.sandbox.responses import ApiError
 from bot.errors import FieldError
+from bot.limits import MAX_LINKS
 from cards import inputs as ids
 from cards.form import meeting_form
 from tests.conftest import CATALOG, RunningBot, report_fuzz_cases, sandbox_settings, serve
+from tests.support.plans import plan_or_problems
 
 TRIED: Counter[str] = Counter()
 FAST = {"deadline": None, "database": None,
@@ -119,7 +121,7 @@ SANE: dict[str, st.SearchStrategy[Any]] = {
     ids.START_DATE: st.integers(2, 300).map(lambda days: (today + timedelta(days)).isoformat()),
     ids.VALID_FOR: st.sampled_from(list(ids.VALID_FOR_CHOICES)),
 }
-link_counts = st.integers(1, ids.MAX_LINKS).flatmap(
+link_counts = st.integers(1, MAX_LINKS).flatmap(
     lambda total: st.integers(0, total).map(lambda hosts: (str(hosts), str(total - hosts))))
 zones = st.sampled_from(ZONES).map(ZoneInfo)
 defaults = st.sampled_from(list(ids.VALID_FOR_CHOICES))
@@ -177,7 +179,7 @@ def check_outcome(outcome: MeetingPlan | list[FieldError], now: datetime, key: s
             parse_link_request(request.to_body())
         except ApiError as error:  # pragma: no cover - the failure message is the point
             pytest.fail(f"the broker refuses what the bot would send: {error.message}")
-        assert 1 <= outcome.hosts + outcome.guests <= ids.MAX_LINKS
+        assert 1 <= outcome.hosts + outcome.guests <= MAX_LINKS
     else:
         assert outcome, "an empty problem list is neither a plan nor a reason"
         assert all(isinstance(error, FieldError) for error in outcome)
@@ -202,7 +204,7 @@ def test_plan_from_any_inputs_is_a_valid_request_or_named_problems(
     """Never raises; a plan passes both validators, problems name fields of the form."""
     TRIED["plan, any inputs"] += 1
     now = datetime.now(UTC)
-    outcome = plan_from_inputs(inputs, PlanContext(CATALOG, tz, now, group, default))
+    outcome = plan_or_problems(inputs, PlanContext(CATALOG, tz, now, group, default))
     TRIED["plan, any inputs (a plan)"] += isinstance(outcome, MeetingPlan)
     check_outcome(outcome, now, key)
 
@@ -215,7 +217,7 @@ def test_sane_inputs_always_make_a_plan(
     """What the form itself lets people submit is always planned, never refused."""
     TRIED["plan, sane inputs"] += 1
     now = datetime.now(UTC)
-    outcome = plan_from_inputs(inputs, PlanContext(CATALOG, tz, now, group, default))
+    outcome = plan_or_problems(inputs, PlanContext(CATALOG, tz, now, group, default))
     assert isinstance(outcome, MeetingPlan), outcome
     check_outcome(outcome, now, "key")
     assert (outcome.hosts, outcome.guests) == (int(inputs[ids.HOSTS]), int(inputs[ids.GUESTS]))
@@ -271,7 +273,7 @@ def test_any_submit_gets_links_or_what_to_fix_and_the_broker_sees_only_valid_req
     said_before = everything_the_bot_said(bot, rooms)
     calls_before = len(sandbox.requests_matching("POST", "/api/v2/joseencrypt"))
     context = PlanContext(CATALOG, zone("America/New_York", "UTC"), datetime.now(UTC), True)
-    expected = plan_from_inputs(inputs, context)
+    expected = plan_or_problems(inputs, context)
 
     sandbox.submit_card(person, form["id"], {ids.ACTION: ids.ACTION_CREATE, **inputs})
     bot.idle()

@@ -23,10 +23,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.devtools.sandbox import Sandbox
-from bot.events import HANDLED, MAX_DEPTH
+from bot.events import HANDLED
 from bot.jobs.storage import open_store
 from bot.jobs.storage.sqlite import SqliteStore
-from bot.settings import Secret, Settings
+from bot.secret import Secret
+from bot.settings import Settings
+from bot.web.envelope import MAX_DEPTH
 from bot.web.intake import Intake
 from tests.conftest import WEBHOOK_SECRET, RunningBot, report_fuzz_cases, sandbox_settings, serve
 
@@ -244,7 +246,7 @@ def front(tmp_path_factory: pytest.TempPathFactory) -> Front:
     assert isinstance(store, SqliteStore)
     config = Settings(bot_token=Secret("fuzz-token"), webhook_secret=Secret(WEBHOOK_SECRET),
                       max_backlog=1_000_000)
-    return Front(Intake(config, store), store)
+    return Front(Intake(config.intake_config(), store), store)
 
 
 @pytest.fixture(scope="module")

@@ -25,13 +25,14 @@ from bot.errors import (
     Unreachable,
     UpstreamError,
 )
-from bot.settings import InstantConnectConfig, Secret
+from bot.secret import Secret
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
     MeetingRequest,
     unique_sub,
 )
+from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
 from tests.support.pools import all_at_once, pool_log
 

@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
-import bot.events
-from bot.events import Event, sign, signature_matches
+import bot.web.envelope
+from bot.events import Event
 from bot.jobs.storage import Store, StoreUnavailable, open_store
-from bot.settings import Secret, Settings, SettingsError
+from bot.secret import Secret
+from bot.settings import Settings, SettingsError
+from bot.web.envelope import sign, signature_matches
 from bot.web.intake import Intake
 from tests.conftest import WEBHOOK_SECRET
 
@@ -49,7 +51,7 @@ class Intakes:
     def __init__(self, store: Store, **changes: Any) -> None:
         self.store = store
         self.wakeups = 0
-        self.intake = Intake(settings(**changes), store, on_accepted=self._woken)
+        self.intake = Intake(settings(**changes).intake_config(), store, on_accepted=self._woken)
 
     def _woken(self) -> None:
         self.wakeups += 1
@@ -191,7 +193,7 @@ def test_the_comparison_is_constant_time_over_the_raw_bytes(
         calls.append((a, b))
         return original(a, b)
 
-    monkeypatch.setattr(bot.events.hmac, "compare_digest", recording)
+    monkeypatch.setattr(bot.web.envelope.hmac, "compare_digest", recording)
     body = envelope("MSG-ct")
     expected = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha1).hexdigest()
     assert front.receive(body, {"X-Spark-Signature": "0" * 40})[0] == 401
@@ -305,7 +307,7 @@ def test_store_unavailable_does_not_hide_a_bad_signature() -> None:
 def test_the_intake_refuses_to_be_built_without_a_webhook_secret(store: Store) -> None:
     """No secret and no explicit opt-out: building the intake fails and says what to set."""
     with pytest.raises(SettingsError) as raised:
-        Intake(settings(webhook_secret=None), store)
+        Intake(settings(webhook_secret=None).intake_config(), store)
     assert "WEBHOOK_SECRET" in str(raised.value)
     assert "ALLOW_UNSIGNED_WEBHOOKS" in str(raised.value)
 
@@ -327,7 +329,7 @@ def test_a_configured_secret_is_enforced_even_when_unsigned_is_allowed(store: St
 
 def test_a_full_backlog_is_refused_and_nothing_grows(store: Store, caplog: Any) -> None:
     """Events beyond MAX_BACKLOG get 503 and are not stored; the log says why."""
-    intake = Intake(settings(max_backlog=3), store)
+    intake = Intake(settings(max_backlog=3).intake_config(), store)
     bodies = [envelope(data_id=f"m{n}") for n in range(6)]
     statuses = [intake.receive(body, signed(body)).status for body in bodies]
     assert statuses == [200, 200, 200, 503, 503, 503]

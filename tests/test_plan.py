@@ -8,11 +8,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.conversation.plan import MeetingPlan, PlanContext, plan_from_inputs
+from bot.conversation.plan import MeetingPlan, PlanContext
 from bot.errors import FieldError
 from bot.upstream.instant_connect import MeetingRequest
 from cards import inputs as ids
 from tests.conftest import CATALOG
+from tests.support.plans import plan_or_problems
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PARIS = ZoneInfo("Europe/Paris")
@@ -23,7 +24,7 @@ def plan(
     inputs: Mapping[str, object], *, now: datetime = NOW, tz: ZoneInfo = PARIS
 ) -> MeetingPlan:
     """A plan from these inputs (a subject by default); fails the test if there are problems."""
-    outcome = plan_from_inputs({ids.SUBJECT: "Consultation", **inputs},
+    outcome = plan_or_problems({ids.SUBJECT: "Consultation", **inputs},
                                PlanContext(CATALOG, tz, now, group_space=False))
     assert isinstance(outcome, MeetingPlan), outcome
     return outcome
@@ -31,7 +32,7 @@ def plan(
 
 def problems(inputs: Mapping[str, object]) -> list[FieldError]:
     """The problems with these inputs (a subject by default); fails the test if they make a plan."""
-    outcome = plan_from_inputs({ids.SUBJECT: "Consultation", **inputs},
+    outcome = plan_or_problems({ids.SUBJECT: "Consultation", **inputs},
                                PlanContext(CATALOG, PARIS, NOW, group_space=False))
     assert isinstance(outcome, list), outcome
     return outcome

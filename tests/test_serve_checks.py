@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from bot.devtools.as_deployed import free_port
+from bot.secret import Secret
 from bot.service import preflight
-from bot.settings import Secret, Settings, SettingsError
+from bot.settings import Settings, SettingsError
 from cards.inputs import CatalogDevice
 from tests.support.faults import RedisProcess
 

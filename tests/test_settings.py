@@ -6,7 +6,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.settings import DEFAULT_AUDIENCE, Secret, ServerSettings, Settings, SettingsError
+from bot.secret import Secret
+from bot.settings import Settings, SettingsError
+from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE
+from bot.web.server import ServerSettings
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 
 TOKEN = "tok-Zm9vYmFyLXNlY3JldC10b2tlbg"

@@ -27,11 +27,11 @@ from typing import Any
 import pytest
 from gunicorn.config import Config
 
-from bot.cli import gunicorn_command
 from bot.devtools.as_deployed import LaunchedBot, launched, launched_bot, sandbox_env
 from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.delivery import message_event
-from bot.events import SIGNATURE_HEADER, sign
+from bot.settings import server_settings
+from bot.web.envelope import SIGNATURE_HEADER, sign
 from bot.web.gunicorn_worker import (
     BAD_CHUNKS,
     HEAD_LIMIT_BYTES,
@@ -71,7 +71,7 @@ def echo_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
 
 def echo_command(env: Mapping[str, str]) -> list[str]:
     """The bot's gunicorn command line, serving the echo app with the quick-deadline worker."""
-    argv = gunicorn_command(env, f"{__name__}:echo_app")
+    argv = server_settings(env).gunicorn_command(f"{__name__}:echo_app")
     argv[argv.index("--worker-class") + 1] = f"{__name__}.QuickDeadlineWorker"
     return argv
 
@@ -89,7 +89,7 @@ def test_serve_runs_the_buffering_worker_and_the_echo_server_the_same_command_li
     """``serve`` (and so the benchmark's floor) runs the worker; the echo server's command line
     differs only in the worker's quick-deadline subclass and in the app."""
     env = {"PORT": "1", "HOST": "127.0.0.1"}
-    deployed, echoed = gunicorn_command(env, "x:app"), echo_command(env)
+    deployed, echoed = server_settings(env).gunicorn_command("x:app"), echo_command(env)
     at = deployed.index("--worker-class") + 1
     assert deployed[at] == "bot.web.gunicorn_worker.BufferingThreadWorker"
     assert deployed[:at] + deployed[at + 1:-1] == echoed[:at] + echoed[at + 1:-1]

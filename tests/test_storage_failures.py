@@ -17,13 +17,14 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from bot.events import sign
 from bot.jobs.storage import Job, Store, StoreUnavailable, open_store
 from bot.jobs.storage.sqlite import SqliteStore
-from bot.jobs.worker import Worker
+from bot.jobs.worker import Attempt, Worker
+from bot.secret import Secret
 from bot.service import BotService
-from bot.settings import Secret, Settings
+from bot.settings import Settings
 from bot.web.app import create_app
+from bot.web.envelope import sign
 from tests.conftest import WEBHOOK_SECRET
 from tests.support.faults import RedisProcess, poll_until
 
@@ -148,7 +149,8 @@ def test_no_store_failure_ends_a_worker_thread_and_the_work_is_done_after(tmp_pa
     lock = threading.Lock()
     outage = threading.Event()
 
-    def process(job: Job) -> None:
+    def process(attempt: Attempt) -> None:
+        job = attempt.job
         with lock:
             processed.append(job.event_id)
             if not outage.is_set():  # storage goes away while the first job is worked on

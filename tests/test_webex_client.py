@@ -8,7 +8,7 @@ import pytest
 
 from bot.devtools.sandbox import Sandbox
 from bot.errors import RateLimited
-from bot.settings import Secret
+from bot.secret import Secret
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.webex import WebexClient
 from tests.support.pools import all_at_once, pool_log

@@ -14,14 +14,15 @@ from typing import Any
 import pytest
 
 from bot.devtools.sandbox import Sandbox
-from bot.settings import Secret
+from bot.events import HANDLED
+from bot.secret import Secret
 from bot.upstream.webex import WebexClient, Webhook
-from bot.upstream.webhook_sync import NAME_PREFIX, WANTED, SyncReport, sync, webhook_name
+from bot.upstream.webhook_sync import NAME_PREFIX, SyncReport, sync, webhook_name
 from tests.conftest import FAST_RETRY, WEBHOOK_SECRET, RunningBot
 
 TARGET = "https://bot.example.com/webhooks"
 SECRET = Secret(WEBHOOK_SECRET)
-NAMES = sorted(webhook_name(resource) for resource, _ in WANTED)
+NAMES = sorted(webhook_name(resource) for resource, _ in HANDLED)
 # Nothing listens here: deliveries fail fast, but the sandbox still records what it signed.
 DEAD_URL = "http://127.0.0.1:9/webhooks"
 
@@ -50,7 +51,7 @@ def signed_with(sandbox: Sandbox, hook_id: str, secret: str) -> bool:
 def assert_exactly_the_three(webex: WebexClient, target: str = TARGET) -> list[Webhook]:
     """The bot's webhooks are the three wanted ones, active, aimed at ``target``, unfiltered."""
     mine = ours(webex)
-    assert sorted((h.resource, h.event) for h in mine) == sorted(WANTED)
+    assert sorted((h.resource, h.event) for h in mine) == sorted(HANDLED)
     assert [h.name for h in mine] == NAMES
     assert {(h.status, h.target_url, h.filter) for h in mine} == {("active", target, None)}
     return mine
@@ -166,7 +167,7 @@ def test_webhooks_of_other_apps_are_never_touched(sandbox: Sandbox, webex: Webex
     other_owner = [sandbox.register_webhook("https://other.example.com/hook", "their-secret",
                                             resource, event, name=webhook_name(resource),
                                             owner_token="another-apps-token")
-                   for resource, event in WANTED]
+                   for resource, event in HANDLED]
     before = {h.id: h for h in hooks(webex) if h.name in FOREIGN_NAMES}
     report = sync(webex, DEAD_URL, SECRET)
     assert report.untouched_foreign == len(FOREIGN_NAMES)

@@ -7,10 +7,30 @@ links are made with the organisation's licence, so strangers who find the bot sh
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.conversation.commands import person_uuid
-from bot.settings import AccessPolicy
 from bot.upstream.webex import Person
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    """Who may use the bot. With every list empty, only people of the bot's own organisation."""
+
+    allowed_domains: frozenset[str] = frozenset()
+    allowed_people: frozenset[str] = frozenset()
+    allowed_org_ids: frozenset[str] = frozenset()
+    allow_everyone: bool = False
+
+    @property
+    def is_open_to_own_org_only(self) -> bool:
+        """True when nothing was configured, so the safe default applies."""
+        return not (
+            self.allow_everyone
+            or self.allowed_domains
+            or self.allowed_people
+            or self.allowed_org_ids
+        )
 
 
 class Gatekeeper:

@@ -3,7 +3,8 @@
 Card inputs arrive as strings (toggles "true"/"false", multi-selects comma-separated) and anyone
 can forge them, so everything is validated here again whatever the card allowed, and a value that
 is not a string is refused by name rather than guessed at. The quick path's ``key=value`` options
-are translated into the same inputs and go through the same checks.
+are translated into the same inputs and go through the same checks. Every problem found is
+raised at once, as :class:`~bot.errors.InvalidRequest` naming each field as the form labels it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.conversation.timewindow import clock_change_notice, parse_duration, parse_start
-from bot.errors import FieldError
+from bot.errors import FieldError, InvalidRequest
+from bot.limits import (
+    DEFAULT_VALID_FOR,
+    LINK_COUNT_RANGE,
+    MAX_DEVICES,
+    MAX_LINKS,
+    NO_LINKS,
+    TOO_MANY_DEVICES,
+    TOO_MANY_LINKS,
+)
 from bot.upstream.instant_connect import MeetingRequest, is_sip_uri, unique_sub
 from bot.upstream.instant_connect.request import disguise_problem
 from cards import inputs as ids
@@ -25,7 +35,6 @@ MIN_VALIDITY = timedelta(minutes=5)
 MAX_VALIDITY = timedelta(days=30)
 MAX_START_AHEAD = timedelta(days=365)
 ALREADY_OVER = "With this start and validity the links would already be over."
-MAX_DEVICES = 25
 
 LABELS = ids.LABELS
 
@@ -91,13 +100,11 @@ class PlanContext:
     tz: tzinfo
     now: datetime
     group_space: bool
-    default_valid_for: str = ids.DEFAULT_VALID_FOR
+    default_valid_for: str = DEFAULT_VALID_FOR
 
 
-def plan_from_inputs(
-    inputs: Mapping[str, object], context: PlanContext
-) -> MeetingPlan | list[FieldError]:
-    """A plan, or every problem with the inputs, each naming its field as the form labels it."""
+def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> MeetingPlan:
+    """The plan the inputs describe; InvalidRequest with every problem when they cannot."""
     errors: list[FieldError] = []
 
     def problem(field: str, message: str) -> None:
@@ -109,10 +116,10 @@ def plan_from_inputs(
     hosts = _count(reader.text(ids.HOSTS), ids.HOSTS, problem)
     guests = _count(reader.text(ids.GUESTS), ids.GUESTS, problem)
     if hosts is not None and guests is not None:
-        if hosts + guests > ids.MAX_LINKS:
-            problem(ids.GUESTS, f"Hosts and guests together can be at most {ids.MAX_LINKS}.")
+        if hosts + guests > MAX_LINKS:
+            problem(ids.GUESTS, TOO_MANY_LINKS)
         elif hosts + guests == 0:
-            problem(ids.HOSTS, "Ask for at least one host or guest link.")
+            problem(ids.HOSTS, NO_LINKS)
     devices = _devices(reader, context.catalog, problem)
     flags = {
         name: reader.flag(name, default, problem)
@@ -131,7 +138,7 @@ def plan_from_inputs(
     if start and valid_for and start.astimezone(UTC) + valid_for <= context.now:
         problem(ids.START_DATE, ALREADY_OVER)
     if errors:
-        return errors
+        raise InvalidRequest(errors)
     assert hosts is not None and guests is not None and valid_for is not None
     notice = clock_change_notice(start) if start else None
     return MeetingPlan(
@@ -151,13 +158,15 @@ def plan_from_inputs(
 
 def inputs_from_options(
     subject: str, options: Mapping[str, str], catalog: Sequence[CatalogDevice]
-) -> dict[str, str] | list[FieldError]:
-    """The quick path's ``guests=3 valid=4h device=Lab`` as the form's inputs."""
+) -> dict[str, str]:
+    """The quick path's ``guests=3 valid=4h device=Lab`` as the form's inputs; InvalidRequest
+    naming each unknown option."""
     inputs = {ids.SUBJECT: subject}
     unknown = sorted(set(options) - set(QUICK_OPTIONS))
     if unknown:
         known = ", ".join(f"{name}=" for name in QUICK_OPTIONS)
-        return [FieldError(f"Option {name}", f"Not an option; use {known}") for name in unknown]
+        raise InvalidRequest(
+            [FieldError(f"Option {name}", f"Not an option; use {known}") for name in unknown])
     by_name = {device.name.lower(): device.sip_uri for device in catalog}
     for name, value in options.items():
         field = QUICK_OPTIONS[name]
@@ -231,8 +240,8 @@ def _count(text: str | None, field: str, problem: Problem) -> int | None:
     if not text:
         return 1
     number = _whole_number(text)
-    if number is None or number > ids.MAX_LINKS:
-        problem(field, f"Must be a whole number from 0 to {ids.MAX_LINKS}.")
+    if number is None or number > MAX_LINKS:
+        problem(field, LINK_COUNT_RANGE)
         return None
     return number
 
@@ -272,7 +281,7 @@ def _devices(
         else:
             problem(ids.EXTRA_DEVICES, f"'{entry[:60]}' is not a SIP address like a@example.com.")
     if len(chosen) > MAX_DEVICES:
-        problem(ids.EXTRA_DEVICES, f"At most {MAX_DEVICES} devices can be dialled in.")
+        problem(ids.EXTRA_DEVICES, TOO_MANY_DEVICES)
     return tuple(chosen.values())
 
 

@@ -18,7 +18,9 @@ from typing import Any, TextIO
 
 from bot.devtools.in_process import LocalBot, serve_locally
 from bot.devtools.sandbox import Sandbox
-from bot.settings import InstantConnectConfig, Secret, Settings
+from bot.secret import Secret
+from bot.settings import Settings
+from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.webex import WebexClient
 from bot.upstream.webhook_sync import sync

@@ -4,17 +4,22 @@ Usage::
 
     with serve_locally(settings) as local:
         print(local.webhook_url)       # http://127.0.0.1:PORT/webhooks
+
+    with sandboxed_settings() as settings:   # ``links --sandbox``: the environment's settings,
+        ...                                  # with a running sandbox's token and broker
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from bot.devtools.sandbox import Sandbox
 from bot.service import BotService
 from bot.settings import Settings
 from bot.web.app import create_app
@@ -49,3 +54,12 @@ def serve_locally(settings: Settings) -> Iterator[LocalBot]:
     finally:
         server.shutdown()
         service.stop()
+
+
+@contextlib.contextmanager
+def sandboxed_settings() -> Iterator[Settings]:
+    """The environment's settings (time zone, log level) with a sandbox's token and broker."""
+    with Sandbox(seed=int(os.environ.get("SANDBOX_SEED", "0"))) as box:
+        base = Settings.from_env({**os.environ, "WEBEX_BOT_TOKEN": box.bot_token})
+        yield replace(base, instant_connect=replace(base.instant_connect,
+                                                    broker_url=box.broker_url))

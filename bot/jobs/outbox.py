@@ -19,9 +19,6 @@ because storage just went away is retried for a while before the send counts as 
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,44 +32,42 @@ RECENT_LIMIT = 50  # messages of the space looked at when a send is in doubt
 RECORD_PATIENCE = 30.0  # seconds a record of a send already made waits for storage to be back
 
 
-class _Progress(threading.local):
-    """Where the current thread is in the event it handles."""
-
-    event_id: str | None = None
-    retry = False
-    since = 0.0
-    sent = 0
-
-
 class Outbox:
-    """Sends messages for the current event at most once each, across retries."""
+    """Hands out the sender of each event; shared by every worker thread."""
 
     def __init__(self, webex: WebexClient, store: Store) -> None:
         self._webex = webex
         self._store = store
-        self._current = _Progress()
 
-    @contextlib.contextmanager
-    def for_event(self, event_id: str, *, retry: bool, since: float) -> Iterator[None]:
-        """Number the sends made inside the block; ``since`` is when the event was accepted."""
-        current = self._current
-        current.event_id, current.retry, current.since, current.sent = event_id, retry, since, 0
-        try:
-            yield
-        finally:
-            current.event_id = None
+    def for_event(self, event_id: str, *, retry: bool, since: float) -> EventSender:
+        """The sender for one try at an event; ``since`` is when the event was accepted."""
+        return EventSender(self._webex, self._store, event_id, retry=retry, since=since)
+
+
+class EventSender:
+    """Sends the messages of one try at one event, each at most once across its retries.
+
+    Used by one thread for one event: the sends are numbered in the order they are made.
+    """
+
+    def __init__(
+        self, webex: WebexClient, store: Store, event_id: str, *, retry: bool, since: float
+    ) -> None:
+        self._webex = webex
+        self._store = store
+        self._event_id = event_id
+        self._retry = retry
+        self._since = since
+        self._sent = 0
 
     def send(self, **message: Any) -> str:
-        """Post a message (see ``WebexClient.send``) unless this retry already posted it."""
-        current = self._current
-        if current.event_id is None:
-            return self._webex.send(**message)
-        current.sent += 1
-        key = f"sent:{current.event_id}:{current.sent}"
+        """Post a message (see ``WebexClient.send``) unless an earlier try already posted it."""
+        self._sent += 1
+        key = f"sent:{self._event_id}:{self._sent}"
         message_id = self._store.get(key)
         if message_id is not None:
             return message_id
-        if current.retry:
+        if self._retry:
             message_id = self._find_unrecorded(key, message)
         if message_id is None:
             message_id = self._webex.send(**message)
@@ -100,7 +95,7 @@ class Outbox:
         for item in reversed(recent):  # oldest first
             if (item.get("personId") != me or item.get("parentId") != parent_id
                     or _first_line(item.get("markdown")) != first_line
-                    or _created(item) < self._current.since - CLOCK_SKEW):
+                    or _created(item) < self._since - CLOCK_SKEW):
                 continue
             owner = self._store.put_if_absent(_claim_key(item["id"]), key, RECORD_TTL)
             if owner is None or owner == key:

@@ -24,11 +24,20 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from bot.jobs.storage import Job, Store, StoreUnavailable, patiently
 from bot.logs import bind
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at a job, and whether it is the last: if it fails, the job is abandoned."""
+
+    job: Job
+    last: bool
 
 
 class Worker:
@@ -37,7 +46,7 @@ class Worker:
     def __init__(
         self,
         store: Store,
-        process: Callable[[Job], None],
+        process: Callable[[Attempt], None],
         *,
         threads: int = 4,
         lease_seconds: float = 60.0,
@@ -164,14 +173,14 @@ class Worker:
 
     def _attempt(self, job: Job) -> None:
         with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
-            if job.attempts > self._max_attempts:
+            if job.attempts > self._max_attempts:  # the last attempt failed
                 log.error("giving up on an event that failed too often")
                 self._release(job)
                 self._record(lambda: self._store.abandon(
                     job.event_id, self._owner, "too many attempts"), "abandoned")
                 return
             try:
-                self._process(job)
+                self._process(Attempt(job, last=job.attempts >= self._max_attempts))
             except Exception as error:
                 retry_in = min(60.0, 2.0**job.attempts)
                 extra = {"error_type": type(error).__name__, "retry_in_seconds": retry_in}

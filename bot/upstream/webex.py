@@ -31,7 +31,8 @@ from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError
 
 from bot.errors import error_for_status, network_errors
-from bot.settings import Secret, Settings
+from bot.limits import WORKER_THREADS
+from bot.secret import Secret
 from bot.upstream.retry import RetryPolicy, parse_retry_after
 from cards import attachment
 
@@ -39,7 +40,7 @@ SERVICE = "Webex"
 T = TypeVar("T")
 # One kept connection per worker thread by default: fewer and the threads above it open (and
 # then discard, with urllib3's "Connection pool is full" warning) a new connection per call.
-DEFAULT_POOL_SIZE = Settings.worker_threads
+DEFAULT_POOL_SIZE = WORKER_THREADS
 SDK_RETRY_AFTER_WARNING = "Malformed Retry-After header received"
 
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.settings import Secret
+from bot.events import HANDLED
+from bot.secret import Secret
 from bot.upstream.webex import WebexClient, Webhook
 
 log = logging.getLogger(__name__)
 
 NAME_PREFIX = "instant-connect-bot"
-WANTED = (("messages", "created"), ("attachmentActions", "created"), ("memberships", "created"))
 
 
 def webhook_name(resource: str) -> str:
@@ -54,7 +54,7 @@ def sync(webex: WebexClient, target_url: str, secret: Secret) -> SyncReport:
     ours = [hook for hook in existing if is_ours(hook.name)]
     created, updated, deleted = [], [], []
     kept: set[str] = set()
-    for resource, event in WANTED:
+    for resource, event in HANDLED:
         name = webhook_name(resource)
         matches = sorted(
             # A filter cannot be removed by an update, so a filtered one is replaced instead.

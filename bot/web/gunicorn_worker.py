@@ -280,7 +280,7 @@ def max_body_bytes() -> int:
     from bot.settings import Settings, SettingsError
 
     try:
-        return Settings.from_env(os.environ).max_body_bytes
+        return Settings.from_env().max_body_bytes
     except SettingsError:
         return Settings.max_body_bytes
 

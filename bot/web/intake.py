@@ -2,7 +2,7 @@
 
 Usage::
 
-    intake = Intake(settings, store, on_accepted=worker.notify)
+    intake = Intake(settings.intake_config(), store, on_accepted=worker.notify)
     reply = intake.receive(raw_body, headers)      # -> Reply(status, body)
 
 Only this decides the status Webex sees: 401 for a missing or wrong signature, 400 for a body
@@ -21,11 +21,22 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bot.events import SIGNATURE_HEADER, MalformedEvent, parse_envelope, signature_matches
 from bot.jobs.storage import BacklogFull, Store, StoreUnavailable
-from bot.settings import Settings
+from bot.secret import Secret
+from bot.web.envelope import SIGNATURE_HEADER, MalformedEvent, parse_envelope, signature_matches
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IntakeConfig:
+    """What the intake checks: the signature (None: unsigned, for local development), the body
+    size, the backlog bound, and how old an event may be (the dedupe records' retention)."""
+
+    webhook_secret: Secret | None
+    max_body_bytes: int
+    max_backlog: int
+    retention_seconds: float
 
 
 @dataclass(frozen=True)
@@ -41,18 +52,17 @@ class Intake:
 
     def __init__(
         self,
-        settings: Settings,
+        config: IntakeConfig,
         store: Store,
         on_accepted: Callable[[], None] = lambda: None,
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        settings.require_webhook_secret()
-        self._retention = settings.dedupe_retention.total_seconds()
+        self._retention = config.retention_seconds
         self._clock = clock
-        self._secret = settings.webhook_secret
-        self._max_bytes = settings.max_body_bytes
-        self._max_backlog = settings.max_backlog
+        self._secret = config.webhook_secret
+        self._max_bytes = config.max_body_bytes
+        self._max_backlog = config.max_backlog
         self._store = store
         self._on_accepted = on_accepted
 

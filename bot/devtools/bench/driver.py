@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from urllib.parse import urlsplit
 
-from bot.events import SIGNATURE_HEADER
+from bot.web.envelope import SIGNATURE_HEADER
 
 SEND_TIMEOUT = 30.0
 

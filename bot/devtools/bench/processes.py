@@ -6,8 +6,8 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from bot.cli import gunicorn_command
 from bot.devtools.as_deployed import LaunchedBot, launched
+from bot.settings import server_settings
 
 FLOOR_APP = "bot.devtools.bench.floor_app:app"
 
@@ -15,7 +15,7 @@ FLOOR_APP = "bot.devtools.bench.floor_app:app"
 @contextlib.contextmanager
 def launched_floor(workers: int, threads: int, log_dir: Path) -> Iterator[LaunchedBot]:
     """Run the bare floor app under the bot's gunicorn command line until the block ends."""
-    with launched(lambda env: gunicorn_command(env, FLOOR_APP), {}, workers=workers,
+    with launched(lambda env: server_settings(env).gunicorn_command(FLOOR_APP), {}, workers=workers,
                   threads=threads, log_dir=log_dir, name="floor") as floor:
         yield floor
 

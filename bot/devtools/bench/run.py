@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.cli import gunicorn_command
 from bot.devtools.as_deployed import launched_bot, sandbox_env
 from bot.devtools.bench import phases
 from bot.devtools.bench.budget import emulator_ms
@@ -31,6 +30,7 @@ from bot.devtools.bench.report import table
 from bot.devtools.bench.stats import median_of
 from bot.devtools.bench.workload import Workload
 from bot.devtools.sandbox import Sandbox
+from bot.web.server import WORKER_CLASS
 
 NO_MEETING_LIMIT = "1000000"  # the per-person limit would answer instead of the broker
 
@@ -76,14 +76,9 @@ class Options:
             "web_concurrency": self.workers, "web_threads": self.threads,
             "worker_threads": self.worker_threads,
             "more_worker_threads": self.more_worker_threads, "people": self.people,
-            "slow_clients": self.slow_clients, "worker_class": worker_class(),
+            "slow_clients": self.slow_clients, "worker_class": WORKER_CLASS,
         }
 
-
-def worker_class() -> str:
-    """The gunicorn worker class ``python -m bot serve`` runs (and the floor with it)."""
-    argv = gunicorn_command({}, "app")
-    return argv[argv.index("--worker-class") + 1]
 
 
 def main(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from bot.devtools.bench.driver import Shot
 from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.delivery import action_event, message_event
-from bot.events import sign
+from bot.web.envelope import sign
 from cards import inputs as ids
 
 FORM_POST = 1  # a mention is answered by the bot's first message in its space

@@ -24,7 +24,9 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bot.errors import MalformedResponse, error_for_status, network_errors
-from bot.settings import DEFAULT_AUDIENCE, InstantConnectConfig, Secret, Settings
+from bot.limits import WORKER_THREADS
+from bot.secret import Secret
+from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.instant_connect.links import SERVICE, MeetingLinks, build_links
 from bot.upstream.instant_connect.request import MeetingRequest
 from bot.upstream.retry import parse_retry_after
@@ -34,7 +36,7 @@ log = logging.getLogger(__name__)
 PATH = "/api/v2/joseencrypt"
 # One kept connection per worker thread by default: requests keeps 10, and the threads above
 # that would open a new connection per call and discard it ("Connection pool is full").
-DEFAULT_POOL_SIZE = Settings.worker_threads
+DEFAULT_POOL_SIZE = WORKER_THREADS
 
 
 class InstantConnectClient:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.errors import MalformedResponse
-from bot.settings import InstantConnectConfig
+from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.instant_connect.request import MeetingRequest
 
 SERVICE = "Instant Connect"

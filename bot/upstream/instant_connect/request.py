@@ -13,11 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.errors import FieldError, InvalidRequest
-from bot.settings import DEFAULT_AUDIENCE
+from bot.limits import (
+    LINK_COUNT_RANGE,
+    MAX_DEVICES,
+    MAX_LINKS,
+    NO_LINKS,
+    TOO_MANY_DEVICES,
+    TOO_MANY_LINKS,
+)
+from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE
 
-MAX_LINKS = 25
 MAX_SUB_LENGTH = 128
-MAX_DEVICES = 25
 BROKER_DEFAULT_LIFETIME = 15 * 60
 MILLISECONDS_THRESHOLD = 100_000_000_000  # seconds after 1970 in year 5138: surely milliseconds
 
@@ -171,7 +177,7 @@ class MeetingRequest:
             if not is_sip_uri(uri)
         ]
         if len(self.devices) > MAX_DEVICES:
-            errors.append(FieldError("jwt.flow", f"At most {MAX_DEVICES} devices can be dialled."))
+            errors.append(FieldError("jwt.flow", TOO_MANY_DEVICES))
         errors += _choice_problems(self)
         errors += _range_problem("saltLength", self.salt_length, 8, 128)
         errors += _range_problem("iterations", self.iterations, 1000, 32767)
@@ -255,14 +261,14 @@ def _count_problems(request: MeetingRequest) -> list[FieldError]:
     errors = []
     for name, value in (("numHost", request.num_host), ("numGuest", request.num_guest)):
         if value is not None and (not _is_int(value) or not 0 <= value <= MAX_LINKS):
-            errors.append(FieldError(name, f"Must be a whole number from 0 to {MAX_LINKS}."))
+            errors.append(FieldError(name, LINK_COUNT_RANGE))
     if errors:
         return errors
     total = request.hosts + request.guests
     if total > MAX_LINKS:
-        return [FieldError("numHost", f"Hosts and guests together can be at most {MAX_LINKS}.")]
+        return [FieldError("numHost", TOO_MANY_LINKS)]
     if total == 0:
-        return [FieldError("numHost", "Ask for at least one host or guest link.")]
+        return [FieldError("numHost", NO_LINKS)]
     return []
 
 

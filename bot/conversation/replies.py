@@ -1,0 +1,91 @@
+"""Every sentence the bot says in a space, so the conversation decides and this module phrases.
+
+What a person typed is echoed shortened, literal (markdown escaped) and valid UTF-8; a list of
+problems stays within the size Webex accepts for one message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from bot.conversation.link_messages import escape_markdown
+from bot.errors import FieldError, UpstreamError
+from cards import inputs as ids
+from cards.inputs import CatalogDevice
+
+PROBLEMS_BUDGET = 4000  # bytes of a "please fix" reply; Webex refuses messages over 7439
+COMMANDS = (
+    ("meet <subject>", "links at once, e.g. meet Patient follow-up guests=2 valid=4h"),
+    ("new", "the meeting form, with every option"),
+    ("devices", "the video devices I can dial in"),
+    ("help", "this help"),
+)
+
+WELCOME = ("Hello! I make Webex Instant Connect meeting links for people outside your "
+           "organisation.")
+HELP = "Here is what I can do:"
+NOT_UNDERSTOOD = "I did not catch that. Here is what I can do:"
+FORM = ("Fill in the meeting form to get Instant Connect links. (Your Webex app cannot show "
+        "cards? Use: meet <subject>)")
+FORM_GONE = "This form is no longer active here. Mention me with **new** for a fresh one."
+ALREADY_CREATED = ("These meeting links were already created from this form. Mention me with "
+                   "**new** for another meeting.")
+NOT_ALLOWED = ("Sorry, I can only make meetings for people my administrator has allowed. "
+               "Please ask them if you need access.")
+FIX_OPTIONS = "Please fix the options and try again:"
+FIX_FORM = "Please fix these and submit the form again:"
+FIX_COMMAND = "Please fix these and send the command again:"
+NOT_CREATED = "The meeting could not be created:"
+
+
+def help_text(intro: str) -> str:
+    """The command list under ``intro`` (the markdown beside the help card)."""
+    return "\n".join([intro, *(f"- **{command}**: {what}" for command, what in COMMANDS)])
+
+
+def devices(catalog: Sequence[CatalogDevice]) -> str:
+    """The devices the bot can dial in, or how to dial one in when none are configured."""
+    if not catalog:
+        return ("No devices are configured. You can still dial any device in with "
+                "device=room@example.com, or in the form's "
+                f"\"{ids.LABELS[ids.EXTRA_DEVICES]}\".")
+    lines = ["Devices I can dial in (use device=<name> with meet, or pick them in the form):"]
+    lines += [f"- **{escape_markdown(device.name)}**: {device.sip_uri}" for device in catalog]
+    return "\n".join(lines)
+
+
+def rate_limited(limit: int, window: timedelta) -> str:
+    """The person made ``limit`` meetings within ``window`` already."""
+    minutes = round(window.total_seconds() / 60)
+    return (f"You have created {limit} meetings in the last {minutes} minutes, which is the "
+            "limit. Please try again later.")
+
+
+def ready(subject: str, host_name: str) -> str:
+    """In the space, when the host links went to the host privately."""
+    note = f"Host links were sent privately to {host_name or 'you'}."
+    return f"Meeting **{escape_markdown(subject)}** is ready. {note}"
+
+
+def upstream_failure(error: UpstreamError) -> str:
+    """A failure of Webex or the broker, with its reference."""
+    return f"Sorry, I could not finish that. {error.describe()}"
+
+
+def problems(errors: Sequence[FieldError], intro: str) -> str:
+    """The problems as one message: a forged submit can have thousands, Webex takes 7439 bytes."""
+    lines, size = [intro], len(intro.encode("utf-8"))
+    for shown, error in enumerate(errors):
+        line = f"- **{_quoted(error.field, 80)}**: {_quoted(error.message, 300)}"
+        size += 1 + len(line.encode("utf-8"))
+        if size > PROBLEMS_BUDGET:
+            lines.append(f"- and {len(errors) - shown} more problems like these.")
+            break
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _quoted(text: str, limit: int) -> str:
+    """Echo what a person typed: shortened, literal, and without lone surrogates (not UTF-8)."""
+    return escape_markdown(text[:limit].encode("utf-8", "replace").decode("utf-8"))

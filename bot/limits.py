@@ -1,0 +1,17 @@
+"""Limits and defaults that several parts of the bot share, each defined once.
+
+Instant Connect makes 0 to 25 host and 0 to 25 guest links, at most 25 in all, and dials in at
+most 25 devices; the sentences say so the same way wherever a request is checked. The bot's own
+defaults: links valid for two hours, and 32 worker threads per process (they mostly wait on
+Webex and the broker, see the README's Performance section).
+"""
+
+MAX_LINKS = 25
+MAX_DEVICES = 25
+LINK_COUNT_RANGE = f"Must be a whole number from 0 to {MAX_LINKS}."
+TOO_MANY_LINKS = f"Hosts and guests together can be at most {MAX_LINKS}."
+NO_LINKS = "Ask for at least one host or guest link."
+TOO_MANY_DEVICES = f"At most {MAX_DEVICES} devices can be dialled in."
+
+DEFAULT_VALID_FOR = "2h"
+WORKER_THREADS = 32
