@@ -1,0 +1,488 @@
+"""The outbox: a retried event never sends a message twice, and never takes another's message.
+
+Each test drives `Outbox.for_event(...).send(...)` against a real SQLite store and a small fake
+Webex that hands out ids, keeps the messages it "created" per space and thread, and lists them
+newest first as Webex does. A try killed between Webex creating a message and the record being
+written is played by a Webex that creates the message and then raises `Killed`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from bot.errors import NotAuthorized, Rejected, UpstreamError
+from bot.jobs import outbox as outbox_module
+from bot.jobs.outbox import CLOCK_SKEW, Outbox
+from bot.jobs.storage import Store, StoreUnavailable, open_store
+
+BOT_ID = "bot-person-id"
+SOMEONE_ELSE = "someone-else-id"
+ROOM = "room-1to1"
+
+
+class Killed(BaseException):
+    """The worker process dying mid-send: nothing after it in the try runs."""
+
+
+def webex_time(epoch: float) -> str:
+    """A creation time as Webex writes it: ISO 8601, milliseconds, UTC with a Z."""
+    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class FakeWebex:
+    """What the outbox uses of `WebexClient`, keeping every message it was asked to create."""
+
+    def __init__(self) -> None:
+        self.sends: list[dict[str, Any]] = []  # every call of send, in order
+        self.lookups: list[tuple[str, str | None, int]] = []  # every call of recent_messages
+        self.messages: list[dict[str, Any]] = []  # what the spaces hold, oldest first
+        self.lookup_error: UpstreamError | None = None
+        self.die_after_creating = False
+        self._next = 0
+
+    def send(self, **message: Any) -> str:
+        self.sends.append(message)
+        item = self.add(
+            markdown=message["markdown"], room_id=message.get("room_id"),
+            parent_id=message.get("parent_id"),
+        )
+        if self.die_after_creating:
+            raise Killed  # Webex has the message; the worker never learns its id
+        return str(item["id"])
+
+    def add(
+        self,
+        *,
+        markdown: str,
+        room_id: str | None = ROOM,
+        parent_id: str | None = None,
+        person_id: str = BOT_ID,
+        created: float | None = None,
+    ) -> dict[str, Any]:
+        """Put a message in a space as Webex would hold it (no call of `send` is counted)."""
+        self._next += 1
+        item: dict[str, Any] = {
+            "id": f"msg-{self._next}",
+            "roomId": room_id,
+            "personId": person_id,
+            "markdown": markdown,
+            "created": webex_time(time.time() if created is None else created),
+        }
+        if parent_id is not None:
+            item["parentId"] = parent_id
+        self.messages.append(item)
+        return item
+
+    def recent_messages(
+        self, room_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The space's messages, newest first. Replies of every thread are listed whatever
+        thread is asked for, so that it is the outbox's own checks that must leave out what is
+        not its message (which thread it asks for is checked on its own)."""
+        self.lookups.append((room_id, parent_id, limit))
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        found = [item for item in self.messages if item["roomId"] == room_id]
+        return list(reversed(found))[:limit]
+
+    def me(self) -> SimpleNamespace:
+        return SimpleNamespace(id=BOT_ID)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    store = open_store(f"sqlite:///{tmp_path}/s.sqlite3")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def webex() -> FakeWebex:
+    return FakeWebex()
+
+
+def outbox(webex: FakeWebex, store: Store) -> Outbox:
+    return Outbox(webex, store)  # type: ignore[arg-type]  # the fake has what the outbox uses
+
+
+def killed_try(
+    webex: FakeWebex, store: Store, event_id: str, since: float, *messages: dict[str, Any]
+) -> None:
+    """A first try whose last send Webex creates, but the worker dies before recording it."""
+    sender = outbox(webex, store).for_event(event_id, retry=False, since=since)
+    for message in messages[:-1]:
+        sender.send(**message)
+    webex.die_after_creating = True
+    with pytest.raises(Killed):
+        sender.send(**messages[-1])
+    webex.die_after_creating = False
+
+
+class FlakyStore:
+    """A real store whose first calls of some write methods fail as if storage went away."""
+
+    def __init__(self, store: Store, *, fail: tuple[str, ...], times: int = 1) -> None:
+        self._store = store
+        self._fail = fail
+        self.remaining = times
+        self.failures = 0
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        if name not in self._fail:
+            return method
+
+        def flaky(*args: Any, **kwargs: Any) -> Any:
+            if self.remaining > 0:
+                self.remaining -= 1
+                self.failures += 1
+                raise StoreUnavailable("OperationalError: disk I/O error")
+            return method(*args, **kwargs)
+
+        return flaky
+
+
+class DyingStore:
+    """A real store at whose use of one method the worker is killed."""
+
+    def __init__(self, store: Store, *, die_on: str) -> None:
+        self._store = store
+        self._die_on = die_on
+
+    def __getattr__(self, name: str) -> Any:
+        if name == self._die_on:
+            raise Killed
+        return getattr(self._store, name)
+
+
+# 1. The first try ------------------------------------------------------------------------------
+
+
+def test_first_try_posts_each_message_once_and_returns_the_webex_id(
+    webex: FakeWebex, store: Store
+) -> None:
+    since = time.time()
+    sender = outbox(webex, store).for_event("evt-1", retry=False, since=since)
+    first = sender.send(room_id=ROOM, markdown="Hello")
+    second = sender.send(room_id=ROOM, parent_id="msg-parent", markdown="Links\nhost: x")
+
+    assert [first, second] == [m["id"] for m in webex.messages]
+    assert first != second
+    assert webex.sends == [  # passed through unchanged, once each
+        {"room_id": ROOM, "markdown": "Hello"},
+        {"room_id": ROOM, "parent_id": "msg-parent", "markdown": "Links\nhost: x"},
+    ]
+    assert webex.lookups == []  # the first try never looks in the space
+
+
+def test_senders_of_two_events_are_independent(webex: FakeWebex, store: Store) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    a = box.for_event("evt-a", retry=False, since=since)
+    b = box.for_event("evt-b", retry=False, since=since)
+    ids_a = [a.send(room_id=ROOM, markdown="Done")]
+    ids_b = [b.send(room_id=ROOM, markdown="Done")]  # same text, same number: still its own
+    ids_a.append(a.send(room_id=ROOM, markdown="Second"))
+    ids_b.append(b.send(room_id=ROOM, markdown="Second"))
+
+    assert len(webex.sends) == 4
+    assert len(set(ids_a + ids_b)) == 4
+
+    retry_a = box.for_event("evt-a", retry=True, since=since)
+    retry_b = box.for_event("evt-b", retry=True, since=since)
+    assert [retry_b.send(room_id=ROOM, markdown="Done"),
+            retry_b.send(room_id=ROOM, markdown="Second")] == ids_b
+    assert [retry_a.send(room_id=ROOM, markdown="Done"),
+            retry_a.send(room_id=ROOM, markdown="Second")] == ids_a
+    assert len(webex.sends) == 4
+
+
+# 2. and 3. Retries of sends that were recorded -------------------------------------------------
+
+
+def test_retry_after_a_full_first_try_sends_nothing_and_returns_the_same_ids(
+    webex: FakeWebex, store: Store
+) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    messages = [
+        {"room_id": ROOM, "markdown": "Form"},
+        {"to_person_id": "person-1", "markdown": "Your host links"},
+        {"room_id": ROOM, "parent_id": "msg-parent", "markdown": "Guest links"},
+    ]
+    first = box.for_event("evt-1", retry=False, since=since)
+    ids = [first.send(**m) for m in messages]
+
+    retry = box.for_event("evt-1", retry=True, since=since)
+    assert [retry.send(**m) for m in messages] == ids
+    assert len(webex.sends) == 3  # none by the retry
+    assert webex.lookups == []  # a recorded send needs no look in the space
+
+
+@pytest.mark.parametrize("same_first_line", [False, True], ids=["distinct", "same-first-line"])
+def test_retry_after_a_partial_first_try_posts_only_the_sends_not_made(
+    webex: FakeWebex, store: Store, same_first_line: bool
+) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    if same_first_line:  # the first one, already in the space, must not pass for the others
+        messages = [{"room_id": ROOM, "markdown": f"Links\npart {n}"} for n in (1, 2, 3)]
+    else:
+        messages = [{"room_id": ROOM, "markdown": f"Part {n}"} for n in (1, 2, 3)]
+    first_id = box.for_event("evt-1", retry=False, since=since).send(**messages[0])
+    # ... and the worker died before sends 2 and 3.
+
+    retry = box.for_event("evt-1", retry=True, since=since)
+    ids = [retry.send(**m) for m in messages]
+
+    assert ids[0] == first_id
+    assert webex.sends == messages  # send 1 by the first try, 2 and 3 by the retry, once each
+    assert ids == [m["id"] for m in webex.messages]
+    assert len(set(ids)) == 3
+
+
+# 4. A send in doubt: created by Webex, never recorded -------------------------------------------
+
+
+def test_retry_finds_a_message_created_but_never_recorded(webex: FakeWebex, store: Store) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    form = {"room_id": ROOM, "markdown": "Form"}
+    links = {"room_id": ROOM, "markdown": "Links\nhost: x"}
+    killed_try(webex, store, "evt-1", since, form, links)
+    assert len(webex.sends) == 2
+    created = [m["id"] for m in webex.messages]
+
+    retry = box.for_event("evt-1", retry=True, since=since)
+    assert [retry.send(**form), retry.send(**links)] == created
+    assert len(webex.sends) == 2  # the message in doubt was found, not posted again
+    assert len(webex.lookups) == 1  # only the unrecorded send looked
+
+    again = box.for_event("evt-1", retry=True, since=since)  # and what was found is recorded
+    assert [again.send(**form), again.send(**links)] == created
+    assert len(webex.sends) == 2
+    assert len(webex.lookups) == 1
+
+
+def test_retry_finds_a_reply_in_doubt_in_its_thread(webex: FakeWebex, store: Store) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    reply = {"room_id": ROOM, "parent_id": "msg-parent", "markdown": "Links\nguest: y"}
+    killed_try(webex, store, "evt-1", since, reply)
+
+    found = box.for_event("evt-1", retry=True, since=since).send(**reply)
+    assert found == webex.messages[0]["id"]
+    assert len(webex.sends) == 1
+    assert webex.lookups[0][:2] == (ROOM, "msg-parent")
+
+
+def test_a_message_created_within_the_clock_skew_is_still_found(
+    webex: FakeWebex, store: Store
+) -> None:
+    """Webex's clock may trail ours: a message dated a little before acceptance is taken."""
+    since = time.time()
+    item = webex.add(markdown="Links\nhost: x", created=since - CLOCK_SKEW + 5)
+    found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(
+        room_id=ROOM, markdown="Links\nhost: x"
+    )
+    assert found == item["id"]
+    assert webex.sends == []
+
+
+def test_the_first_line_is_what_must_match(webex: FakeWebex, store: Store) -> None:
+    """The rest of a message may differ (a card's fallback, a link rendered anew)."""
+    since = time.time()
+    item = webex.add(markdown="Links for Follow-up\nhost: https://old")
+    found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(
+        room_id=ROOM, markdown="Links for Follow-up\nhost: https://new"
+    )
+    assert found == item["id"]
+    assert webex.sends == []
+
+
+DECOYS = {
+    "created-too-early": {"created_offset": -CLOCK_SKEW - 5},
+    "by-another-person": {"person_id": SOMEONE_ELSE},
+    "in-another-thread": {"parent_id": "msg-other-parent"},
+    "top-level-for-a-reply": {"parent_id": None},
+    "a-reply-for-a-top-level": {"parent_id": "msg-parent", "send_parent_id": None},
+    "different-first-line": {"markdown": "Links for Other\nhost: x"},
+}
+
+
+@pytest.mark.parametrize("decoy", DECOYS.values(), ids=DECOYS.keys())
+def test_a_message_that_is_not_this_send_s_is_not_taken(
+    webex: FakeWebex, store: Store, decoy: dict[str, Any]
+) -> None:
+    """Each decoy differs from the send's message in one way only, so each check is needed."""
+    since = time.time()
+    send_parent = decoy.get("send_parent_id", "msg-parent")
+    item = webex.add(
+        markdown=decoy.get("markdown", "Links for Follow-up\nhost: x"),
+        parent_id=decoy.get("parent_id", send_parent),
+        person_id=decoy.get("person_id", BOT_ID),
+        created=since + decoy.get("created_offset", 0.0),
+    )
+    message: dict[str, Any] = {"room_id": ROOM, "markdown": "Links for Follow-up\nhost: x"}
+    if send_parent is not None:
+        message["parent_id"] = send_parent
+
+    sent = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**message)
+
+    assert len(webex.lookups) == 1  # it did look ...
+    assert webex.sends == [message]  # ... and posted, the decoy left alone
+    assert sent != item["id"]
+    assert sent == webex.messages[-1]["id"]
+
+
+# 5. The claim: every message is taken by one send at most ---------------------------------------
+
+
+def test_two_events_in_doubt_with_the_same_reply_each_claim_their_own(
+    webex: FakeWebex, store: Store
+) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    done = {"room_id": ROOM, "markdown": "Done"}
+    killed_try(webex, store, "evt-a", since, done)
+    killed_try(webex, store, "evt-b", since, done)
+    both = {m["id"] for m in webex.messages}
+    assert len(both) == 2
+
+    found_b = box.for_event("evt-b", retry=True, since=since).send(**done)
+    found_a = box.for_event("evt-a", retry=True, since=since).send(**done)
+
+    assert {found_a, found_b} == both  # a different one each, never the same twice
+    assert len(webex.sends) == 2
+    # and each keeps its own on a further retry
+    assert box.for_event("evt-a", retry=True, since=since).send(**done) == found_a
+    assert box.for_event("evt-b", retry=True, since=since).send(**done) == found_b
+
+
+def test_a_message_another_event_recorded_is_never_taken(webex: FakeWebex, store: Store) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    done = {"room_id": ROOM, "markdown": "Done"}
+    theirs = box.for_event("evt-a", retry=False, since=since).send(**done)
+    # evt-b's first try died before its send reached Webex; its retry sees evt-a's "Done".
+
+    mine = box.for_event("evt-b", retry=True, since=since).send(**done)
+
+    assert len(webex.lookups) == 1
+    assert mine != theirs
+    assert len(webex.sends) == 2
+    assert mine == webex.messages[-1]["id"]
+
+
+def test_a_send_that_claimed_its_message_but_died_before_recording_it_takes_it_back(
+    webex: FakeWebex, store: Store
+) -> None:
+    """A kill between the claim and the record: the claim is this send's own."""
+    since = time.time()
+    done = {"room_id": ROOM, "markdown": "Done"}
+    dying = DyingStore(store, die_on="set")
+    with pytest.raises(Killed):
+        outbox(webex, dying).for_event("evt-1", retry=False, since=since).send(**done)
+    assert len(webex.sends) == 1
+
+    found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**done)
+    assert found == webex.messages[0]["id"]
+    assert len(webex.sends) == 1
+
+
+# 6. Where the space cannot be looked in: post again (at least once, never lost) ------------------
+
+
+def test_a_message_addressed_by_person_id_is_posted_again_without_a_lookup(
+    webex: FakeWebex, store: Store
+) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    private = {"to_person_id": "person-1", "markdown": "Your host links"}
+    killed_try(webex, store, "evt-1", since, private)
+
+    again = box.for_event("evt-1", retry=True, since=since).send(**private)
+
+    assert webex.lookups == []  # the 1:1 space is not known from a person id
+    assert webex.sends == [private, private]
+    assert again == webex.messages[-1]["id"]
+    # what the retry posted is recorded like any send
+    assert box.for_event("evt-1", retry=True, since=since).send(**private) == again
+    assert len(webex.sends) == 2
+
+
+@pytest.mark.parametrize(
+    "error",
+    [Rejected("Webex", status=403), NotAuthorized("Webex", status=403)],
+    ids=["rejected-403", "not-authorized-403"],
+)
+def test_a_space_the_bot_may_not_list_gets_the_message_again(
+    webex: FakeWebex, store: Store, error: UpstreamError
+) -> None:
+    since = time.time()
+    box = outbox(webex, store)
+    done = {"room_id": "room-group", "markdown": "Done"}
+    killed_try(webex, store, "evt-1", since, done)
+    webex.lookup_error = error
+
+    again = box.for_event("evt-1", retry=True, since=since).send(**done)
+
+    assert len(webex.lookups) == 1
+    assert webex.sends == [done, done]
+    assert again == webex.messages[-1]["id"]
+    assert box.for_event("evt-1", retry=True, since=since).send(**done) == again
+    assert len(webex.sends) == 2
+
+
+# 7. A record written while storage is briefly away ---------------------------------------------
+
+
+@pytest.mark.parametrize("fail", ["set", "put_if_absent"])
+def test_a_record_that_fails_briefly_is_written_once_storage_is_back(
+    webex: FakeWebex, store: Store, fail: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(outbox_module, "RECORD_PATIENCE", 5.0)  # one retry takes 0.25 s
+    since = time.time()
+    flaky = FlakyStore(store, fail=(fail,))
+    done = {"room_id": "room-group", "markdown": "Done"}
+
+    started = time.monotonic()
+    sent = outbox(webex, flaky).for_event("evt-1", retry=False, since=since).send(**done)
+    assert time.monotonic() - started < 2.0
+
+    assert flaky.failures == 1  # the outage was met ...
+    assert sent == webex.messages[0]["id"]
+    assert len(webex.sends) == 1
+    # ... and waited out: a retry, in a space it may not look in, knows the send was made.
+    webex.lookup_error = Rejected("Webex", status=403)
+    assert outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**done) == sent
+    assert len(webex.sends) == 1
+    assert webex.lookups == []
+
+
+def test_a_record_that_cannot_be_written_in_time_leaves_the_send_in_doubt(
+    webex: FakeWebex, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the patience the error surfaces; the retry then finds the message in the space."""
+    monkeypatch.setattr(outbox_module, "RECORD_PATIENCE", 0.1)
+    since = time.time()
+    down = FlakyStore(store, fail=("set", "put_if_absent"), times=1000)
+    done = {"room_id": ROOM, "markdown": "Done"}
+
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable):
+        outbox(webex, down).for_event("evt-1", retry=False, since=since).send(**done)
+    assert time.monotonic() - started < 2.0
+    assert len(webex.sends) == 1
+
+    found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**done)
+    assert found == webex.messages[0]["id"]
+    assert len(webex.sends) == 1
