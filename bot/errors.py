@@ -1,7 +1,7 @@
-"""What can go wrong when the bot talks to Webex or the Instant Connect broker.
+"""What can go wrong, drawn once: every exception the project defines.
 
-One tree, shared by both clients, so the conversation explains a failure the same way
-wherever it came from::
+The clients of Webex and of the Instant Connect broker share one tree, defined here, so the
+conversation explains a failure the same way wherever it came from::
 
     BotError
     ├── InvalidRequest          the caller asked for something impossible (nothing was sent)
@@ -16,6 +16,19 @@ wherever it came from::
 
 Every ``UpstreamError`` keeps the service name, the HTTP status and Webex's tracking id so a
 person can quote a reference; none of them ever holds a token or a cipher.
+
+The others are defined beside the code that raises them::
+
+    ValueError
+    ├── SettingsError           bot.settings: a variable is missing or invalid (names it)
+    └── MalformedEvent          bot.web.envelope: a body that is no webhook envelope (400)
+    Exception
+    ├── StoreUnavailable        bot.jobs.storage: any engine failure (unreachable, full, ...)
+    ├── BacklogFull             bot.jobs.storage: MAX_BACKLOG events wait already (503)
+    ├── Refused                 bot.web.request_framing: a request the web loop answers itself
+    └── UsageError              bot.cli: a bad argument (one line, exit 2)
+
+The sandbox, which stands for Webex and imports nothing from the bot, has its own ``ApiError``.
 """
 
 from __future__ import annotations

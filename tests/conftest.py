@@ -7,12 +7,14 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bot.devtools.in_process import serve_locally
 from bot.devtools.sandbox import Sandbox
+from bot.jobs.storage import Store, open_store
 from bot.logs import JsonFormatter
 from bot.secret import Secret
 from bot.service import BotService
@@ -28,6 +30,14 @@ CATALOG = (
     CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
     CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
 )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """A fresh store in a SQLite file of its own."""
+    store = open_store(f"sqlite:///{tmp_path}/store.sqlite3")
+    yield store
+    store.close()
 
 
 @pytest.fixture

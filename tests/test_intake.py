@@ -13,7 +13,7 @@ import pytest
 
 import bot.web.envelope
 from bot.events import Event
-from bot.jobs.storage import Store, StoreUnavailable, open_store
+from bot.jobs.storage import Store, StoreUnavailable
 from bot.secret import Secret
 from bot.settings import Settings, SettingsError
 from bot.web.envelope import sign, signature_matches
@@ -59,11 +59,6 @@ class Intakes:
     def receive(self, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
         reply = self.intake.receive(body, headers)
         return reply.status, reply.body
-
-
-@pytest.fixture
-def store(tmp_path: Any) -> Store:
-    return open_store(f"sqlite:///{tmp_path}/intake.sqlite3")
 
 
 @pytest.fixture

@@ -9,9 +9,7 @@ written is played by a Webex that creates the message and then raises `Killed`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,7 +18,7 @@ import pytest
 from bot.errors import NotAuthorized, Rejected, UpstreamError
 from bot.jobs import outbox as outbox_module
 from bot.jobs.outbox import CLOCK_SKEW, Outbox
-from bot.jobs.storage import Store, StoreUnavailable, open_store
+from bot.jobs.storage import Store, StoreUnavailable
 
 BOT_ID = "bot-person-id"
 SOMEONE_ELSE = "someone-else-id"
@@ -95,13 +93,6 @@ class FakeWebex:
 
     def me(self) -> SimpleNamespace:
         return SimpleNamespace(id=BOT_ID)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    store = open_store(f"sqlite:///{tmp_path}/s.sqlite3")
-    yield store
-    store.close()
 
 
 @pytest.fixture

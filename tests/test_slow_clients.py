@@ -32,13 +32,13 @@ from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.delivery import message_event
 from bot.settings import server_settings
 from bot.web.envelope import SIGNATURE_HEADER, sign
-from bot.web.gunicorn_worker import (
+from bot.web.gunicorn_worker import BufferingThreadWorker
+from bot.web.request_framing import (
     BAD_CHUNKS,
     HEAD_LIMIT_BYTES,
     HEAD_TOO_LARGE,
     REQUEST_READ_SECONDS,
     TOO_LARGE,
-    BufferingThreadWorker,
     Incoming,
     Refused,
 )

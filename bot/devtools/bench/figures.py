@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.devtools.bench.budget import steps_ms
+from bot.devtools.bench.options import Options
 from bot.devtools.bench.phases import (
     MESSAGE_TRIPS,
     SUBMIT_TRIPS,
@@ -17,9 +18,6 @@ from bot.devtools.bench.phases import (
 from bot.devtools.bench.slow_clients import HOLD_SECONDS, TRICKLE_SECONDS
 from bot.devtools.bench.stats import spread_ms
 from bot.devtools.sandbox.journal import Recorded
-
-if TYPE_CHECKING:
-    from bot.devtools.bench.run import Options
 
 TRIPS = {"message": MESSAGE_TRIPS, "submit": SUBMIT_TRIPS}
 

@@ -21,132 +21,22 @@ Errors: every failure of an engine (unreachable, full, corrupt, refusing writes)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol, TypeVar
-from urllib.parse import urlsplit
 
-from bot.jobs.storage.health import StoreUnavailable
-
-__all__ = [
-    "DEFAULT_RETENTION_SECONDS",
-    "AbandonedJob",
-    "BacklogFull",
-    "Clock",
-    "Job",
-    "Persistence",
-    "Store",
-    "StoreUnavailable",
-    "open_store",
-]
-
-Clock = Callable[[], float]
-T = TypeVar("T")
-
-DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
-
-
-class BacklogFull(Exception):
-    """`accept` refused a new job because `max_backlog` jobs are already waiting."""
-
-
-@dataclass(frozen=True)
-class Job:
-    """One accepted webhook event as handed to a worker."""
-
-    event_id: str
-    kind: str
-    payload: str
-    attempts: int
-    accepted_at: float
-
-
-@dataclass(frozen=True)
-class Persistence:
-    """What of the store survives a restart of its server, as far as the engine can tell."""
-
-    durable: bool | None  # None: the engine would not say (a managed Redis forbidding CONFIG)
-    detail: str
-    caveat: str = ""  # what a crash may still lose although the store persists
-
-
-@dataclass(frozen=True)
-class AbandonedJob:
-    """A poison job kept (for the retention period) so an operator can see why it failed."""
-
-    job: Job
-    error: str
-    abandoned_at: float
-
-
-class Store(Protocol):
-    """What the webhook endpoint and the workers need from durable storage."""
-
-    def accept(
-        self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
-    ) -> bool:
-        """Record a new job durably; False if this event id was accepted within the retention.
-
-        With `max_backlog`, raise BacklogFull instead when that many jobs are waiting (checked
-        in the same atomic step, so the bound is exact however many deliveries arrive at once).
-        """
-        ...
-
-    def claim(self, owner: str, lease_seconds: float) -> Job | None:
-        """Lease the oldest ready job to `owner`; None when nothing is ready."""
-        ...
-
-    def complete(self, event_id: str, owner: str) -> None:
-        """Finish a job held by `owner`; its id stays remembered for dedupe."""
-        ...
-
-    def abandon(self, event_id: str, owner: str, error: str) -> None:
-        """Give up on a job held by `owner` for good, keeping it and `error` for inspection."""
-        ...
-
-    def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
-        """Renew the lease of a job still held by `owner`; False if another owner took it."""
-        ...
-
-    def backlog(self) -> int:
-        """Count jobs accepted and neither completed nor abandoned."""
-        ...
-
-    def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
-        """List abandoned jobs still within the retention, most recently accepted first."""
-        ...
-
-    def put_if_absent(self, key: str, value: str, ttl_seconds: float | None = None) -> str | None:
-        """Set `key` if absent and return None, else return the existing value unchanged."""
-        ...
-
-    def get(self, key: str) -> str | None:
-        """Read a fact; None when absent or expired."""
-        ...
-
-    def set(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
-        """Write a fact unconditionally."""
-        ...
-
-    def delete(self, key: str) -> None:
-        """Forget a fact."""
-        ...
-
-    def hit(self, key: str, window_seconds: float) -> int:
-        """Record one event now; return how many fall in the last `window_seconds` (one per key)."""
-        ...
-
-    def ping(self) -> None:
-        """Write a probe; raise StoreUnavailable when storage cannot take a write now."""
-        ...
-
-    def persistence(self) -> Persistence:
-        """Whether accepted events survive a restart of the storage server."""
-        ...
-
-    def close(self) -> None:
-        """Release connections."""
-        ...
+from bot.jobs.storage.contract import (
+    DEFAULT_RETENTION_SECONDS,
+    AbandonedJob,
+    BacklogFull,
+    Clock,
+    Job,
+    Persistence,
+    Store,
+    StoreUnavailable,
+    check_store_url,
+    patiently,
+    redact_url,
+    sqlite_path_from_url,
+    url_scheme,
+)
 
 
 def open_store(
@@ -157,7 +47,7 @@ def open_store(
 ) -> Store:
     """Build the store a URL names, so deployments switch engines by configuration alone."""
     check_store_url(url)
-    if _scheme(url) == "sqlite":
+    if url_scheme(url) == "sqlite":
         from bot.jobs.storage.sqlite import SqliteStore
 
         return SqliteStore(
@@ -168,82 +58,17 @@ def open_store(
     return RedisStore.from_url(url, clock=clock, retention_seconds=retention_seconds)
 
 
-def check_store_url(url: str) -> None:
-    """Refuse a URL no engine can use (ValueError), without repeating it: what was typed may be
-    a password, or a secret pasted into the wrong variable."""
-    scheme = _scheme(url)
-    if scheme == "sqlite":
-        sqlite_path_from_url(url)
-        return
-    if scheme not in ("redis", "rediss", "unix"):
-        named = f" {scheme!r}" if scheme.isalnum() else ""
-        raise ValueError(f"unsupported store URL scheme{named}: use sqlite:///relative/path.db, "
-                         "sqlite:////absolute/path.db or redis://host:port/db")
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 -- urllib checks the port only when asked for it
-    except ValueError:
-        raise ValueError("bad Redis URL: the port must be a number") from None
-    if scheme == "unix" and not parts.path:
-        raise ValueError("bad Redis URL: expected unix:///path/to.sock")
-    if scheme != "unix" and not parts.hostname:
-        raise ValueError("bad Redis URL: expected redis://host:port/db")
-    database = parts.path.strip("/") if scheme != "unix" else ""
-    if database and not database.isdigit():
-        raise ValueError("bad Redis URL: the database must be a number, as in redis://host/0")
-
-
-def sqlite_path_from_url(url: str) -> str:
-    """Extract the file path of a sqlite URL, rejecting forms that would not be one shared file."""
-    prefix = "sqlite:///"
-    path = url[len(prefix) :] if url.lower().startswith(prefix) else ""
-    if not path or path == ":memory:":
-        raise ValueError(
-            "bad sqlite store URL: expected sqlite:///relative/path.db or "
-            "sqlite:////absolute/path.db (a file every process can share)"
-        )
-    return path
-
-
-def redact_url(url: str) -> str:
-    """The URL without its userinfo, which may hold a password: safe to print or log."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return "***" if "@" in url else url
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}{sep}{authority}{slash}{tail}"
-
-
-def _scheme(url: str) -> str:
-    return url.partition("://")[0].lower() if "://" in url else ""
-
-
-def check_positive(name: str, seconds: float) -> None:
-    """Reject zero or negative durations, which would make leases or windows meaningless."""
-    if not seconds > 0:
-        raise ValueError(f"{name} must be positive, got {seconds!r}")
-
-
-def check_owner(owner: str) -> None:
-    """Reject an empty owner, which could not be told apart from a job nobody has claimed."""
-    if not owner:
-        raise ValueError("owner must be a non-empty string")
-
-
-def patiently(write: Callable[[], T], patience: float, pause: float = 0.25) -> T:
-    """Run a write that must not be lost, retrying while storage is unavailable for a while.
-
-    For the records written after an effect the bot cannot undo (a message sent, a job done):
-    waiting out a short outage keeps a retry from doing the effect again.
-    """
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            return write()
-        except StoreUnavailable:
-            if time.monotonic() + pause > deadline:
-                raise
-        time.sleep(pause)
-        pause = min(pause * 2, 2.0)
+__all__ = [
+    "DEFAULT_RETENTION_SECONDS",
+    "AbandonedJob",
+    "BacklogFull",
+    "Clock",
+    "Job",
+    "Persistence",
+    "Store",
+    "StoreUnavailable",
+    "check_store_url",
+    "open_store",
+    "patiently",
+    "redact_url",
+]

@@ -23,7 +23,7 @@ from redis.commands.core import Script
 from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
-from bot.jobs.storage import (
+from bot.jobs.storage.contract import (
     DEFAULT_RETENTION_SECONDS,
     AbandonedJob,
     BacklogFull,

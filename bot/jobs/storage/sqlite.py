@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from bot.jobs.storage import (
+from bot.jobs.storage.contract import (
     DEFAULT_RETENTION_SECONDS,
     AbandonedJob,
     BacklogFull,

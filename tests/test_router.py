@@ -1,0 +1,581 @@
+"""The conversation's routing and decisions, driven with fakes: no sandbox, no HTTP.
+
+Each test builds an :class:`Event` as a webhook would carry it, stores it in a real SQLite store
+(``accept`` then ``claim``, so the worker's :class:`Job` is the real one) and hands it to
+``Conversation.process``. Webex is a :class:`FakeWebex` that serves the messages, card submits
+and people a test puts in its tables and records every message sent with its keywords; the
+broker is a :class:`FakeMeetings` that records each request and answers with links built from
+it. The assertions are on what was sent, where (space, thread or person) and with which exact
+words of :mod:`bot.conversation.replies`, and on what reached the broker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from datetime import timedelta
+from typing import Any, cast
+
+import pytest
+
+from bot.conversation import replies
+from bot.conversation.context import Place
+from bot.conversation.forms import Forms
+from bot.conversation.router import Conversation, ConversationConfig
+from bot.errors import BotError, FieldError, Rejected, Unavailable, UpstreamError
+from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
+from bot.jobs.storage import Job, Store
+from bot.jobs.worker import Attempt
+from bot.limits import LINK_COUNT_RANGE
+from bot.upstream.instant_connect import (
+    InstantConnectClient,
+    Link,
+    MeetingLinks,
+    MeetingRequest,
+    unique_sub,
+)
+from bot.upstream.webex import AttachmentAction, Message, Person, WebexClient
+from cards import inputs as ids
+from cards.form import meeting_form
+from cards.help import help_card
+from cards.inputs import CatalogDevice
+
+NOW = 1_800_000_000.0  # 2027-01-15: the conversation's clock, fixed
+ORG = "org-clinic"
+BOT = Person("bot-id", ("router@webex.bot",), "Router Bot", ORG, type="bot")
+ALICE = Person("alice-id", ("alice@clinic.example.com",), "Alice Doctor", ORG,
+               timezone="America/New_York")
+STRANGER = Person("mallory-id", ("mallory@elsewhere.example.com",), "Mallory", "org-elsewhere")
+OTHER_BOT = Person("other-bot-id", ("helper@webex.bot",), "Helper Bot", ORG, type="bot")
+CATALOG = (
+    CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
+    CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
+)
+DM = "room-alice-1to1"
+CLINIC = "room-clinic"
+THREAD = "msg-thread-root"
+MENTION = (f'<spark-mention data-object-type="person" data-object-id="{BOT.id}">'
+           f"{BOT.display_name}</spark-mention>")
+
+
+# Fakes ------------------------------------------------------------------------------------------
+
+
+class FakeWebex:
+    """What the conversation (with its outbox, forms and people) calls of ``WebexClient``."""
+
+    def __init__(self) -> None:
+        self.messages: dict[str, Message] = {}
+        self.actions: dict[str, AttachmentAction] = {}
+        self.people: dict[str, Person] = {p.id: p for p in (BOT, ALICE, STRANGER, OTHER_BOT)}
+        self.sent: list[dict[str, Any]] = []  # every send's keywords, plus the id it got
+        self.deleted: list[str] = []
+        self.fetched: list[tuple[str, str]] = []  # (method, id) of every message/submit/person
+        self.failures: dict[str, UpstreamError] = {}  # method name -> error it raises
+        self._ids = itertools.count(1)
+
+    def _maybe_fail(self, method: str) -> None:
+        if method in self.failures:
+            raise self.failures[method]
+
+    def me(self) -> Person:
+        self._maybe_fail("me")
+        return BOT
+
+    def person(self, person_id: str) -> Person:
+        self.fetched.append(("person", person_id))
+        self._maybe_fail("person")
+        if person_id not in self.people:
+            raise Rejected("Webex", status=404)
+        return self.people[person_id]
+
+    def message(self, message_id: str) -> Message:
+        self.fetched.append(("message", message_id))
+        self._maybe_fail("message")
+        if message_id not in self.messages:
+            raise Rejected("Webex", status=404)
+        return self.messages[message_id]
+
+    def attachment_action(self, action_id: str) -> AttachmentAction:
+        self.fetched.append(("attachment_action", action_id))
+        self._maybe_fail("attachment_action")
+        if action_id not in self.actions:
+            raise Rejected("Webex", status=404)
+        return self.actions[action_id]
+
+    def send(self, **message: Any) -> str:
+        self._maybe_fail("send")
+        message_id = f"sent-{next(self._ids)}"
+        self.sent.append({**message, "id": message_id})
+        return message_id
+
+    def recent_messages(
+        self, room_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        return []  # a retry finds nothing unrecorded, so it posts
+
+    def delete_message(self, message_id: str) -> None:
+        self._maybe_fail("delete_message")
+        self.deleted.append(message_id)
+
+
+class FakeMeetings:
+    """The broker: records each request and answers with links made from it (or an error)."""
+
+    def __init__(self) -> None:
+        self.requests: list[MeetingRequest] = []
+        self.error: BotError | None = None
+
+    def create_links(self, request: MeetingRequest) -> MeetingLinks:
+        self.requests.append(request)
+        if self.error is not None:
+            raise self.error
+        request.check(NOW)  # as the real client does before sending
+
+        def links(role: str, count: int) -> tuple[Link, ...]:
+            return tuple(
+                Link(role, number, f"https://ic.example.test/{role}/{request.sub}/{number}",
+                     f"https://ic.example.test/s/{role[0]}{number}"
+                     if request.provide_short_urls else None)
+                for number in range(1, count + 1))
+
+        nbf, exp = request.window(NOW)
+        return MeetingLinks(sub=request.sub, nbf=nbf, exp=exp,
+                            hosts=links("host", request.hosts),
+                            guests=links("guest", request.guests))
+
+
+class Bot:
+    """A conversation wired to the fakes and a real store, and ways to feed it events."""
+
+    def __init__(self, store: Store, **config: Any) -> None:
+        self.store = store
+        self.webex = FakeWebex()
+        self.meetings = FakeMeetings()
+        self.conversation = Conversation(
+            ConversationConfig(device_catalog=CATALOG, **config),
+            cast(WebexClient, self.webex),
+            cast(InstantConnectClient, self.meetings),
+            store,
+            clock=lambda: NOW,
+        )
+        self._ids = itertools.count(1)
+
+    def job(self, event: Event) -> Job:
+        """The job a worker gets for this event, through the store as the intake stores it."""
+        assert self.store.accept(event.data_id, event.resource, event.to_json())
+        job = self.store.claim("test-worker", 60.0)
+        assert job is not None and job.event_id == event.data_id and job.attempts == 1
+        return job
+
+    def process(self, event: Event, *, last: bool = False) -> Job:
+        job = self.job(event)
+        self.conversation.process(Attempt(job, last=last))
+        return job
+
+    def say(
+        self, text: str, *, person: Person = ALICE, room: str = DM, parent_id: str | None = None,
+        mention: bool = False, last: bool = False,
+    ) -> str:
+        """Someone writes a message; it is processed. Returns the message id."""
+        message = self.add_message(text, person=person, room=room, parent_id=parent_id,
+                                   mention=mention)
+        self.process(message_event(message), last=last)
+        return message.id
+
+    def add_message(
+        self, text: str, *, person: Person = ALICE, room: str = DM, parent_id: str | None = None,
+        mention: bool = False,
+    ) -> Message:
+        message_id = f"msg-{next(self._ids)}"
+        html = f"<p>{MENTION} {text}</p>" if mention else ""
+        plain = f"{BOT.display_name} {text}" if mention else text
+        message = Message(message_id, room, "direct" if room == DM else "group", person.id,
+                          person.email, text=plain, html=html, parent_id=parent_id)
+        self.webex.messages[message_id] = message
+        return message
+
+    def submit(
+        self, form_id: str, inputs: dict[str, Any], *, person: Person = ALICE,
+        room: str = CLINIC, action_id: str | None = None,
+    ) -> str:
+        """Someone presses a card's button; it is processed. Returns the action id."""
+        action = AttachmentAction(action_id or f"action-{next(self._ids)}", form_id, person.id,
+                                  room, dict(inputs))
+        self.webex.actions[action.id] = action
+        self.process(submit_event(action))
+        return action.id
+
+    def open_form(self, *, room: str = CLINIC, parent_id: str | None = THREAD) -> str:
+        """Mention the bot with ``new``; returns the form's message id."""
+        before = len(self.webex.sent)
+        self.say("new", room=room, parent_id=parent_id, mention=room != DM)
+        [form] = self.webex.sent[before:]
+        return str(form["id"])
+
+    def sends(self) -> list[dict[str, Any]]:
+        """What was sent, without the ids Webex handed out."""
+        return [{k: v for k, v in sent.items() if k != "id"} for sent in self.webex.sent]
+
+    def clear(self) -> None:
+        self.webex.sent.clear()
+        self.webex.fetched.clear()
+        self.webex.deleted.clear()
+        self.meetings.requests.clear()
+
+
+def message_event(message: Message) -> Event:
+    """messages/created as Webex delivers it: ids, no text."""
+    data = {"id": message.id, "roomId": message.room_id, "roomType": message.room_type,
+            "personId": message.person_id, "personEmail": message.person_email}
+    if message.parent_id:
+        data["parentId"] = message.parent_id
+    return Event(*MESSAGE, message.id, webhook_id="wh-messages", data=data)
+
+
+def submit_event(action: AttachmentAction) -> Event:
+    """attachmentActions/created as Webex delivers it: ids, no inputs, no room type."""
+    data = {"id": action.id, "type": "submit", "messageId": action.message_id,
+            "personId": action.person_id, "roomId": action.room_id}
+    return Event(*SUBMIT, action.id, webhook_id="wh-actions", data=data)
+
+
+def membership_event(member_id: str, room: str) -> Event:
+    data = {"id": f"membership-{member_id}-{room}", "roomId": room, "roomType": "group",
+            "personId": member_id}
+    return Event(*MEMBERSHIP, str(data["id"]), webhook_id="wh-memberships", data=data)
+
+
+def create_inputs(**changes: Any) -> dict[str, Any]:
+    inputs = {ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Consultation", ids.HOSTS: "1",
+              ids.GUESTS: "2", ids.SHORT_LINKS: "true", ids.VERTICAL: "gen",
+              ids.HOST_LOGIN: "true", ids.VALID_FOR: "2h"}
+    inputs.update(changes)
+    return {k: v for k, v in inputs.items() if v is not None}
+
+
+def in_space(markdown: str, card: Any = None, *, room: str = DM,
+             parent_id: str | None = None) -> dict[str, Any]:
+    """A reply as ``EventContext.post`` sends it."""
+    return {"room_id": room, "parent_id": parent_id, "markdown": markdown, "card": card}
+
+
+def help_reply(intro: str, *, room: str = DM, parent_id: str | None = None) -> dict[str, Any]:
+    card = help_card(bot_name=BOT.display_name, commands=replies.COMMANDS)
+    return in_space(replies.help_text(intro), card, room=room, parent_id=parent_id)
+
+
+@pytest.fixture
+def bot(store: Store) -> Bot:
+    return Bot(store)
+
+
+# 1. Commands in a 1:1 ---------------------------------------------------------------------------
+
+
+def test_help_in_a_direct_space_gets_the_command_list_and_the_help_card(bot: Bot) -> None:
+    bot.say("help")
+    assert bot.sends() == [help_reply(replies.HELP)]
+    assert bot.meetings.requests == []
+
+
+def test_an_unknown_word_gets_the_not_understood_help(bot: Bot) -> None:
+    bot.say("what is the weather")
+    assert bot.sends() == [help_reply(replies.NOT_UNDERSTOOD)]
+
+
+def test_devices_lists_the_catalog(bot: Bot) -> None:
+    bot.say("devices")
+    [sent] = bot.sends()
+    assert sent == in_space(replies.devices(CATALOG))
+    assert "Exam Room 1" in sent["markdown"] and "cart-7@clinic.example.com" in sent["markdown"]
+
+
+def test_the_bot_added_to_a_space_introduces_itself_and_others_joining_get_nothing(
+    bot: Bot,
+) -> None:
+    bot.process(membership_event(ALICE.id, CLINIC))
+    assert bot.sends() == []
+    bot.process(membership_event(BOT.id, CLINIC))
+    assert bot.sends() == [help_reply(replies.WELCOME, room=CLINIC)]
+
+
+# 2. The bot's own messages ----------------------------------------------------------------------
+
+
+def test_the_bots_own_message_sends_nothing_and_fetches_nothing(bot: Bot) -> None:
+    bot.say("help", person=BOT)
+    assert bot.sends() == []
+    assert bot.webex.fetched == []
+
+
+def test_the_bots_own_message_is_recognised_from_the_fetched_message_too(bot: Bot) -> None:
+    message = bot.add_message("help", person=BOT)
+    event = message_event(message)
+    event = dataclasses.replace(event, data={**event.data, "personId": ""})  # webhook said less
+    bot.process(event)
+    assert bot.sends() == []
+    assert bot.webex.fetched == [("message", message.id)]
+
+
+# 3. Groups and threads --------------------------------------------------------------------------
+
+
+def test_a_mention_in_a_group_thread_is_answered_in_that_thread(bot: Bot) -> None:
+    bot.say("help", room=CLINIC, parent_id=THREAD, mention=True)
+    assert bot.sends() == [help_reply(replies.HELP, room=CLINIC, parent_id=THREAD)]
+
+
+def test_the_mention_is_removed_before_the_command_is_read(bot: Bot) -> None:
+    bot.say("devices", room=CLINIC, mention=True)
+    assert bot.sends() == [in_space(replies.devices(CATALOG), room=CLINIC)]
+
+
+# 4. Who may use the bot -------------------------------------------------------------------------
+
+
+def test_a_person_of_another_organisation_is_told_they_are_not_allowed(bot: Bot) -> None:
+    bot.say("meet Consultation", person=STRANGER, room=CLINIC, parent_id=THREAD, mention=True)
+    assert bot.sends() == [in_space(replies.NOT_ALLOWED, room=CLINIC, parent_id=THREAD)]
+    assert bot.meetings.requests == []
+
+
+def test_another_bot_gets_no_reply_at_all(bot: Bot) -> None:
+    bot.say("meet Consultation", person=OTHER_BOT, room=CLINIC, mention=True)
+    assert bot.sends() == []
+    assert bot.meetings.requests == []
+
+
+def test_a_stranger_pressing_a_form_is_refused_and_nothing_is_created(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.clear()
+    bot.submit(form_id, create_inputs(), person=STRANGER)
+    assert bot.sends() == [in_space(replies.NOT_ALLOWED, room=CLINIC, parent_id=THREAD)]
+    assert bot.meetings.requests == [] and bot.webex.deleted == []
+
+
+# 5. The quick meet command ----------------------------------------------------------------------
+
+
+def test_meet_makes_one_broker_request_and_posts_the_links_in_the_space(bot: Bot) -> None:
+    message_id = bot.say("meet Consultation guests=2")
+    [request] = bot.meetings.requests
+    assert request.num_guest == 2 and request.num_host == 1
+    assert request.sub == unique_sub("Consultation", message_id)
+    assert request.exp == int(NOW) + 2 * 3600  # the default validity
+    [sent] = bot.sends()
+    assert sent["room_id"] == DM and sent["parent_id"] is None and sent["card"] is not None
+    assert sent["markdown"].startswith("**Meeting links: Consultation**")
+    for role, number in (("host", 1), ("guest", 1), ("guest", 2)):
+        assert f"https://ic.example.test/{role}/{request.sub}/{number}" in sent["markdown"]
+    assert "guest/" + request.sub + "/3" not in sent["markdown"]
+
+
+def test_meet_with_an_unknown_option_names_it_and_calls_no_broker(bot: Bot) -> None:
+    bot.say("meet Consultation colour=red")
+    [sent] = bot.sends()
+    assert sent["room_id"] == DM and sent["card"] is None
+    assert sent["markdown"].startswith(replies.FIX_OPTIONS + "\n")
+    assert "Option colour" in sent["markdown"]
+    assert bot.meetings.requests == []
+
+
+def test_meet_in_a_group_sends_host_links_privately(bot: Bot) -> None:
+    bot.say("meet Consultation", room=CLINIC, parent_id=THREAD, mention=True)
+    [request] = bot.meetings.requests
+    private, ready, guests = bot.sends()
+    assert private["to_person_id"] == ALICE.id and "room_id" not in private
+    assert f"/host/{request.sub}/1" in private["markdown"]
+    assert ready == in_space(replies.ready("Consultation", ALICE.display_name), room=CLINIC,
+                             parent_id=THREAD)
+    assert guests["room_id"] == CLINIC and guests["parent_id"] == THREAD
+    assert f"/guest/{request.sub}/1" in guests["markdown"] and "/host/" not in guests["markdown"]
+
+
+# 6. The form's lifecycle ------------------------------------------------------------------------
+
+
+def test_new_posts_the_form_and_records_where_it_lives(bot: Bot, store: Store) -> None:
+    form_id = bot.open_form()
+    card = meeting_form(CATALOG, group_space=True, timezone_name="America/New_York")
+    assert bot.sends() == [in_space(replies.FORM, card, room=CLINIC, parent_id=THREAD)]
+    forms = Forms(store, cast(WebexClient, bot.webex))
+    assert forms.place(form_id, CLINIC) == Place(CLINIC, True, THREAD)
+    assert forms.place(form_id, DM) is None  # a form belongs to its own space only
+
+
+def test_a_submit_creates_the_meeting_posts_the_links_and_retires_the_form(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.clear()
+    action_id = bot.submit(form_id, create_inputs())
+    [request] = bot.meetings.requests
+    assert request.sub == unique_sub("Consultation", action_id)
+    assert (request.num_host, request.num_guest) == (1, 2)
+    private, ready, guests = bot.sends()  # a group form: host links privately, by default
+    assert private["to_person_id"] == ALICE.id
+    assert f"/host/{request.sub}/1" in private["markdown"]
+    assert ready == in_space(replies.ready("Consultation", ALICE.display_name), room=CLINIC,
+                             parent_id=THREAD)
+    assert guests["room_id"] == CLINIC and guests["parent_id"] == THREAD
+    assert f"/guest/{request.sub}/2" in guests["markdown"] and "/host/" not in guests["markdown"]
+    assert bot.webex.deleted == [form_id]
+
+
+def test_a_submit_without_private_host_links_posts_every_link_in_the_thread(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.clear()
+    bot.submit(form_id, create_inputs(**{ids.PRIVATE_HOST_LINKS: "false"}))
+    [request] = bot.meetings.requests
+    [links] = bot.sends()
+    assert links["room_id"] == CLINIC and links["parent_id"] == THREAD
+    assert f"/host/{request.sub}/1" in links["markdown"]
+    assert f"/guest/{request.sub}/2" in links["markdown"]
+
+
+def test_a_second_press_of_a_used_form_is_told_the_links_exist(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.submit(form_id, create_inputs())
+    bot.clear()
+    bot.submit(form_id, create_inputs())
+    assert bot.sends() == [in_space(replies.ALREADY_CREATED, room=CLINIC, parent_id=THREAD)]
+    assert bot.meetings.requests == [] and bot.webex.deleted == []
+
+
+def test_a_used_form_says_already_created_before_checking_inputs_or_the_rate_limit(
+    store: Store,
+) -> None:
+    bot = Bot(store, meetings_per_person=1)
+    form_id = bot.open_form()
+    bot.submit(form_id, create_inputs())
+    bot.clear()
+    bot.submit(form_id, create_inputs(**{ids.HOSTS: "30"}))  # would fail validation
+    bot.submit(form_id, create_inputs())  # would be past the limit of one meeting
+    assert bot.sends() == [in_space(replies.ALREADY_CREATED, room=CLINIC, parent_id=THREAD)] * 2
+    assert bot.meetings.requests == []
+
+
+def test_a_submit_of_an_unknown_form_is_told_it_is_gone(bot: Bot) -> None:
+    bot.submit("msg-never-posted", create_inputs())
+    assert bot.sends() == [in_space(replies.FORM_GONE, room=CLINIC)]
+    assert bot.meetings.requests == []
+
+
+def test_a_form_submitted_from_another_space_is_gone_there(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.clear()
+    bot.submit(form_id, create_inputs(), room=DM)
+    assert bot.sends() == [in_space(replies.FORM_GONE, room=DM)]
+    assert bot.meetings.requests == []
+
+
+def test_a_broker_refusal_is_told_and_the_form_can_be_submitted_again(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.clear()
+    refusal = Rejected("Instant Connect", status=400, tracking_id="ic-track-1")
+    bot.meetings.error = refusal
+    bot.submit(form_id, create_inputs())
+    assert bot.sends() == [in_space(replies.upstream_failure(refusal), room=CLINIC,
+                                    parent_id=THREAD)]
+    assert "ic-track-1" in bot.sends()[0]["markdown"]
+    assert bot.webex.deleted == []  # the form stays for another try
+    bot.clear()
+    bot.meetings.error = None
+    action_id = bot.submit(form_id, create_inputs())
+    [request] = bot.meetings.requests
+    assert request.sub == unique_sub("Consultation", action_id)
+    assert len(bot.sends()) == 3 and bot.webex.deleted == [form_id]
+
+
+def test_the_help_cards_button_posts_a_form_in_that_space(bot: Bot, store: Store) -> None:
+    bot.say("help")
+    [help_message] = bot.webex.sent
+    bot.clear()
+    bot.submit(str(help_message["id"]), {ids.ACTION: ids.ACTION_SHOW_FORM}, room=DM)
+    [form] = bot.sends()
+    assert form["room_id"] == DM and form["markdown"] == replies.FORM
+    assert ids.ACTION_CREATE in str(form["card"])
+    assert bot.meetings.requests == []
+    forms = Forms(store, cast(WebexClient, bot.webex))
+    assert forms.place(str(bot.webex.sent[0]["id"]), DM) is not None
+
+
+# 7. Transient failures and the last attempt -----------------------------------------------------
+
+
+def test_a_transient_webex_failure_is_left_to_the_worker_before_the_last_attempt(
+    bot: Bot,
+) -> None:
+    outage = Unavailable("Webex", status=503)
+    bot.webex.failures["message"] = outage
+    message = bot.add_message("help")
+    job = bot.job(message_event(message))
+    with pytest.raises(Unavailable):
+        bot.conversation.process(Attempt(job, last=False))
+    assert bot.sends() == []
+    # The worker's last try: the same event again; this time the person hears why.
+    bot.conversation.process(Attempt(dataclasses.replace(job, attempts=5), last=True))
+    assert bot.sends() == [in_space(replies.upstream_failure(outage))]
+
+
+def test_a_transient_webex_failure_sending_the_reply_propagates_too(bot: Bot) -> None:
+    bot.webex.failures["send"] = Unavailable("Webex", status=503)
+    message = bot.add_message("help")
+    with pytest.raises(Unavailable):
+        bot.conversation.process(Attempt(bot.job(message_event(message)), last=False))
+
+
+def test_a_webex_refusal_is_told_at_once_not_retried(bot: Bot) -> None:
+    refusal = Rejected("Webex", status=404, tracking_id="wx-track-9")
+    bot.webex.failures["person"] = refusal
+    bot.say("help", room=CLINIC, parent_id=THREAD, mention=True)  # last=False: nothing raised
+    [sent] = bot.sends()
+    # Told in the webhook's space; not pinned to the thread, which the router only learns
+    # from the fetched message and does not use for failures before the command runs.
+    assert sent["room_id"] == CLINIC
+    assert sent["markdown"] == replies.upstream_failure(refusal) and sent["card"] is None
+
+
+def test_a_transient_broker_failure_is_told_at_once(bot: Bot) -> None:
+    outage = Unavailable("Instant Connect", status=503)
+    bot.meetings.error = outage
+    bot.say("meet Consultation")  # last=False: only Webex failures are left to the worker
+    assert bot.sends() == [in_space(replies.upstream_failure(outage))]
+
+
+# 8. The rate limit ------------------------------------------------------------------------------
+
+
+def test_the_meeting_past_the_rate_limit_is_refused(store: Store) -> None:
+    window = timedelta(minutes=30)
+    bot = Bot(store, meetings_per_person=1, meetings_window=window)
+    bot.say("meet First")
+    assert len(bot.meetings.requests) == 1 and len(bot.sends()) == 1
+    bot.clear()
+    bot.say("meet Second")
+    assert bot.sends() == [in_space(replies.rate_limited(1, window))]
+    assert bot.meetings.requests == []
+
+
+# 9. Validation ----------------------------------------------------------------------------------
+
+
+def test_a_submit_with_too_many_hosts_names_the_field_and_reaches_no_broker(bot: Bot) -> None:
+    form_id = bot.open_form()
+    bot.clear()
+    bot.submit(form_id, create_inputs(**{ids.HOSTS: "30"}))
+    expected = replies.problems([FieldError(ids.LABELS[ids.HOSTS], LINK_COUNT_RANGE)],
+                                replies.FIX_FORM)
+    assert bot.sends() == [in_space(expected, room=CLINIC, parent_id=THREAD)]
+    assert "**Hosts**" in expected
+    assert bot.meetings.requests == [] and bot.webex.deleted == []
+    bot.clear()
+    bot.submit(form_id, create_inputs())  # the form was not used up: fixed, it works
+    assert len(bot.meetings.requests) == 1 and bot.webex.deleted == [form_id]
+
+
+def test_a_meet_with_a_bad_value_asks_to_fix_the_command(bot: Bot) -> None:
+    bot.say("meet Consultation guests=lots")
+    expected = replies.problems([FieldError(ids.LABELS[ids.GUESTS], LINK_COUNT_RANGE)],
+                                replies.FIX_COMMAND)
+    assert bot.sends() == [in_space(expected)]
+    assert bot.meetings.requests == []
