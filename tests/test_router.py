@@ -556,6 +556,24 @@ def test_the_meeting_past_the_rate_limit_is_refused(store: Store) -> None:
     assert bot.meetings.requests == []
 
 
+def test_a_retried_meeting_is_counted_once_against_the_rate_limit(store: Store) -> None:
+    """The meeting was made but its links could not be posted (Webex 503): the retry of the
+    same event delivers them; it is not refused as a second meeting."""
+    bot = Bot(store, meetings_per_person=1)
+    bot.webex.failures["send"] = Unavailable("Webex", status=503)
+    message = bot.add_message("meet Consultation")
+    job = bot.job(message_event(message))
+    with pytest.raises(Unavailable):
+        bot.conversation.process(Attempt(job, last=False))
+    del bot.webex.failures["send"]
+    bot.conversation.process(Attempt(dataclasses.replace(job, attempts=2), last=False))
+    [links] = bot.sends()
+    assert links["markdown"].startswith("**Meeting links: Consultation**")
+    bot.clear()
+    bot.say("meet Another")  # a new request is still counted
+    assert bot.sends() == [in_space(replies.rate_limited(1, timedelta(hours=1)))]
+
+
 # 9. Validation ----------------------------------------------------------------------------------
 
 

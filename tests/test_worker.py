@@ -225,8 +225,10 @@ def test_a_failing_job_is_retried_with_backoff_then_abandoned_after_its_last_att
         worker.stop()
     assert [(t.job.event_id, t.job.attempts, t.last) for t in tries] == [
         ("poison", 1, False), ("poison", 2, False), ("poison", 3, True)]  # ...but not again
-    assert store.backoffs == [2.0, 4.0, 8.0]  # min(60, 2 ** attempts), asked after each failure
-    assert [(a.job.event_id, a.error) for a in abandoned] == [("poison", "too many attempts")]
+    # min(60, 2 ** attempts), asked after each failure but the last, which gives up at once
+    assert store.backoffs == [2.0, 4.0]
+    assert [(a.job.event_id, a.job.attempts, a.error) for a in abandoned] == [
+        ("poison", 3, "too many attempts")]
     assert store.backlog() == 0
 
 

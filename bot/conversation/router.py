@@ -182,7 +182,7 @@ class Conversation:
             again = replies.FIX_FORM if form_id else replies.FIX_COMMAND
             context.say(replies.problems(error.errors, again))
             return
-        if not self._within_rate_limit(person, context):
+        if not self._within_rate_limit(person, context, key):
             return
         if form_id is not None and not self._forms.claim(form_id, key):
             context.say(replies.ALREADY_CREATED)
@@ -236,10 +236,16 @@ class Conversation:
             context.say(replies.NOT_ALLOWED)
         return False
 
-    def _within_rate_limit(self, person: Person, context: EventContext) -> bool:
+    def _within_rate_limit(self, person: Person, context: EventContext, key: str) -> bool:
+        """Count the request ``key`` once: a retried event keeps its first try's verdict, so a
+        meeting made on a try whose replies then failed is not refused on the retry."""
         window = self._config.meetings_window
-        count = self._store.hit(f"rate:{person.id}", window.total_seconds())
-        if count <= self._config.meetings_per_person:
+        verdict = self._store.get(f"rate-verdict:{key}")
+        if verdict is None:
+            count = self._store.hit(f"rate:{person.id}", window.total_seconds())
+            verdict = "within" if count <= self._config.meetings_per_person else "over"
+            self._store.set(f"rate-verdict:{key}", verdict, window.total_seconds())
+        if verdict == "within":
             return True
         context.say(replies.rate_limited(self._config.meetings_per_person, window))
         return False

@@ -173,28 +173,41 @@ class Worker:
 
     def _attempt(self, job: Job) -> None:
         with bind(event_id=job.event_id, kind=job.kind, attempt=job.attempts):
-            if job.attempts > self._max_attempts:  # the last attempt failed
+            if job.attempts > self._max_attempts:  # a process died during the last attempt
                 log.error("giving up on an event that failed too often")
-                self._release(job)
-                self._record(lambda: self._store.abandon(
-                    job.event_id, self._owner, "too many attempts"), "abandoned")
+                self._give_up(job)
                 return
+            last = job.attempts >= self._max_attempts
             try:
-                self._process(Attempt(job, last=job.attempts >= self._max_attempts))
+                self._process(Attempt(job, last=last))
             except Exception as error:
-                retry_in = min(60.0, 2.0**job.attempts)
-                extra = {"error_type": type(error).__name__, "retry_in_seconds": retry_in}
-                if isinstance(error, StoreUnavailable):  # the outage is logged once, elsewhere
-                    log.warning("storage failed while processing; it will be retried", extra=extra)
-                else:
-                    log.exception("processing failed; it will be retried", extra=extra)
-                self._release(job)  # no renewal may undo the backoff
-                with contextlib.suppress(StoreUnavailable):  # then the lease sets the backoff
-                    self._store.extend(job.event_id, self._owner, retry_in)
+                self._failed(job, error, last=last)
                 return
             self._release(job)
             if self._record(lambda: self._store.complete(job.event_id, self._owner), "done"):
                 log.info("event processed")
+
+    def _failed(self, job: Job, error: Exception, *, last: bool) -> None:
+        """Put a failed job back with a backoff, or give up on it after its last attempt."""
+        if last:
+            log.error("giving up on an event: its last attempt failed",
+                      extra={"error_type": type(error).__name__}, exc_info=error)
+            self._give_up(job)
+            return
+        retry_in = min(60.0, 2.0**job.attempts)
+        extra = {"error_type": type(error).__name__, "retry_in_seconds": retry_in}
+        if isinstance(error, StoreUnavailable):  # the outage is logged once, elsewhere
+            log.warning("storage failed while processing; it will be retried", extra=extra)
+        else:
+            log.exception("processing failed; it will be retried", extra=extra)
+        self._release(job)  # no renewal may undo the backoff
+        with contextlib.suppress(StoreUnavailable):  # then the lease sets the backoff
+            self._store.extend(job.event_id, self._owner, retry_in)
+
+    def _give_up(self, job: Job) -> None:
+        self._release(job)
+        self._record(lambda: self._store.abandon(job.event_id, self._owner, "too many attempts"),
+                     "abandoned")
 
     def _record(self, write: Callable[[], object], outcome: str) -> bool:
         """Record a job's end, waiting out an outage while the lease, renewed last at most a
