@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime, tzinfo
 
 from bot import logs
@@ -180,9 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def serve(env: Mapping[str, str] | None = None) -> int:
+def serve() -> int:
     """Check every setting and the store, then become gunicorn serving ``bot.web.wsgi``."""
-    settings = Settings.from_env(env)
+    settings = Settings.from_env()
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     for warning in preflight(settings):
