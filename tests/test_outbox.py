@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import NotAuthorized, Rejected, UpstreamError
+from bot.errors import NotAuthorized, Rejected, Unavailable, UpstreamError
 from bot.jobs import outbox as outbox_module
 from bot.jobs.outbox import CLOCK_SKEW, Outbox
 from bot.jobs.storage import Store, StoreUnavailable
@@ -431,6 +431,25 @@ def test_a_space_the_bot_may_not_list_gets_the_message_again(
     assert again == webex.messages[-1]["id"]
     assert box.for_event("evt-1", retry=True, since=since).send(**done) == again
     assert len(webex.sends) == 2
+
+
+def test_a_lookup_webex_could_not_answer_leaves_the_event_for_later_until_its_last_try(
+    webex: FakeWebex, store: Store
+) -> None:
+    """A 503 while looking says nothing about the space: posting again could post twice, so the
+    error goes up (the worker retries the event); on the last try, the message is posted."""
+    since = time.time()
+    box = outbox(webex, store)
+    done = {"room_id": "room-1", "markdown": "Done"}
+    killed_try(webex, store, "evt-1", since, done)
+    webex.lookup_error = Unavailable("Webex", status=503)
+
+    with pytest.raises(Unavailable):
+        box.for_event("evt-1", retry=True, since=since).send(**done)
+    assert webex.sends == [done]
+
+    again = box.for_event("evt-1", retry=True, since=since, last_attempt=True).send(**done)
+    assert webex.sends == [done, done] and again == webex.messages[-1]["id"]
 
 
 # 7. A record written while storage is briefly away ---------------------------------------------

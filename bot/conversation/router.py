@@ -88,7 +88,7 @@ class Conversation:
         if handler is None:
             return
         sender = self._outbox.for_event(event.data_id, retry=job.attempts > 1,
-                                        since=job.accepted_at)
+                                        since=job.accepted_at, last_attempt=attempt.last)
         # Until the message or submit is fetched, the webhook's room is where to apologise.
         context = EventContext(Place(event.room_id, event.data.get("roomType") != "direct"),
                                last_attempt=attempt.last, send=sender.send)

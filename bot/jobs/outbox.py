@@ -10,11 +10,13 @@ killed busy process is nearly always inside it for some event) would make the re
 message again. So on a retry, a send with no record first looks for its message in the space: a
 message of the bot's with the same first line, created since the event was accepted, that no
 send has claimed (every send claims the id it got, so another event's identical reply is never
-taken for this one's). Webex lets a bot list the messages of 1:1 spaces
-but not of group spaces (only those that mention it), so in a group space, or for a message
-addressed by person id, the retry still posts again: at least once, never lost. The first try,
-the common case, costs two store writes per send and no lookup. A record that cannot be written
-because storage just went away is retried for a while before the send counts as in doubt.
+taken for this one's). Webex lets a bot list the messages of 1:1 spaces but not of group spaces
+(only those that mention it), so in a group space, or for a message addressed by person id, the
+retry still posts again: at least once, never lost. A lookup Webex could not answer (429, 5xx)
+proves nothing, so the event is left to be retried later, except on its last try, which posts.
+The first try, the common case, costs two store writes per send and no lookup. A record that
+cannot be written because storage just went away is retried for a while before the send counts
+as in doubt.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.errors import UpstreamError
+from bot.errors import UpstreamError, is_retryable
 from bot.jobs.storage import Store, patiently
 from bot.upstream.webex import WebexClient
 
@@ -39,9 +41,12 @@ class Outbox:
         self._webex = webex
         self._store = store
 
-    def for_event(self, event_id: str, *, retry: bool, since: float) -> EventSender:
+    def for_event(
+        self, event_id: str, *, retry: bool, since: float, last_attempt: bool = False
+    ) -> EventSender:
         """The sender for one try at an event; ``since`` is when the event was accepted."""
-        return EventSender(self._webex, self._store, event_id, retry=retry, since=since)
+        return EventSender(self._webex, self._store, event_id, retry=retry, since=since,
+                           last_attempt=last_attempt)
 
 
 class EventSender:
@@ -51,13 +56,15 @@ class EventSender:
     """
 
     def __init__(
-        self, webex: WebexClient, store: Store, event_id: str, *, retry: bool, since: float
+        self, webex: WebexClient, store: Store, event_id: str, *, retry: bool, since: float,
+        last_attempt: bool = False,
     ) -> None:
         self._webex = webex
         self._store = store
         self._event_id = event_id
         self._retry = retry
         self._since = since
+        self._last_attempt = last_attempt
         self._sent = 0
 
     def send(self, **message: Any) -> str:
@@ -88,8 +95,10 @@ class EventSender:
         parent_id = message.get("parent_id")
         try:
             recent = self._webex.recent_messages(room_id, parent_id, RECENT_LIMIT)
-        except UpstreamError:
-            return None  # a group space, which a bot may not list: post again
+        except UpstreamError as error:
+            if is_retryable(error) and not self._last_attempt:
+                raise  # Webex is struggling: better the whole event later than a message twice
+            return None  # a group space, which a bot may not list (or the last try): post again
         me = self._webex.me().id
         first_line = _first_line(message.get("markdown"))
         for item in reversed(recent):  # oldest first
