@@ -26,7 +26,7 @@ from bot.conversation.access import AccessPolicy
 from bot.conversation.router import ConversationConfig
 from bot.conversation.timewindow import parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
-from bot.limits import DEFAULT_VALID_FOR, WORKER_THREADS
+from bot.limits import WORKER_THREADS
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
@@ -65,10 +65,11 @@ class Settings:
     max_backlog: int = 10_000
     access: AccessPolicy = field(default_factory=AccessPolicy)
     device_catalog: tuple[CatalogDevice, ...] = ()
-    default_timezone: str = "UTC"
-    default_valid_for: str = DEFAULT_VALID_FOR
-    meetings_per_person: int = 30
-    meetings_window: timedelta = timedelta(hours=1)
+    # The conversation's own defaults (ConversationConfig), so each is written once.
+    default_timezone: str = ConversationConfig.default_timezone
+    default_valid_for: str = ConversationConfig.default_valid_for
+    meetings_per_person: int = ConversationConfig.meetings_per_person
+    meetings_window: timedelta = ConversationConfig.meetings_window
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     server: ServerSettings = field(default_factory=ServerSettings)
     log_level: str | None = None  # None: each command's own default
@@ -84,8 +85,8 @@ class Settings:
             audience=read.text("IC_AUDIENCE", DEFAULT_AUDIENCE),
             host_url_base=read.url("IC_HOST_URL_BASE", InstantConnectConfig.host_url_base),
             guest_url_base=read.url("IC_GUEST_URL_BASE", InstantConnectConfig.guest_url_base),
-            connect_timeout=read.number("IC_CONNECT_TIMEOUT", 5.0),
-            read_timeout=read.number("IC_READ_TIMEOUT", 20.0),
+            connect_timeout=read.number("IC_CONNECT_TIMEOUT", InstantConnectConfig.connect_timeout),
+            read_timeout=read.number("IC_READ_TIMEOUT", InstantConnectConfig.read_timeout),
         )
         webex_url = read.url("WEBEX_API_URL", cls.webex_base_url)
         if not webex_url.rstrip("/").endswith("/v1"):
@@ -95,7 +96,7 @@ class Settings:
         return cls(
             bot_token=Secret(read.required("WEBEX_BOT_TOKEN")),
             webex_base_url=webex_url if webex_url.endswith("/") else webex_url + "/",
-            webex_timeout=read.number("WEBEX_TIMEOUT", 20.0),
+            webex_timeout=read.number("WEBEX_TIMEOUT", cls.webex_timeout),
             instant_connect=broker,
             webhook_secret=Secret(secret) if secret else None,
             allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
@@ -117,8 +118,8 @@ class Settings:
                 allow_everyone=read.flag("ALLOW_EVERYONE", False),
             ),
             device_catalog=read.catalog("DEVICE_CATALOG"),
-            default_timezone=read.timezone("DEFAULT_TIMEZONE", "UTC"),
-            default_valid_for=read.choice("DEFAULT_VALID_FOR", DEFAULT_VALID_FOR,
+            default_timezone=read.timezone("DEFAULT_TIMEZONE", cls.default_timezone),
+            default_valid_for=read.choice("DEFAULT_VALID_FOR", cls.default_valid_for,
                                           tuple(VALID_FOR_CHOICES)),
             meetings_per_person=read.integer("MEETINGS_PER_PERSON", cls.meetings_per_person),
             meetings_window=timedelta(
