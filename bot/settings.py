@@ -16,7 +16,6 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,7 +23,7 @@ from urllib.parse import urlsplit
 
 from bot.conversation.access import AccessPolicy
 from bot.conversation.router import ConversationConfig
-from bot.conversation.timewindow import parse_duration
+from bot.conversation.timewindow import known_zone, parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import WORKER_THREADS
 from bot.secret import Secret
@@ -285,10 +284,8 @@ class _Reader:
 
     def timezone(self, name: str, default: str) -> str:
         value = self.text(name, default)
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise SettingsError(f"{name} must be an IANA time zone such as Europe/Paris.") from None
+        if known_zone(value) is None:
+            raise SettingsError(f"{name} must be an IANA time zone such as Europe/Paris.")
         return value
 
     def duration_seconds(

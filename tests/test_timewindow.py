@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.conversation.timewindow import clock_change_notice, describe_window, parse_start
+from bot.conversation.timewindow import (
+    clock_change_notice,
+    describe_window,
+    known_zone,
+    parse_start,
+    zone,
+)
 
 
 def at(year: int, month: int, day: int, hour: int, minute: int = 0) -> int:
@@ -95,3 +101,16 @@ def test_the_notice_and_the_window_agree_on_the_time_used() -> None:
     assert nbf == at(2026, 3, 29, 1, 30)
     assert describe_window(nbf, nbf + 7200, paris) == (
         "Sun 29 Mar 2026 03:30 to 05:30 (Europe/Paris)")
+
+
+@pytest.mark.parametrize("name", ["Europe", "America", "Mars/Olympus", "../../etc/passwd", "UTC "])
+def test_a_name_that_is_no_zone_falls_back_to_the_default(name: str) -> None:
+    """A region ("Europe" is a folder of zones), a typo or a path is no zone, wherever the zone
+    database comes from (the system's or the tzdata package, where a folder raises OSError)."""
+    assert known_zone(name) is None
+    assert zone(name, "Europe/Paris") == ZoneInfo("Europe/Paris")
+    assert zone(name, "Europe") == UTC
+
+
+def test_a_real_zone_is_the_persons() -> None:
+    assert zone("Asia/Kolkata", "Europe/Paris") == ZoneInfo("Asia/Kolkata")

@@ -20,14 +20,21 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(seconds=seconds) if seconds > 0 else None
 
 
+def known_zone(name: str) -> ZoneInfo | None:
+    """The IANA zone of that name, or None: a typo, a path, or a region such as ``Europe``
+    (a folder of zones, which the ``tzdata`` package answers with IsADirectoryError)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
 def zone(name: str | None, fallback: str) -> tzinfo:
     """The person's zone when Webex knows it and it is real, else the configured default."""
     for candidate in (name, fallback):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
+        found = known_zone(candidate) if candidate else None
+        if found is not None:
+            return found
     return UTC
 
 
