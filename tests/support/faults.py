@@ -38,7 +38,7 @@ from cards import inputs as ids
 T = TypeVar("T")
 
 SECRET = "fault-tests-webhook-secret-8d2e"
-FIGURES_DIR = Path(__file__).parent / ".fault-figures"
+FIGURES_DIR = Path(__file__).resolve().parent.parent / ".fault-figures"  # tests/.fault-figures
 RESOURCES = ("messages", "attachmentActions")
 MAX_DELIVERIES = 12  # Webex gives up on an event long before this; so do we
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
