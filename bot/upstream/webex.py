@@ -25,22 +25,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import requests
-from requests.adapters import HTTPAdapter
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError
 
 from bot.errors import error_for_status, network_errors
-from bot.limits import WORKER_THREADS
 from bot.secret import Secret
+from bot.upstream.pool import DEFAULT_POOL_SIZE, size_pool
 from bot.upstream.retry import RetryPolicy, parse_retry_after
 from cards import attachment
 
 SERVICE = "Webex"
 T = TypeVar("T")
-# One kept connection per worker thread by default: fewer and the threads above it open (and
-# then discard, with urllib3's "Connection pool is full" warning) a new connection per call.
-DEFAULT_POOL_SIZE = WORKER_THREADS
 SDK_RETRY_AFTER_WARNING = "Malformed Retry-After header received"
 
 
@@ -57,17 +52,6 @@ class _SdkRetryAfterFilter(logging.Filter):
 
 
 _SDK_RETRY_AFTER_FILTER = _SdkRetryAfterFilter()
-
-
-def _size_pool(session: requests.Session, pool_size: int) -> None:
-    """Keep up to ``pool_size`` connections per host, so that many threads reuse theirs.
-
-    Not blocking: a thread beyond the size still gets a connection, it is just not kept.
-    """
-    if pool_size < 1:
-        raise ValueError(f"pool_size must be at least 1, not {pool_size}")
-    for prefix in ("https://", "http://"):
-        session.mount(prefix, HTTPAdapter(pool_maxsize=pool_size))
 
 
 @dataclass(frozen=True)
@@ -146,7 +130,7 @@ class WebexClient:
             wait_on_rate_limit=False,
         )
         # The SDK offers no way to pass a session or adapter; its requests session is this one.
-        _size_pool(self._api._session._req_session, pool_size)
+        size_pool(self._api._session._req_session, pool_size)
         # With wait_on_rate_limit off, the SDK's Retry-After reading only produces that warning.
         logging.getLogger("webexpythonsdk.exceptions").addFilter(_SDK_RETRY_AFTER_FILTER)
         self._retry = retry or RetryPolicy()

@@ -21,22 +21,18 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import requests
-from requests.adapters import HTTPAdapter
 
 from bot.errors import MalformedResponse, error_for_status, network_errors
-from bot.limits import WORKER_THREADS
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.instant_connect.links import SERVICE, MeetingLinks, build_links
 from bot.upstream.instant_connect.request import MeetingRequest
+from bot.upstream.pool import DEFAULT_POOL_SIZE, pooled_session
 from bot.upstream.retry import parse_retry_after
 
 log = logging.getLogger(__name__)
 
 PATH = "/api/v2/joseencrypt"
-# One kept connection per worker thread by default: requests keeps 10, and the threads above
-# that would open a new connection per call and discard it ("Connection pool is full").
-DEFAULT_POOL_SIZE = WORKER_THREADS
 
 
 class InstantConnectClient:
@@ -56,12 +52,7 @@ class InstantConnectClient:
             raise ValueError(f"pool_size must be at least 1, not {pool_size}")
         self._token = token
         self._config = config
-        if session is None:
-            session = requests.Session()
-            # Not blocking: a thread beyond the size still gets a connection, just not kept.
-            for prefix in ("https://", "http://"):
-                session.mount(prefix, HTTPAdapter(pool_maxsize=pool_size))
-        self._session = session
+        self._session = session if session is not None else pooled_session(pool_size)
         self._clock = clock
         self._url = config.broker_url.rstrip("/") + PATH
 
