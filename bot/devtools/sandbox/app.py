@@ -2,6 +2,10 @@
 
 Every response carries a Trackingid header; every request is recorded with the status sent
 (0 when the connection was dropped) and its Authorization value masked.
+
+A ``Service`` (Twilio's API) owns a path prefix: its requests are checked with its own
+credentials instead of the bot's bearer token, and its refusals, unknown paths and injected
+faults are answered in its own error shape. Faults and recording apply to it like to any route.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ import logging
 import random
 import socket
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from http import HTTPStatus
+from typing import Any, Protocol
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from .faults import FaultTable
+from .faults import Fault, FaultTable
 from .ids import tracking_id
 from .journal import Journal, Recorded
 from .responses import ApiError, Call, error_response
@@ -59,6 +64,32 @@ def _drop_connection(environ: dict[str, Any]) -> None:
     raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 
+class Service(Protocol):
+    """Routes under a path prefix with their own credentials and error shape (e.g. Twilio)."""
+
+    prefix: str
+
+    def rules(self) -> list[Rule]:
+        """The routes, all under ``prefix``."""
+        ...
+
+    def refusal(self, request: Request) -> Response | None:
+        """The answer to a request without valid credentials, or None to let it through."""
+        ...
+
+    def error(self, status: int, message: str) -> Response:
+        """An error answer in the service's shape."""
+        ...
+
+
+def _phrase(status: int) -> str:
+    """A human message for a status."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return f"Injected failure {status}"
+
+
 class SandboxApp:
     """Answer HTTP requests from the given routes, honouring faults and recording everything."""
 
@@ -71,8 +102,11 @@ class SandboxApp:
         token: str,
         tracking_rng: random.Random,
         stopping: threading.Event,
+        services: Sequence[Service] = (),
     ) -> None:
-        self._map = Map(rules, merge_slashes=False)
+        self._services = tuple(services)
+        routes = [*rules, *(rule for service in self._services for rule in service.rules())]
+        self._map = Map(routes, merge_slashes=False)
         self._journal = journal
         self._faults = faults
         self._expected_auth = f"Bearer {token}"
@@ -91,30 +125,55 @@ class SandboxApp:
         if fault is not None and fault.drop:
             self._record(request, 0)
             _drop_connection(environ)
+        service = self._service(request.path)
         if fault is not None and fault.status is not None:
-            response = fault.response(tracking)
+            response = self._fault_response(fault, service, tracking)
         else:
-            response = self._answer(request, tracking)
+            response = self._answer(request, service, tracking)
         response.headers["Trackingid"] = tracking
         self._record(request, response.status_code)
         return response(environ, start_response)
 
-    def _answer(self, request: Request, tracking: str) -> Response:
-        """Authorize, route and run the handler, mapping refusals to Webex error bodies."""
+    def _service(self, path: str) -> Service | None:
+        """The service owning this path, if any."""
+        return next((s for s in self._services if path.startswith(s.prefix)), None)
+
+    def _fault_response(self, fault: Fault, service: Service | None, tracking: str) -> Response:
+        """An injected error: as the fault says, in the service's shape unless it has a body."""
+        if service is None or fault.body is not None:
+            return fault.response(tracking)
+        assert fault.status is not None
+        response = service.error(fault.status, _phrase(fault.status))
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = str(fault.retry_after)
+        return response
+
+    def _answer(self, request: Request, service: Service | None, tracking: str) -> Response:
+        """Authorize, route and run the handler, mapping refusals to Webex (or service) errors."""
+
+        def error(status: int, message: str) -> Response:
+            if service is not None:
+                return service.error(status, message)
+            return error_response(status, message, tracking)
+
         try:
-            if request.headers.get("Authorization") != self._expected_auth:
+            if service is not None:
+                refusal = service.refusal(request)
+                if refusal is not None:
+                    return refusal
+            elif request.headers.get("Authorization") != self._expected_auth:
                 raise ApiError(401, NO_TOKEN)
             endpoint, args = self._map.bind_to_environ(request.environ).match()
             return endpoint(Call(request, _path_values(args)))
-        except ApiError as error:
-            return error_response(error.status, error.message, tracking)
+        except ApiError as refused:
+            return error(refused.status, refused.message)
         except NotFound:
-            return error_response(404, "The requested resource could not be found.", tracking)
+            return error(404, "The requested resource could not be found.")
         except MethodNotAllowed:
-            return error_response(405, f"{request.method} is not allowed here.", tracking)
+            return error(405, f"{request.method} is not allowed here.")
         except Exception:
             log.exception("sandbox handler failed for %s %s", request.method, request.path)
-            return error_response(500, "Internal error in the sandbox.", tracking)
+            return error(500, "Internal error in the sandbox.")
 
     def _record(self, request: Request, status: int) -> None:
         """Keep what was asked and what was answered."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
+from typing import Protocol, TypeVar
 
 from werkzeug.wrappers import Response
 
@@ -123,12 +125,26 @@ class FaultTable:
     def take(self, method: str, path: str) -> Fault | None:
         """Return the fault for this request, using up one of its times."""
         with self._lock:
-            for fault in self._faults:
-                if fault.applies_to(method, path):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times == 0:
-                            self._faults.remove(fault)
-                    self._journal.changed()
-                    return fault
-            return None
+            fault = use_up(self._faults, lambda fault: fault.applies_to(method, path))
+            if fault is not None:
+                self._journal.changed()
+            return fault
+
+
+class _Counted(Protocol):
+    times: int | None
+
+
+F = TypeVar("F", bound=_Counted)
+
+
+def use_up(faults: list[F], applies: Callable[[F], bool]) -> F | None:
+    """The first fault that applies, one of its times used up (and gone once none are left)."""
+    for fault in faults:
+        if applies(fault):
+            if fault.times is not None:
+                fault.times -= 1
+                if fault.times == 0:
+                    faults.remove(fault)
+            return fault
+    return None

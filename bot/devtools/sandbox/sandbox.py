@@ -1,5 +1,8 @@
 """The Sandbox: a local Webex REST API and Instant Connect broker, driven from tests and demos.
 
+It also stands for the bot's mail relay (SMTP with STARTTLS and AUTH, ``smtp_url``) and for
+Twilio's Messages API (``twilio_api_url``), so guests' links by email and SMS stay local too.
+
 Example::
 
     with Sandbox(seed=7) as sb:
@@ -8,6 +11,7 @@ Example::
         sb.register_webhook("http://127.0.0.1:8080/webex/events", "s3cret", "messages", "created")
         sb.post_message(alice, room, "meet Follow-up")      # delivers a signed webhook
         sb.wait_for(lambda: sb.requests_matching("POST", "/v1/messages"))
+        sb.wait_for(sb.mail)                                 # a guest's link by email
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ from .delivery import Dispatcher, action_event, membership_event, message_event
 from .faults import Fault, FaultTable
 from .ids import IdFactory, seeded
 from .journal import Delivery, Journal, Recorded
+from .mail import ReceivedMail, SmtpFault, SmtpRelay, SmtpSession
 from .rest_directory import DirectoryApi
 from .rest_messages import MessagesApi
 from .rest_webhooks import WebhooksApi
 from .server import BackgroundServer
+from .sms import SentSms, TwilioApi
 from .webhooks import WebhookStore
 from .world import World
 
@@ -60,6 +66,16 @@ class Sandbox:
         self._faults = FaultTable(self._journal)
         self._dispatcher = Dispatcher(self._journal, self._webhooks, self.bot_token, bot_id)
         broker = Broker(self.jose_secret, seeded(seed, "broker"), self._journal.lock)
+        self._relay = SmtpRelay(
+            self._journal, f"sandbox-smtp-{seeded(seed, 'smtp').getrandbits(96):024x}", host
+        )
+        self._twilio = TwilioApi(
+            self._journal,
+            account_sid=f"AC{seeded(seed, 'twilio-account').getrandbits(128):032x}",
+            auth_token=f"{seeded(seed, 'twilio-token').getrandbits(128):032x}",
+            messaging_service_sid=f"MG{seeded(seed, 'twilio-service').getrandbits(128):032x}",
+            rng=seeded(seed, "twilio-sids"),
+        )
         self._stopping = threading.Event()
         rules = [
             *DirectoryApi(self._world).rules(),
@@ -74,21 +90,31 @@ class Sandbox:
             token=self.bot_token,
             tracking_rng=seeded(seed, "tracking"),
             stopping=self._stopping,
+            services=[self._twilio],
         )
         self._server = BackgroundServer(app, host, port)
 
     # lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> Sandbox:
-        """Start serving HTTP and delivering webhooks."""
+        """Start serving HTTP and SMTP and delivering webhooks."""
         self._stopping.clear()
         self._server.start()
+        try:
+            self._relay.start()
+        except BaseException:
+            self._server.stop()
+            raise
         self._dispatcher.start()
         return self
 
     def stop(self) -> None:
-        """Stop serving, cut injected latencies short, and finish queued deliveries."""
+        """Stop serving, cut injected latencies and SMTP delays short, finish queued deliveries.
+
+        The SMTP certificate's directory is removed; what was recorded stays readable.
+        """
         self._stopping.set()
+        self._relay.stop()
         self._server.stop()
         self._dispatcher.stop()
 
@@ -117,6 +143,93 @@ class Sandbox:
     def broker_url(self) -> str:
         """The Instant Connect broker base URL (the path is /api/v2/joseencrypt)."""
         return self.url
+
+    # the mail relay (SMTP) ----------------------------------------------------------------
+
+    @property
+    def smtp_url(self) -> str:
+        """``smtp://sandbox:PASSWORD@127.0.0.1:PORT``: STARTTLS, then AUTH PLAIN or LOGIN."""
+        return self._relay.url
+
+    @property
+    def smtp_host(self) -> str:
+        """The relay's address (the certificate names 127.0.0.1 and localhost)."""
+        return self._relay.host
+
+    @property
+    def smtp_port(self) -> int:
+        """The relay's port, chosen by the OS at start."""
+        return self._relay.port
+
+    @property
+    def smtp_username(self) -> str:
+        """The user AUTH accepts: "sandbox"."""
+        return self._relay.username
+
+    @property
+    def smtp_password(self) -> str:
+        """The password AUTH accepts, derived from the seed."""
+        return self._relay.password
+
+    @property
+    def smtp_ca_file(self) -> str:
+        """The PEM certificate (self-signed, made at start) a client must trust for STARTTLS."""
+        return self._relay.ca_file
+
+    def mail(self) -> list[ReceivedMail]:
+        """Messages the relay accepted (250), oldest first, with their bytes as received."""
+        return self._relay.received
+
+    def smtp_sessions(self) -> list[SmtpSession]:
+        """Every SMTP connection so far, oldest first: TLS, user, every reply line sent."""
+        return self._relay.sessions
+
+    def smtp_fault(self, kind: str, times: int | None = 1, seconds: float = 0.0) -> SmtpFault:
+        """Make the next ``times`` messages (None: until cleared) fail at the relay.
+
+        "refuse": every RCPT TO of the message answered ``550 5.1.1 mailbox unavailable``;
+        "tempfail": its end of DATA answered ``451 4.3.0 try again later``; "slow": the end of
+        DATA answered ``seconds`` late (stop() ends the wait). A refused message is not kept.
+        """
+        fault = SmtpFault(kind, times, seconds)
+        self._relay.add_fault(fault)
+        return fault
+
+    @property
+    def smtp_faults(self) -> list[SmtpFault]:
+        """Copies of the SMTP faults still in force (a used-up fault disappears)."""
+        return self._relay.faults
+
+    # Twilio (SMS) -------------------------------------------------------------------------
+
+    @property
+    def twilio_api_url(self) -> str:
+        """Twilio's API base: POST {twilio_api_url}/2010-04-01/Accounts/{sid}/Messages.json."""
+        return self.url + "/twilio"
+
+    @property
+    def twilio_account_sid(self) -> str:
+        """The account SID ("AC" and 32 hex digits), Basic auth's user name."""
+        return self._twilio.account_sid
+
+    @property
+    def twilio_auth_token(self) -> str:
+        """The auth token (32 hex digits), Basic auth's password."""
+        return self._twilio.auth_token
+
+    @property
+    def twilio_from(self) -> str:
+        """The one number messages may come from: Twilio's magic +15005550006."""
+        return self._twilio.from_number
+
+    @property
+    def twilio_messaging_service_sid(self) -> str:
+        """The account's messaging service ("MG" and 32 hex digits), instead of From."""
+        return self._twilio.messaging_service_sid
+
+    def sms(self) -> list[SentSms]:
+        """Messages Twilio accepted (201), oldest first."""
+        return self._twilio.sent
 
     # the Webex world ----------------------------------------------------------------------
 
@@ -251,7 +364,9 @@ class Sandbox:
         return self._journal.wait_for(predicate, timeout)
 
     def clear_record(self) -> None:
-        """Forget recorded requests and deliveries."""
+        """Forget recorded requests, deliveries, mail, SMTP sessions and SMS."""
+        self._relay.clear()
+        self._twilio.clear()
         self._journal.clear()
 
     def fail(
@@ -279,8 +394,9 @@ class Sandbox:
         return self._faults.active
 
     def clear_faults(self) -> None:
-        """Remove every injected fault."""
+        """Remove every injected fault, SMTP faults included."""
         self._faults.clear()
+        self._relay.clear_faults()
 
     def decrypt(self, cipher: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Open a broker cipher: (JWE protected header, verified JWT claims)."""
