@@ -389,12 +389,29 @@ def test_links_card_mixes_short_and_long_urls_per_link() -> None:
     ]
 
 
-def test_links_card_shows_every_url_as_copyable_monospace_text() -> None:
-    entries = link_entries(3)
+@pytest.mark.parametrize("short", [True, False])
+def test_links_card_shows_every_url_literally_in_a_field_to_copy(short: bool) -> None:
+    """A 1,400-character URL does not wrap in a RichTextBlock and a TextBlock reads it as markdown;
+    a one-line field shows it literally at the card's width (tests/test_card_rendering.py)."""
+    entries = link_entries(3, short=short)
     card = links_card(subject="Copy", window="1 hour", devices=[], links=entries)
-    monospace = [n["text"] for n in of_type(card, "TextRun") if n.get("fontType") == "monospace"]
-    assert monospace == [url for e in entries for url in (e.short_url, e.url)]
-    assert [e.label for e in entries] == [t for t in texts(card) if t.startswith(("Host", "Guest"))]
+    validate_card(card)
+    fields = of_type(card, "Input.Text")
+    expected = [url for e in entries for url in ((e.short_url, e.url) if short else (e.url,))]
+    assert [f["value"] for f in fields] == expected
+    assert {f["style"] for f in fields} == {"url"}
+    assert not any(f.get("isMultiline") for f in fields)
+    labels = [e.label for e in entries]
+    if short:
+        labels = [label for e in entries for label in (e.label, f"{e.label}: full link")]
+    assert [f["label"] for f in fields] == labels
+    assert not [t for t in texts(card) if "://" in t]  # no URL in text that could be reformatted
+
+
+def test_links_card_fields_are_never_submitted() -> None:
+    card = links_card(subject="S", window="w", devices=[], links=link_entries(25))
+    assert not of_type(card, "Action.Submit")
+    assert len(inputs_of(card)) == 50  # unique ids: validate_card fails on a twin
 
 
 def test_links_card_facts_show_the_window_and_the_devices_dialled() -> None:
