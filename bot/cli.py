@@ -3,7 +3,7 @@
 ``demo`` plays a conversation offline; ``serve`` runs the bot under gunicorn; ``webhooks sync``
 and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
 ``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
-emulator. Bad arguments exit 2 with one line on
+emulator; ``cards`` renders every card to PNG. Bad arguments exit 2 with one line on
 stderr; upstream failures exit 1 with the explanation.
 """
 
@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, tzinfo
+from pathlib import Path
 
 from bot import logs
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
@@ -82,10 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="run the local Webex and broker emulator",
                                   add_help=False)
     sandbox.add_argument("rest", nargs=argparse.REMAINDER)
+    cards = commands.add_parser("cards", add_help=False,
+                                help="render every card the bot sends to PNG (Chromium, npm)")
+    cards.add_argument("rest", nargs=argparse.REMAINDER)
 
     demo = commands.add_parser("demo", help="play a whole conversation offline (no account)")
     demo.add_argument("--interactive", action="store_true",
                       help="type the messages and fill the form yourself")
+    demo.add_argument("--mail-dir", type=Path, metavar="DIR",
+                      help="write every email the guests received to DIR as .eml files")
     commands.add_parser("serve", help="run the bot under gunicorn (as the Procfile does)")
     commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
 
@@ -155,12 +161,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.devtools.sandbox.cli import main as sandbox_main
 
         return sandbox_main(argv[1:])
+    if argv[:1] == ["cards"]:  # the same for the card renderer's
+        from bot.devtools.card_render import main as cards_main
+
+        return cards_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
         if args.command == "demo":
             from bot.devtools.demo import run_demo
 
-            return run_demo(sys.stdout, sys.stdin if args.interactive else None)
+            return run_demo(sys.stdout, sys.stdin if args.interactive else None,
+                            mail_dir=args.mail_dir)
         if args.command == "serve":
             return serve()
         if args.command == "bench":

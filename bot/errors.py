@@ -9,6 +9,7 @@ conversation explains a failure the same way wherever it came from::
         ├── Rejected            400, 404 and other 4xx: the request was refused; not retried
         ├── NotAuthorized       401 or 403: token invalid, or Instant Connect not activated
         ├── RateLimited         429 after the bounded retries ran out
+        ├── Deferred            a mail server's 4xx ("try again later") after the retries
         ├── Unavailable         5xx after the bounded retries ran out
         ├── Timeout             no answer within the configured time
         ├── Unreachable         the connection failed (DNS, refused, reset)
@@ -86,7 +87,8 @@ class UpstreamError(BotError):
 
     def describe(self) -> str:
         """The explanation plus status and reference, for logs and for people alike."""
-        parts = [self.explanation.format(service=self.service)]
+        explanation = self.explanation.format(service=self.service)
+        parts = [explanation[:1].upper() + explanation[1:]]  # "the mail server ..." opens it
         if self.detail:
             parts.append(f"({self.detail})")
         if self.status:
@@ -111,6 +113,10 @@ class RateLimited(UpstreamError):
     explanation = "{service} is busy right now (rate limited). Please try again in a minute."
 
 
+class Deferred(UpstreamError):
+    explanation = "{service} asked to try again later. Please try again shortly."
+
+
 class Unavailable(UpstreamError):
     explanation = "{service} is temporarily unavailable. Please try again shortly."
 
@@ -132,8 +138,8 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def is_retryable(error: UpstreamError) -> bool:
-    """A rate limit, a gateway error or a failed connection may pass; anything else will not."""
-    return isinstance(error, Unreachable) or error.status in RETRYABLE_STATUSES
+    """A rate limit, a gateway error, a failed connection or a mail server's "later" may pass."""
+    return isinstance(error, Unreachable | Deferred) or error.status in RETRYABLE_STATUSES
 
 
 def error_for_status(

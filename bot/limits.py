@@ -13,5 +13,7 @@ TOO_MANY_LINKS = f"Hosts and guests together can be at most {MAX_LINKS}."
 NO_LINKS = "Ask for at least one host or guest link."
 TOO_MANY_DEVICES = f"At most {MAX_DEVICES} devices can be dialled in."
 
+MAX_CONTACTS = 10  # guests reached by email or SMS per meeting: no bulk mail through the bot
+
 DEFAULT_VALID_FOR = "2h"
 WORKER_THREADS = 32

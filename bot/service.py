@@ -22,6 +22,8 @@ from bot.jobs.worker import Worker
 from bot.logs import silenced
 from bot.settings import Settings, SettingsError
 from bot.upstream.instant_connect import InstantConnectClient, is_sip_uri
+from bot.upstream.mail import SmtpMailer
+from bot.upstream.sms import TwilioSms
 from bot.upstream.webex import WebexClient
 from bot.web.intake import Intake
 
@@ -50,8 +52,11 @@ class BotService:
         self.meetings = meetings or InstantConnectClient(
             settings.bot_token, settings.instant_connect, pool_size=pool_size
         )
-        self.conversation = Conversation(settings.conversation_config(), self.webex, self.meetings,
-                                         self.store)
+        self.conversation = Conversation(
+            settings.conversation_config(), self.webex, self.meetings, self.store,
+            mail=SmtpMailer(settings.mail) if settings.mail else None,
+            sms=TwilioSms(settings.sms, pool_size=pool_size) if settings.sms else None,
+        )
         self.worker = Worker(
             self.store, self.conversation.process,
             threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+
 from bot.conversation.access import AccessPolicy
 from bot.conversation.router import ConversationConfig
 from bot.conversation.timewindow import known_zone, parse_duration
@@ -28,7 +31,9 @@ from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import WORKER_THREADS
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
+from bot.upstream.mail import MailConfig, check_smtp_url
 from bot.upstream.retry import RetryPolicy
+from bot.upstream.sms import TwilioConfig
 from bot.web.intake import IntakeConfig
 from bot.web.server import ServerSettings
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
@@ -70,6 +75,9 @@ class Settings:
     meetings_per_person: int = ConversationConfig.meetings_per_person
     meetings_window: timedelta = ConversationConfig.meetings_window
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    mail: MailConfig | None = None  # guests' links by email: SMTP_URL, MAIL_FROM
+    sms: TwilioConfig | None = None  # guests' links by text message: TWILIO_*
+    phone_region: str | None = None  # where a number typed without + is read
     server: ServerSettings = field(default_factory=ServerSettings)
     log_level: str | None = None  # None: each command's own default
 
@@ -124,6 +132,9 @@ class Settings:
             meetings_window=timedelta(
                 seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
             ),
+            mail=_mail(read),
+            sms=_sms(read),
+            phone_region=read.region("DEFAULT_PHONE_REGION"),
             server=server_settings(env),
             log_level=read.choice("LOG_LEVEL", "", LOG_LEVELS, upper=True) or None,
         )
@@ -137,6 +148,7 @@ class Settings:
             default_valid_for=self.default_valid_for,
             meetings_per_person=self.meetings_per_person,
             meetings_window=self.meetings_window,
+            phone_region=self.phone_region,
         )
 
     def intake_config(self) -> IntakeConfig:
@@ -151,13 +163,10 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Every secret in these settings, so the logs can mask them."""
-        secrets = [self.bot_token, self.webhook_secret]
+        secrets = [self.bot_token, self.webhook_secret, self.sms.auth_token if self.sms else None]
         values = [secret.reveal() for secret in secrets if secret is not None]
-        try:
-            storage_password = urlsplit(self.storage_url).password
-        except ValueError:
-            storage_password = None
-        return values + ([storage_password] if storage_password else [])
+        urls = [self.storage_url, self.mail.url if self.mail else ""]
+        return values + [password for password in map(_password, urls) if password]
 
     def require_webhook_secret(self) -> None:
         """Refuse to serve webhooks unsigned unless a developer said so explicitly."""
@@ -166,6 +175,39 @@ class Settings:
                 "WEBHOOK_SECRET is not set. Set it (the same secret the webhooks were created "
                 "with), or set ALLOW_UNSIGNED_WEBHOOKS=true for local development only."
             )
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def _mail(read: _Reader) -> MailConfig | None:
+    """SMTP_URL, MAIL_FROM and SMTP_CA_FILE, or None when email to guests is not set up."""
+    url = read.text("SMTP_URL", "")
+    if not url:
+        return None
+    try:
+        check_smtp_url(url)
+    except ValueError as error:
+        raise SettingsError(f"SMTP_URL {error}, like smtp://user:password@host:587.") from None
+    return MailConfig(url, mail_from=read.email("MAIL_FROM", needed_by="SMTP_URL"),
+                      ca_file=read.file("SMTP_CA_FILE"))
+
+
+def _sms(read: _Reader) -> TwilioConfig | None:
+    """TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM and TWILIO_API_URL, or None."""
+    sid = read.text("TWILIO_ACCOUNT_SID", "")
+    if not sid:
+        return None
+    return TwilioConfig(
+        account_sid=sid,
+        auth_token=Secret(read.needed("TWILIO_AUTH_TOKEN", by="TWILIO_ACCOUNT_SID")),
+        from_number=read.needed("TWILIO_FROM", by="TWILIO_ACCOUNT_SID"),
+        api_url=read.url("TWILIO_API_URL", TwilioConfig.api_url),
+    )
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
@@ -193,6 +235,31 @@ class _Reader:
         if not value:
             raise SettingsError(f"{name} is not set: the bot needs its Webex bot token.")
         return value
+
+    def needed(self, name: str, *, by: str) -> str:
+        value = self.text(name, "")
+        if not value:
+            raise SettingsError(f"{name} is not set, and {by} needs it.")
+        return value
+
+    def email(self, name: str, *, needed_by: str) -> str:
+        value = self.needed(name, by=needed_by)
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError:
+            raise SettingsError(f"{name} must be an email address like bot@example.org.") from None
+
+    def file(self, name: str) -> str | None:
+        value = self.text(name, "")
+        if value and not os.path.isfile(value):
+            raise SettingsError(f"{name} must name a file that exists.")
+        return value or None
+
+    def region(self, name: str) -> str | None:
+        value = self.text(name, "").upper()
+        if value and value not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingsError(f"{name} must be a two-letter country code such as FR or US.")
+        return value or None
 
     def url(self, name: str, default: str) -> str:
         value = self.text(name, default)

@@ -1,8 +1,8 @@
 """The meeting form: what people fill in to get Instant Connect links."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
-from bot.limits import DEFAULT_VALID_FOR, MAX_LINKS
+from bot.limits import DEFAULT_VALID_FOR, MAX_CONTACTS, MAX_LINKS
 from cards.elements import Element, card, heading, text_block
 from cards.inputs import (
     ACTION,
@@ -10,10 +10,13 @@ from cards.inputs import (
     DEFAULT_VERTICAL,
     DEVICES,
     EXTRA_DEVICES,
+    GUEST_CONTACTS,
+    GUEST_NOTE,
     GUESTS,
     HOST_LOGIN,
     HOSTS,
     LABELS,
+    MAX_NOTE_LENGTH,
     MAX_SUBJECT_LENGTH,
     PRIVATE_HOST_LINKS,
     SHORT_LINKS,
@@ -38,8 +41,13 @@ def meeting_form(
     group_space: bool,
     timezone_name: str,
     values: Mapping[str, str] | None = None,
+    channels: Collection[str] = (),
 ) -> Element:
-    """Build the form; `values` prefills it so a corrected form keeps what the person typed."""
+    """Build the form; `values` prefills it so a corrected form keeps what the person typed.
+
+    `channels` ("email", "sms") are how the bot can send guests their links; with none, the
+    form does not offer to.
+    """
     values = values or {}
     body = [
         heading("New Instant Connect meeting"),
@@ -61,6 +69,8 @@ def meeting_form(
         ),
         text_block(f"Up to {MAX_LINKS} links in all.", isSubtle=True, size="small", spacing="none"),
     ]
+    if channels:
+        body += _guest_contacts(channels, values)
     if catalog:
         body.append(_device_picker(catalog, values))
     body += [
@@ -85,6 +95,43 @@ def meeting_form(
         "data": {ACTION: ACTION_CREATE},
     }
     return card(body, [submit])
+
+
+def _guest_contacts(channels: Collection[str], values: Mapping[str, str]) -> list[Element]:
+    """Where guest links go outside Webex, and a note for the guests."""
+    kinds = [what for channel, what in (("email", "email addresses"), ("sms", "mobile numbers"))
+             if channel in channels]
+    examples = [ex for channel, ex in (("email", "zoe@example.org"), ("sms", "+33 6 12 34 56 78"))
+                if channel in channels]
+    explained = (f"Up to {MAX_CONTACTS} {' or '.join(kinds)}, one per line or separated by "
+                 "commas. Each contact gets its own guest link (guest 1 to the first); with more "
+                 "contacts than guests, guests are added to match.")
+    if "sms" in channels:
+        explained += " A text message carries the short link: keep Short links on."
+    return [
+        _with_value(
+            {
+                "type": "Input.Text",
+                "id": GUEST_CONTACTS,
+                "label": LABELS[GUEST_CONTACTS],
+                "placeholder": ", ".join(examples),
+                "isMultiline": True,
+            },
+            values.get(GUEST_CONTACTS),
+        ),
+        text_block(explained, isSubtle=True, size="small", spacing="none"),
+        _with_value(
+            {
+                "type": "Input.Text",
+                "id": GUEST_NOTE,
+                "label": LABELS[GUEST_NOTE],
+                "placeholder": "Please join five minutes early.",
+                "isMultiline": True,
+                "maxLength": MAX_NOTE_LENGTH,
+            },
+            values.get(GUEST_NOTE),
+        ),
+    ]
 
 
 def _more_options(timezone_name: str, values: Mapping[str, str]) -> Element:

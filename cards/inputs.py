@@ -21,6 +21,8 @@ START_DATE = "startDate"  # YYYY-MM-DD, may be empty
 START_TIME = "startTime"  # HH:MM, may be empty
 VALID_FOR = "validFor"
 PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
+GUEST_CONTACTS = "guestContacts"  # email addresses and mobile numbers, one guest link each
+GUEST_NOTE = "guestNote"  # a few words for the guests, in their email
 
 # What each input is called on the form, and so in every reply that asks to fix one.
 LABELS = MappingProxyType(
@@ -37,6 +39,8 @@ LABELS = MappingProxyType(
         START_TIME: "Start time",
         VALID_FOR: "Links valid for",
         PRIVATE_HOST_LINKS: "Send host links to me privately",
+        GUEST_CONTACTS: "Send guest links to",
+        GUEST_NOTE: "Note for the guests",
     }
 )
 
@@ -59,6 +63,7 @@ VALID_FOR_CHOICES = MappingProxyType(
     }
 )
 MAX_SUBJECT_LENGTH = 120
+MAX_NOTE_LENGTH = 300
 
 
 @dataclass(frozen=True)

@@ -121,15 +121,18 @@ def running_bot(sandbox: Sandbox, tmp_path: Any) -> Iterator[RunningBot]:
     yield from serve(sandbox, sandbox_settings(sandbox, tmp_path))
 
 
-# Session-wide log audit: no token, webhook secret or cipher in any log line of the suite ------
+# Session-wide log audit: no token, webhook secret, cipher or contact in any log line -----------
 
 SANDBOX_TOKEN = re.compile(r"sandbox-bot-token-[0-9a-f]{24}")  # every Sandbox(seed=...) token
 JWE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){4}")  # compact JWE: five parts
+# Guests' contacts: the tests give guests addresses at example.org, and mobile numbers in E.164.
+CONTACT = re.compile(r"[\w.+-]+@example\.org\b|\+\d{10,15}\b")
 
 
 def leaks(line: str) -> list[str]:
-    """The bot tokens, webhook secret and JWE ciphers (Instant Connect links) in one log line."""
-    found = SANDBOX_TOKEN.findall(line) + JWE.findall(line)
+    """The bot tokens, webhook secret, JWE ciphers (Instant Connect links) and guests' contacts
+    in one log line."""
+    found = SANDBOX_TOKEN.findall(line) + JWE.findall(line) + CONTACT.findall(line)
     return found + (["WEBHOOK_SECRET"] if WEBHOOK_SECRET in line else [])
 
 
@@ -182,9 +185,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say what the log audit found, first thing a reader sees when it failed."""
     if not LOG_AUDIT.found:
         terminalreporter.write_line(f"log audit: {LOG_AUDIT.lines} log lines, no token, "
-                                    "webhook secret or cipher")
+                                    "webhook secret, cipher or guest contact")
         return
-    terminalreporter.write_sep("=", "log audit FAILED: secrets or ciphers in the logs", red=True)
+    terminalreporter.write_sep("=", "log audit FAILED: secrets, ciphers or contacts in the logs",
+                               red=True)
     for test, secrets, line in LOG_AUDIT.found[:20]:
         shown = ", ".join(sorted({secret[:24] + "..." for secret in secrets}))
         terminalreporter.write_line(f"{test}: {shown}\n    {line[:400]}")

@@ -1,5 +1,7 @@
 """The offline demo plays its whole conversation, scripted and interactive."""
 
+import email
+import email.policy
 import io
 
 from bot.devtools.demo import run_demo
@@ -16,6 +18,19 @@ def test_the_scripted_demo_shows_every_step():
     assert text.count("- **Guest ") == 2 and "https://instant.webex.com/visit/" in text
     assert "Dialling in: Exam Room 1, Cart 7" in text
     assert "already created" in text
+    assert "Guest 1 link sent to z•••@example.org (email, with calendar invite)" in text
+    assert "Zoë's inbox (zoe@example.org): Your video meeting: Patient follow-up" in text
+    assert "QR code and calendar invite attached (join-qr.png, invite.ics)" in text
+    assert "Zoë's phone (+33612345678): Patient follow-up: your video meeting from " in text
+
+
+def test_the_demo_keeps_the_guests_emails_for_a_mail_client(tmp_path):
+    out = io.StringIO()
+    assert run_demo(out, mail_dir=tmp_path / "mail") == 0
+    [saved] = sorted((tmp_path / "mail").iterdir())
+    assert saved.name == "01-zoe.eml"
+    mail = email.message_from_bytes(saved.read_bytes(), policy=email.policy.default)
+    assert mail["To"] == "zoe@example.org" and f"Saved {saved}" in out.getvalue()
 
 
 def test_the_interactive_demo_takes_messages_and_fills_the_form():

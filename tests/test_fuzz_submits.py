@@ -74,6 +74,7 @@ junk = st.one_of(
     json_junk,
 )
 today = date.today()
+CHANNELS = frozenset({"email", "sms"})  # a bot that can reach guests both ways
 sip_addresses = st.from_regex(r"(sips?:)?[a-z0-9._-]{1,12}@[a-z0-9-]{1,10}\.(com|example|org)",
                               fullmatch=True)
 # What people type into a subject: visible text (no controls, format characters, private-use,
@@ -104,6 +105,10 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
     ids.START_TIME: st.times().map(lambda t: t.strftime("%H:%M")),
     ids.VALID_FOR: st.sampled_from([*ids.VALID_FOR_CHOICES, "5m", "4m", "30d", "31d", "90 min"]),
     ids.PRIVATE_HOST_LINKS: st.sampled_from([ids.TOGGLE_ON, ids.TOGGLE_OFF]),
+    ids.GUEST_CONTACTS: st.lists(st.sampled_from(
+        ["zoe@example.org", "Zoe@Example.org", "+33 6 12 34 56 78", "06 12 34 56 78", "bad@",
+         "+1 202 555 0123", "+33 1 42 68 53 00"]), max_size=12).map(", ".join),
+    ids.GUEST_NOTE: visible_text,
 }
 # Mostly plausible values, so that both plans and problems are explored, with junk anywhere.
 form_inputs = st.fixed_dictionaries(
@@ -120,6 +125,9 @@ SANE: dict[str, st.SearchStrategy[Any]] = {
     # From the day after tomorrow: a zone 14 hours ahead of this machine is already in tomorrow.
     ids.START_DATE: st.integers(2, 300).map(lambda days: (today + timedelta(days)).isoformat()),
     ids.VALID_FOR: st.sampled_from(list(ids.VALID_FOR_CHOICES)),
+    # Contacts are fuzzed with any inputs; the guests they add are tested in test_plan.
+    ids.GUEST_CONTACTS: st.just(""),
+    ids.GUEST_NOTE: visible_text.map(str.strip),
 }
 link_counts = st.integers(1, MAX_LINKS).flatmap(
     lambda total: st.integers(0, total).map(lambda hosts: (str(hosts), str(total - hosts))))
@@ -166,7 +174,7 @@ def form_labels() -> set[str]:
             for value in node:
                 walk(value)
 
-    walk(meeting_form(CATALOG, group_space=True, timezone_name="UTC"))
+    walk(meeting_form(CATALOG, group_space=True, timezone_name="UTC", channels=CHANNELS))
     return found
 
 
@@ -204,7 +212,8 @@ def test_plan_from_any_inputs_is_a_valid_request_or_named_problems(
     """Never raises; a plan passes both validators, problems name fields of the form."""
     TRIED["plan, any inputs"] += 1
     now = datetime.now(UTC)
-    outcome = plan_or_problems(inputs, PlanContext(CATALOG, tz, now, group, default))
+    outcome = plan_or_problems(inputs, PlanContext(CATALOG, tz, now, group, default,
+                                                        CHANNELS, "FR"))
     TRIED["plan, any inputs (a plan)"] += isinstance(outcome, MeetingPlan)
     check_outcome(outcome, now, key)
 
@@ -217,7 +226,8 @@ def test_sane_inputs_always_make_a_plan(
     """What the form itself lets people submit is always planned, never refused."""
     TRIED["plan, sane inputs"] += 1
     now = datetime.now(UTC)
-    outcome = plan_or_problems(inputs, PlanContext(CATALOG, tz, now, group, default))
+    outcome = plan_or_problems(inputs, PlanContext(CATALOG, tz, now, group, default,
+                                                        CHANNELS, "FR"))
     assert isinstance(outcome, MeetingPlan), outcome
     check_outcome(outcome, now, "key")
     assert (outcome.hosts, outcome.guests) == (int(inputs[ids.HOSTS]), int(inputs[ids.GUESTS]))

@@ -216,3 +216,57 @@ def test_a_start_at_the_edges_of_the_calendar_is_a_named_problem(day: str) -> No
     """Found by the fuzzer: the first of January of year 1 in Paris is before any UTC date."""
     found = problems({ids.SUBJECT: "Follow-up", ids.START_DATE: day, ids.START_TIME: "00:30"})
     assert [error.field for error in found] == [ids.LABELS[ids.START_DATE]]
+
+
+# Guests' contacts --------------------------------------------------------------------------
+
+BOTH = frozenset({"email", "sms"})
+
+
+def guests_plan(inputs: Mapping[str, object], *, channels: frozenset[str] = BOTH,
+                group: bool = False) -> MeetingPlan | list[FieldError]:
+    return plan_or_problems({ids.SUBJECT: "Consultation", **inputs},
+                            PlanContext(CATALOG, PARIS, NOW, group_space=group,
+                                        channels=channels, phone_region="FR"))
+
+
+def test_more_contacts_than_guests_add_guests_and_say_so() -> None:
+    outcome = guests_plan({ids.GUESTS: "1", ids.GUEST_CONTACTS: "zoe@example.org, 06 12 34 56 78",
+                           ids.GUEST_NOTE: "Bring your card.\nThanks"})
+    assert isinstance(outcome, MeetingPlan)
+    assert outcome.guests == 2
+    assert [c.address for c in outcome.contacts] == ["zoe@example.org", "+33612345678"]
+    assert outcome.notices == ("2 guests, one for each contact (you asked for 1).",)
+    assert outcome.guest_note == "Bring your card.\nThanks"
+    fewer = guests_plan({ids.GUESTS: "3", ids.GUEST_CONTACTS: "zoe@example.org"})
+    assert isinstance(fewer, MeetingPlan) and fewer.guests == 3 and fewer.notices == ()
+
+
+def test_contacts_that_would_pass_the_link_limit_are_refused() -> None:
+    contacts = ", ".join(f"guest{n}@example.org" for n in range(5))
+    assert guests_plan({ids.HOSTS: "21", ids.GUESTS: "1", ids.GUEST_CONTACTS: contacts}) == [
+        FieldError("Guests", "Hosts and guests together can be at most 25.")]
+    many = ", ".join(f"guest{n}@example.org" for n in range(11))
+    assert guests_plan({ids.GUEST_CONTACTS: many}) == [
+        FieldError("Send guest links to", "At most 10 contacts per meeting.")]
+
+
+def test_a_channel_the_bot_has_not_is_refused_by_name() -> None:
+    only_email = frozenset({"email"})
+    assert guests_plan({ids.GUEST_CONTACTS: "+33 6 12 34 56 78"}, channels=only_email) == [
+        FieldError("Send guest links to",
+                   "Text messages to guests are not set up for this bot; ask its administrator.")]
+
+
+def test_a_bad_contact_is_named_whole_in_private_and_masked_in_a_group_space() -> None:
+    assert guests_plan({ids.GUEST_CONTACTS: "zoe@exampleorg"}) == [
+        FieldError("Send guest links to",
+                   "'zoe@exampleorg' is not an email address like name@example.org.")]
+    assert guests_plan({ids.GUEST_CONTACTS: "zoe@exampleorg"}, group=True) == [
+        FieldError("Send guest links to",
+                   "'z•••' is not an email address like name@example.org.")]
+
+
+def test_a_note_that_hides_text_is_refused() -> None:
+    [problem] = guests_plan({ids.GUEST_NOTE: "Hello\u202eevil"})
+    assert isinstance(problem, FieldError) and problem.field == "Note for the guests"

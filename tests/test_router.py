@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import timedelta
+from email.message import EmailMessage
 from typing import Any, cast
 
 import pytest
@@ -145,6 +146,34 @@ class FakeMeetings:
                             guests=links("guest", request.guests))
 
 
+class FakeMail:
+    """The mail server: keeps each message, or fails with a set error."""
+
+    def __init__(self) -> None:
+        self.sent: list[EmailMessage] = []
+        self.error: UpstreamError | None = None
+
+    def send(self, message: EmailMessage) -> str:
+        if self.error is not None:
+            raise self.error
+        self.sent.append(message)
+        return f"<mail-{len(self.sent)}@test>"
+
+
+class FakeSms:
+    """The SMS provider: keeps each (number, text), or fails with a set error."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+        self.error: UpstreamError | None = None
+
+    def send(self, to: str, body: str) -> str:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((to, body))
+        return f"SM{len(self.sent)}"
+
+
 class Bot:
     """A conversation wired to the fakes and a real store, and ways to feed it events."""
 
@@ -152,11 +181,15 @@ class Bot:
         self.store = store
         self.webex = FakeWebex()
         self.meetings = FakeMeetings()
+        self.mail = FakeMail()
+        self.sms = FakeSms()
         self.conversation = Conversation(
-            ConversationConfig(device_catalog=CATALOG, **config),
+            ConversationConfig(device_catalog=CATALOG, phone_region="FR", **config),
             cast(WebexClient, self.webex),
             cast(InstantConnectClient, self.meetings),
             store,
+            mail=self.mail,
+            sms=self.sms,
             clock=lambda: NOW,
         )
         self._ids = itertools.count(1)
@@ -397,7 +430,8 @@ def test_meet_in_a_group_sends_host_links_privately(bot: Bot) -> None:
 
 def test_new_posts_the_form_and_records_where_it_lives(bot: Bot, store: Store) -> None:
     form_id = bot.open_form()
-    card = meeting_form(CATALOG, group_space=True, timezone_name="America/New_York")
+    card = meeting_form(CATALOG, group_space=True, timezone_name="America/New_York",
+                        channels=frozenset({"email", "sms"}))
     assert bot.sends() == [in_space(replies.FORM, card, room=CLINIC, parent_id=THREAD)]
     forms = Forms(store, cast(WebexClient, bot.webex))
     assert forms.place(form_id, CLINIC) == Place(CLINIC, True, THREAD)
@@ -597,3 +631,76 @@ def test_a_meet_with_a_bad_value_asks_to_fix_the_command(bot: Bot) -> None:
                                 replies.FIX_COMMAND)
     assert bot.sends() == [in_space(expected)]
     assert bot.meetings.requests == []
+
+
+# 10. Guests reached outside Webex ---------------------------------------------------------------
+
+
+def test_each_contact_gets_its_guest_link_and_the_person_hears_of_each(bot: Bot) -> None:
+    message_id = bot.say("meet Consultation to=\"zoe@example.org, 06 12 34 56 78\" guests=1")
+    [request] = bot.meetings.requests
+    assert request.num_guest == 2  # one guest per contact
+    [mail] = bot.mail.sent
+    assert mail["To"] == "zoe@example.org"
+    assert "https://ic.example.test/s/g1" in mail.get_body(("plain",)).get_content()
+    [(number, text)] = bot.sms.sent
+    assert number == "+33612345678" and text.endswith("Join: https://ic.example.test/s/g2")
+    links, report = bot.sends()
+    assert links["markdown"].startswith("**Meeting links: Consultation**")
+    assert "2 guests, one for each contact (you asked for 1)." in links["markdown"]
+    assert report == in_space("\n".join([
+        "**Guest links for Consultation**",
+        "- Guest 1 link sent to zoe@example.org (email, with calendar invite)",
+        "- Guest 2 link sent to +33612345678 (SMS)"]))
+    assert message_id
+
+
+def test_in_a_group_space_the_report_masks_every_contact(bot: Bot) -> None:
+    bot.say("meet Consultation to=zoe@example.org,+33612345678 private=no", room=CLINIC,
+            parent_id=THREAD, mention=True)
+    report = bot.sends()[-1]
+    assert report["room_id"] == CLINIC and report["parent_id"] == THREAD
+    assert "zoe@" not in report["markdown"] and "12345678" not in report["markdown"]
+    assert "z•••@example.org" in report["markdown"] and "+33 6 •• •• •• 78" in report["markdown"]
+
+
+def test_a_failed_delivery_is_reported_and_the_others_still_go(bot: Bot) -> None:
+    bot.mail.error = Rejected("the mail server", detail="550: recipient refused")
+    bot.say("meet Consultation to=zoe@example.org,+33612345678")
+    assert bot.mail.sent == [] and len(bot.sms.sent) == 1
+    report = bot.sends()[-1]["markdown"]
+    assert ("- Could not send a guest link to zoe@example.org: The mail server refused the "
+            "request. (550: recipient refused)") in report
+    assert "- Guest 2 link sent to +33612345678 (SMS)" in report
+
+
+def test_a_retried_event_sends_no_email_or_text_twice(bot: Bot) -> None:
+    """The report could not be posted (Webex 503): the retry posts it, and sends nothing again."""
+    message = bot.add_message("meet Consultation to=zoe@example.org,+33612345678")
+    job = bot.job(message_event(message))
+    original_send = bot.webex.send
+    calls = itertools.count()
+
+    def failing_third_send(**message: Any) -> str:
+        if next(calls) == 1:  # the links went out; the report fails
+            raise Unavailable("Webex", status=503)
+        return original_send(**message)
+
+    bot.webex.send = failing_third_send  # type: ignore[method-assign]
+    with pytest.raises(Unavailable):
+        bot.conversation.process(Attempt(job, last=False))
+    assert len(bot.mail.sent) == 1 and len(bot.sms.sent) == 1
+    bot.conversation.process(Attempt(dataclasses.replace(job, attempts=2), last=False))
+    assert len(bot.mail.sent) == 1 and len(bot.sms.sent) == 1
+    assert bot.sends()[-1]["markdown"].startswith("**Guest links for Consultation**")
+
+
+def test_contacts_without_the_channel_are_refused_before_any_meeting(store: Store) -> None:
+    bot = Bot(store)
+    bot.conversation = Conversation(
+        ConversationConfig(device_catalog=CATALOG), cast(WebexClient, bot.webex),
+        cast(InstantConnectClient, bot.meetings), store, clock=lambda: NOW)
+    bot.say("meet Consultation to=zoe@example.org")
+    assert bot.meetings.requests == [] and bot.mail.sent == []
+    [reply] = bot.sends()
+    assert "Email to guests is not set up for this bot" in reply["markdown"]

@@ -78,12 +78,15 @@ def test_the_audit_recognises_tokens_the_secret_and_ciphers(sandbox: Sandbox) ->
     line = json.dumps({"message": "oops", "detail": f"token {sandbox.bot_token} data={cipher}",
                        "secret": WEBHOOK_SECRET})
     assert sorted(leaks(line)) == sorted([sandbox.bot_token, cipher, "WEBHOOK_SECRET"])
+    guests = json.dumps({"message": "sent", "to": "zoe.b@example.org", "sms": "+33612345678"})
+    assert sorted(leaks(guests)) == ["+33612345678", "zoe.b@example.org"]
 
 
 @pytest.mark.parametrize(
     "line",
     ["eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl",  # a JWS: three parts, not a cipher
-     "eyJ without dots", "sandbox-bot-token-short", "a trackingId ROUTER_0A1B"],
+     "eyJ without dots", "sandbox-bot-token-short", "a trackingId ROUTER_0A1B",
+     "sent to z•••@example.org and +33 6 •• •• •• 78"],  # masked contacts
 )
 def test_the_audit_does_not_cry_wolf(line: str) -> None:
     """Ordinary lines, and a signed (not encrypted) token, are not reported."""

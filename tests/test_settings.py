@@ -176,6 +176,10 @@ BAD = [
     ("WEB_CONCURRENCY", "two"),
     ("WEB_THREADS", "-1"),
     ("LOG_LEVEL", "LOUD"),
+    ("SMTP_URL", "http://mail.example.com"),
+    ("SMTP_URL", "smtp://"),
+    ("SMTP_URL", "smtps://mail.example.com:tls"),
+    ("DEFAULT_PHONE_REGION", "France"),
 ]
 
 
@@ -216,6 +220,43 @@ def test_secret_values_lists_every_secret_for_the_log_masking() -> None:
     """The logs mask the token, the webhook secret and a password in the storage URL."""
     assert set(Settings.from_env(FULL).secret_values()) == {TOKEN, HOOK_SECRET, REDIS_PASSWORD}
     assert Settings.from_env(env()).secret_values() == [TOKEN]
+
+
+MAIL_PASSWORD = "smtp-pw-93b1"
+TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
+GUESTS = env(SMTP_URL=f"smtps://bot:{MAIL_PASSWORD}@mail.example.com", MAIL_FROM="Bot@Example.com",
+             TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
+             TWILIO_FROM="+15005550006", DEFAULT_PHONE_REGION="fr")
+
+
+def test_email_and_sms_to_guests_are_set_up_together_with_their_secrets_masked() -> None:
+    s = Settings.from_env(GUESTS)
+    assert s.mail is not None and s.mail.mail_from == "Bot@example.com"
+    assert s.sms is not None and s.sms.from_number == "+15005550006"
+    assert s.sms.api_url == "https://api.twilio.com" and s.phone_region == "FR"
+    assert s.conversation_config().phone_region == "FR"
+    assert {MAIL_PASSWORD, TWILIO_TOKEN} <= set(s.secret_values())
+    for secret in (MAIL_PASSWORD, TWILIO_TOKEN):
+        assert secret not in repr(s)
+    plain = Settings.from_env(env())
+    assert plain.mail is None and plain.sms is None and plain.phone_region is None
+
+
+@pytest.mark.parametrize(("missing", "named"), [
+    ({"MAIL_FROM": ""}, "MAIL_FROM is not set, and SMTP_URL needs it."),
+    ({"MAIL_FROM": "bot at example"}, "MAIL_FROM must be an email address"),
+    ({"SMTP_CA_FILE": "/no/such/ca.pem"}, "SMTP_CA_FILE must name a file that exists."),
+    ({"TWILIO_AUTH_TOKEN": ""}, "TWILIO_AUTH_TOKEN is not set, and TWILIO_ACCOUNT_SID needs it."),
+    ({"TWILIO_FROM": ""}, "TWILIO_FROM is not set, and TWILIO_ACCOUNT_SID needs it."),
+    ({"TWILIO_API_URL": "api.twilio.com"}, "TWILIO_API_URL must be an http:// or https:// URL."),
+])
+def test_a_guest_channel_set_up_wrong_is_one_line_naming_what_to_fix(
+    missing: dict[str, str], named: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env({**GUESTS, **missing})
+    assert str(raised.value).startswith(named)
+    assert MAIL_PASSWORD not in str(raised.value) and TWILIO_TOKEN not in str(raised.value)
 
 
 def test_secrets_compare_by_value_but_never_print_it() -> None:

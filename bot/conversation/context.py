@@ -7,11 +7,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
-Send = Callable[..., str]
-"""Posts one message (``WebexClient.send``'s keywords) and returns its id; for an event, the
-outbox's sender, which never posts the same message twice across retries."""
+
+class Sender(Protocol):
+    """How a try sends: the outbox's sender, which never sends the same thing twice across
+    the retries of an event."""
+
+    def send(self, **message: Any) -> str:
+        """Post one Webex message (``WebexClient.send``'s keywords); its id."""
+
+    def once(self, deliver: Callable[[], str]) -> str:
+        """Deliver one thing outside Webex (an email, a text message); its reference."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class EventContext:
 
     place: Place
     last_attempt: bool  # if this try fails, the event is given up: tell the person now
-    send: Send
+    sender: Sender
 
     def at(self, place: Place) -> EventContext:
         """The same try, replying somewhere else (the message's thread, once it is fetched)."""
@@ -41,9 +48,9 @@ class EventContext:
 
     def post(self, markdown: str, card: dict[str, Any] | None = None) -> str:
         """A reply where the person wrote, with a card when given; returns the message id."""
-        return self.send(room_id=self.place.room_id, parent_id=self.place.parent_id,
-                         markdown=markdown, card=card)
+        return self.sender.send(room_id=self.place.room_id, parent_id=self.place.parent_id,
+                                markdown=markdown, card=card)
 
     def tell(self, person_id: str, markdown: str, card: dict[str, Any] | None = None) -> str:
         """A message to one person in their 1:1 space."""
-        return self.send(to_person_id=person_id, markdown=markdown, card=card)
+        return self.sender.send(to_person_id=person_id, markdown=markdown, card=card)

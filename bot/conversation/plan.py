@@ -15,11 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from bot.conversation.contacts import EMAIL, MASK, SMS, Contact, parse_contacts
 from bot.conversation.timewindow import clock_change_notice, parse_duration, parse_start
 from bot.errors import FieldError, InvalidRequest
 from bot.limits import (
     DEFAULT_VALID_FOR,
     LINK_COUNT_RANGE,
+    MAX_CONTACTS,
     MAX_DEVICES,
     MAX_LINKS,
     NO_LINKS,
@@ -51,6 +53,8 @@ QUICK_OPTIONS = {
     "time": ids.START_TIME,
     "device": ids.DEVICES,
     "devices": ids.DEVICES,
+    "to": ids.GUEST_CONTACTS,
+    "note": ids.GUEST_NOTE,
 }
 Problem = Callable[[str, str], None]
 """Reports one problem: the input id and a sentence for the person."""
@@ -74,7 +78,10 @@ class MeetingPlan:
     private_host_links: bool
     notices: tuple[str, ...] = ()
     """What the person should know about how their request was read (a start time the clocks
-    skip or repeat), shown with the links."""
+    skip or repeat, guests added for the contacts), shown with the links."""
+    contacts: tuple[Contact, ...] = ()
+    """Where guest links go outside Webex: guest 1 to the first contact, and so on."""
+    guest_note: str = ""
 
     def request(self, key: str, now: float) -> MeetingRequest:
         """The broker request; ``key`` (an action or message id) makes the ``sub`` unique."""
@@ -101,6 +108,8 @@ class PlanContext:
     now: datetime
     group_space: bool
     default_valid_for: str = DEFAULT_VALID_FOR
+    channels: frozenset[str] = frozenset()  # how guests can be reached: "email", "sms"
+    phone_region: str | None = None  # where a number typed without + is read
 
 
 def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> MeetingPlan:
@@ -115,6 +124,12 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
     subject = _subject(reader.text(ids.SUBJECT), problem)
     hosts = _count(reader.text(ids.HOSTS), ids.HOSTS, problem)
     guests = _count(reader.text(ids.GUESTS), ids.GUESTS, problem)
+    contacts = _contacts(reader.text(ids.GUEST_CONTACTS) or "", context, problem)
+    note = _note(reader.text(ids.GUEST_NOTE) or "", problem)
+    notices = []
+    if guests is not None and len(contacts) > guests:
+        notices.append(f"{len(contacts)} guests, one for each contact (you asked for {guests}).")
+        guests = len(contacts)
     if hosts is not None and guests is not None:
         if hosts + guests > MAX_LINKS:
             problem(ids.GUESTS, TOO_MANY_LINKS)
@@ -141,6 +156,7 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
         raise InvalidRequest(errors)
     assert hosts is not None and guests is not None and valid_for is not None
     notice = clock_change_notice(start) if start else None
+    notices += [notice] if notice else []
     return MeetingPlan(
         subject=subject,
         hosts=hosts,
@@ -152,7 +168,9 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
         start=start,
         valid_for=valid_for,
         private_host_links=flags[ids.PRIVATE_HOST_LINKS] and context.group_space,
-        notices=(notice,) if notice else (),
+        notices=tuple(notices),
+        contacts=contacts,
+        guest_note=note,
     )
 
 
@@ -232,6 +250,30 @@ def _subject(text: str | None, problem: Problem) -> str:
     elif hidden := disguise_problem(subject):
         problem(ids.SUBJECT, hidden)
     return subject
+
+
+def _contacts(text: str, context: PlanContext, problem: Problem) -> tuple[Contact, ...]:
+    """The guests' addresses; each bad one named (masked in a group space), and a channel the
+    bot cannot use refused."""
+    contacts, bad = parse_contacts(text, context.phone_region)
+    for entry in bad:
+        shown = f"{entry.typed[:1]}{MASK * 3}" if context.group_space else entry.typed[:60]
+        problem(ids.GUEST_CONTACTS, f"'{shown}' {entry.reason}")
+    for channel, what in ((EMAIL, "Email to guests is"), (SMS, "Text messages to guests are")):
+        if channel not in context.channels and any(c.channel == channel for c in contacts):
+            problem(ids.GUEST_CONTACTS, f"{what} not set up for this bot; ask its administrator.")
+    if len(contacts) > MAX_CONTACTS:
+        problem(ids.GUEST_CONTACTS, f"At most {MAX_CONTACTS} contacts per meeting.")
+    return tuple(contacts)
+
+
+def _note(text: str, problem: Problem) -> str:
+    """A few words for the guests, kept as typed (lines included) but for what hides text."""
+    if len(text) > ids.MAX_NOTE_LENGTH:
+        problem(ids.GUEST_NOTE, f"Keep it to {ids.MAX_NOTE_LENGTH} characters or fewer.")
+    elif hidden := disguise_problem(text.replace("\n", " ").replace("\r", " ")):
+        problem(ids.GUEST_NOTE, hidden)
+    return text
 
 
 def _count(text: str | None, field: str, problem: Problem) -> int | None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+from bot.conversation.contacts import EMAIL, Contact
 from bot.conversation.link_messages import escape_markdown
 from bot.errors import FieldError, UpstreamError
+from bot.upstream.instant_connect import Link
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
@@ -89,3 +91,21 @@ def problems(errors: Sequence[FieldError], intro: str) -> str:
 def _quoted(text: str, limit: int) -> str:
     """Echo what a person typed: shortened, literal, and without lone surrogates (not UTF-8)."""
     return escape_markdown(text[:limit].encode("utf-8", "replace").decode("utf-8"))
+
+
+def guest_sent(contact: Contact, link: Link, *, privately: bool) -> str:
+    """One contact reached: whole in a 1:1 space, masked in a group space."""
+    how = "email, with calendar invite" if contact.channel == EMAIL else "SMS"
+    return f"{link.label} link sent to {contact.shown(privately=privately)} ({how})"
+
+
+def guest_not_sent(contact: Contact, error: UpstreamError, *, privately: bool) -> str:
+    """One contact not reached, and why, with the reference."""
+    shown = contact.shown(privately=privately)
+    return f"Could not send a guest link to {shown}: {error.describe()}"
+
+
+def guest_report(subject: str, lines: Sequence[str]) -> str:
+    """What happened to each contact of one meeting."""
+    return "\n".join([f"**Guest links for {escape_markdown(subject)}**",
+                      *(f"- {escape_markdown(line)}" for line in lines)])

@@ -20,6 +20,7 @@ from bot.conversation.access import AccessPolicy, Gatekeeper
 from bot.conversation.commands import Command, parse, strip_mention
 from bot.conversation.context import EventContext, Place
 from bot.conversation.forms import Forms
+from bot.conversation.guest_delivery import GuestDelivery
 from bot.conversation.link_messages import compose
 from bot.conversation.people import PeopleDirectory
 from bot.conversation.plan import MeetingPlan, PlanContext, inputs_from_options, plan_from_inputs
@@ -31,6 +32,8 @@ from bot.jobs.storage import Store
 from bot.jobs.worker import Attempt
 from bot.limits import DEFAULT_VALID_FOR
 from bot.upstream.instant_connect import InstantConnectClient, MeetingLinks
+from bot.upstream.mail import Mailer
+from bot.upstream.sms import SmsSender
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
 from bot.upstream.webex import Person, WebexClient
 from cards import inputs as ids
@@ -51,6 +54,7 @@ class ConversationConfig:
     default_valid_for: str = DEFAULT_VALID_FOR
     meetings_per_person: int = 30
     meetings_window: timedelta = timedelta(hours=1)
+    phone_region: str | None = None
 
 
 class Conversation:
@@ -63,6 +67,8 @@ class Conversation:
         meetings: InstantConnectClient,
         store: Store,
         *,
+        mail: Mailer | None = None,
+        sms: SmsSender | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -74,6 +80,7 @@ class Conversation:
         self._gate = Gatekeeper(config.access, lambda: webex.me().org_id)
         self._forms = Forms(store, webex)
         self._outbox = Outbox(webex, store)
+        self._guests = GuestDelivery(mail, sms)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,
@@ -91,7 +98,7 @@ class Conversation:
                                         since=job.accepted_at, last_attempt=attempt.last)
         # Until the message or submit is fetched, the webhook's room is where to apologise.
         context = EventContext(Place(event.room_id, event.data.get("roomType") != "direct"),
-                               last_attempt=attempt.last, send=sender.send)
+                               last_attempt=attempt.last, sender=sender)
         self._guarded(context, lambda: handler(event, context))
 
     # Messages
@@ -175,6 +182,8 @@ class Conversation:
             now=datetime.fromtimestamp(self._clock(), UTC),
             group_space=context.place.group,
             default_valid_for=self._config.default_valid_for,
+            channels=self._guests.channels,
+            phone_region=self._config.phone_region,
         )
         try:
             plan = plan_from_inputs(inputs, checks)
@@ -195,14 +204,17 @@ class Conversation:
             raise
         log.info("meeting created", extra={"links": len(links.all),
                                            "room_id": context.place.room_id})
-        self._deliver_links(plan, links, person, context, tz)
+        window = self._deliver_links(plan, links, person, context, tz)
+        if plan.contacts:
+            self._guests.deliver(plan, links, person, context, tz, window)
         if form_id is not None:
             self._forms.retire(form_id)
 
     def _deliver_links(
         self, plan: MeetingPlan, links: MeetingLinks, person: Person, context: EventContext,
         tz: tzinfo,
-    ) -> None:
+    ) -> str:
+        """Post the links in the space (host links privately when asked); the window as said."""
         window = describe_window(links.nbf, links.exp, tz)
         devices = self._device_names(plan.devices)
         if plan.private_host_links and links.hosts:
@@ -216,6 +228,7 @@ class Conversation:
         for message in compose(plan.subject, window, devices, guests, "Meeting links",
                                notes=plan.notices):
             context.post(message.markdown, message.card)
+        return window
 
     # Membership
 
@@ -253,7 +266,7 @@ class Conversation:
     def _post_form(self, person: Person, context: EventContext) -> None:
         tz_name = str(zone(person.timezone, self._config.default_timezone))
         card = meeting_form(self._config.device_catalog, group_space=context.place.group,
-                            timezone_name=tz_name)
+                            timezone_name=tz_name, channels=self._guests.channels)
         self._forms.record(context.post(replies.FORM, card), context.place)
 
     def _post_help(self, context: EventContext, intro: str) -> None:

@@ -2,21 +2,27 @@
 
 It starts the sandbox (a local Webex and Instant Connect broker) and the bot, registers the bot's
 webhooks with ``webhooks sync``, then plays a 1:1 ``help``, being added to a group space, a mention
-that gets the form, a submit with two devices and private host links, and a second press of the
-same form. It prints who said what, so a newcomer sees the bot work without any account.
+that gets the form, a submit with two devices, private host links and a guest reached by email
+and SMS (through the sandbox's SMTP relay and Twilio), and a second press of the same form. It
+prints who said what and what the guest received, so a newcomer sees the bot work without any
+account; ``mail_dir`` keeps every email as an ``.eml`` file a mail client opens.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import functools
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, TextIO
 
-from bot.devtools.in_process import LocalBot, serve_locally
+from bot.devtools.in_process import LocalBot, sandbox_guest_channels, serve_locally
 from bot.devtools.sandbox import Sandbox
 from bot.secret import Secret
 from bot.settings import Settings
@@ -27,6 +33,8 @@ from bot.upstream.webhook_sync import sync
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
+ZOE_EMAIL = "zoe@example.org"
+ZOE_MOBILE = "+33 6 12 34 56 78"
 CATALOG = (
     CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
     CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
@@ -68,6 +76,22 @@ class Transcript:
                     self._seen.add(message["id"])
                     self._print_bot(label, message)
 
+    def guest_received(self, box: Sandbox, name: str) -> None:
+        """What the guest found in their inbox and on their phone."""
+        for mail in box.mail():
+            parsed = email.message_from_bytes(mail.data, policy=email.policy.default)
+            assert isinstance(parsed, EmailMessage)
+            text = parsed.get_body(("plain",))
+            lines = text.get_content().splitlines() if text is not None else []
+            attached = [part.get_filename() for part in parsed.iter_attachments()]
+            self.say(f"  {name}'s inbox ({mail.rcpt_tos[0]}): {parsed['Subject']}")
+            for line in lines[2:4]:  # When:, Join:
+                self.say(f"      {line}")
+            files = ", ".join(map(str, attached))
+            self.say(f"      QR code and calendar invite attached ({files})")
+        for sms in box.sms():
+            self.say(f"  {name}'s phone ({sms.to}): {sms.body}")
+
     def _print_bot(self, label: str, message: dict[str, Any]) -> None:
         lines = (message.get("markdown") or message.get("text") or "").splitlines()
         self.say(f"  Bot in {label}: {lines[0] if lines else ''}")
@@ -104,14 +128,27 @@ def card_summary(card: dict[str, Any]) -> str:
     return "; ".join(parts) or "no inputs"
 
 
-def run_demo(out: TextIO, interactive_input: TextIO | None = None) -> int:
+def run_demo(
+    out: TextIO, interactive_input: TextIO | None = None, mail_dir: Path | None = None
+) -> int:
     """Play the conversation (or let a person type it) and print it; 0 when all went well."""
     with _offline_bot(out) as (box, show):
         if interactive_input is None:
             _play(box, show)
         else:
             _converse(box, show, interactive_input)
+        if mail_dir is not None:
+            _keep_mail(box, show, mail_dir)
     return 0
+
+
+def _keep_mail(box: Sandbox, show: Transcript, folder: Path) -> None:
+    """Every email the sandbox's relay received, as NN-guest.eml files."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, mail in enumerate(box.mail(), start=1):
+        path = folder / f"{number:02d}-{mail.rcpt_tos[0].partition('@')[0]}.eml"
+        path.write_bytes(mail.data)
+        show.say(f"Saved {path}")
 
 
 @contextlib.contextmanager
@@ -128,6 +165,7 @@ def _offline_bot(out: TextIO) -> Iterator[tuple[Sandbox, Transcript]]:
             device_catalog=CATALOG,
             default_timezone="Europe/Paris",
             retry=RetryPolicy(max_attempts=2, max_wait=1.0),
+            **sandbox_guest_channels(box),
         )
         with serve_locally(settings) as local:
             webex = WebexClient(settings.bot_token, settings.webex_base_url)
@@ -158,10 +196,15 @@ def _play(box: Sandbox, show: Transcript) -> None:
         ids.SHORT_LINKS: "true", ids.VERTICAL: "hc", ids.HOST_LOGIN: "true",
         ids.START_DATE: day, ids.START_TIME: "09:00", ids.VALID_FOR: "2h",
         ids.PRIVATE_HOST_LINKS: "true",
+        ids.GUEST_CONTACTS: f"{ZOE_EMAIL}, {ZOE_MOBILE}",
+        ids.GUEST_NOTE: "Please have your medication list at hand.",
     }
     show.act(f"\nAlice fills the form: 'Patient follow-up', 1 host, 2 guests, dial in Exam Room 1 "
-             f"and Cart 7, start {day} 09:00 for 2 hours, host links privately",
+             f"and Cart 7, start {day} 09:00 for 2 hours, host links privately, guest links to "
+             f"Zoë by email and SMS",
              lambda: box.submit_card(alice, form["id"], inputs))
+    show.say("\nWhat Zoë received:")
+    show.guest_received(box, "Zoë")
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
     show.say("\nEvery step above went through a signed webhook, the bot's durable queue, and "

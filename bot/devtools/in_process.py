@@ -16,12 +16,16 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 from bot.devtools.sandbox import Sandbox
+from bot.secret import Secret
 from bot.service import BotService
 from bot.settings import Settings
+from bot.upstream.mail import MailConfig
+from bot.upstream.sms import TwilioConfig
 from bot.web.app import create_app
 
 
@@ -63,3 +67,16 @@ def sandboxed_settings() -> Iterator[Settings]:
         base = Settings.from_env({**os.environ, "WEBEX_BOT_TOKEN": box.bot_token})
         yield replace(base, instant_connect=replace(base.instant_connect,
                                                     broker_url=box.broker_url))
+
+
+def sandbox_guest_channels(box: Sandbox, **retry: Any) -> dict[str, Any]:
+    """Settings fields that send guests' email and SMS to the sandbox's SMTP relay and Twilio;
+    ``retry`` (``retry=RetryPolicy(...)``) makes the clients' retries quick for tests."""
+    return {
+        "mail": MailConfig(box.smtp_url, mail_from="instant-connect@clinic.example.com",
+                           ca_file=box.smtp_ca_file, timeout=5.0, **retry),
+        "sms": TwilioConfig(box.twilio_account_sid, Secret(box.twilio_auth_token),
+                            from_number=box.twilio_from, api_url=box.twilio_api_url,
+                            timeout=5.0, **retry),
+        "phone_region": "FR",
+    }

@@ -21,6 +21,7 @@ as in doubt.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,10 +68,20 @@ class EventSender:
         self._last_attempt = last_attempt
         self._sent = 0
 
+    def once(self, deliver: Callable[[], str]) -> str:
+        """Deliver something outside Webex (an email, a text message) unless an earlier try did;
+        ``deliver`` returns its reference, recorded the moment it succeeds. Nothing can be looked
+        up afterwards: a process killed between the delivery and its record delivers again."""
+        key = self._next_key()
+        reference = self._store.get(key)
+        if reference is None:
+            reference = deliver()
+            self._remember(key, reference, only_if_absent=False)
+        return reference
+
     def send(self, **message: Any) -> str:
         """Post a message (see ``WebexClient.send``) unless an earlier try already posted it."""
-        self._sent += 1
-        key = f"sent:{self._event_id}:{self._sent}"
+        key = self._next_key()
         message_id = self._store.get(key)
         if message_id is not None:
             return message_id
@@ -81,6 +92,11 @@ class EventSender:
             self._remember(_claim_key(message_id), key, only_if_absent=True)
         self._remember(key, message_id, only_if_absent=False)
         return message_id
+
+    def _next_key(self) -> str:
+        """The record key of the next send, numbered in the order this try makes them."""
+        self._sent += 1
+        return f"sent:{self._event_id}:{self._sent}"
 
     def _remember(self, key: str, value: str, *, only_if_absent: bool) -> None:
         """Record a send that happened, waiting out a short outage rather than forgetting it."""

@@ -1,1 +1,1 @@
-"""The upstream clients: Webex, Instant Connect, bounded retries."""
+"""The upstream clients: Webex, Instant Connect, mail (SMTP), SMS (Twilio), bounded retries."""

@@ -1,0 +1,69 @@
+"""Guest links taken outside Webex: each contact gets its guest's link by email or SMS, once.
+
+Each delivery goes through the event's sender (``once``), so a retried or redelivered event
+never sends the same email or text twice; a delivery that failed after the client's bounded
+retries is reported. The person who made the meeting is told, where they asked, what happened
+to each contact: masked in a group space, whole in their 1:1 space. No contact is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import tzinfo
+from functools import partial
+
+from bot.conversation import replies
+from bot.conversation.contacts import EMAIL, SMS, Contact
+from bot.conversation.context import EventContext
+from bot.conversation.guest_messages import Invitation, guest_email, guest_sms
+from bot.conversation.plan import MeetingPlan
+from bot.errors import UpstreamError
+from bot.upstream.instant_connect import MeetingLinks
+from bot.upstream.mail import Mailer
+from bot.upstream.sms import SmsSender
+from bot.upstream.webex import Person
+
+log = logging.getLogger(__name__)
+
+
+class GuestDelivery:
+    """Sends guests their links through whichever of email and SMS the bot has."""
+
+    def __init__(self, mail: Mailer | None, sms: SmsSender | None) -> None:
+        self._mail = mail
+        self._sms = sms
+        self.channels = frozenset(
+            channel for channel, client in ((EMAIL, mail), (SMS, sms)) if client is not None)
+
+    def deliver(
+        self, plan: MeetingPlan, links: MeetingLinks, person: Person, context: EventContext,
+        tz: tzinfo, window: str,
+    ) -> None:
+        """One link per contact, in order (guest 1 to the first), then one report in the space."""
+        privately = not context.place.group
+        lines = []
+        for contact, link in zip(plan.contacts, links.guests, strict=False):
+            invitation = Invitation(
+                subject=plan.subject, link=link, nbf=links.nbf, exp=links.exp, tz=tz,
+                window=window, note=plan.guest_note, organizer_name=person.display_name,
+                organizer_email=person.emails[0] if person.emails else None,
+                meeting_id=links.sub,
+            )
+            try:
+                context.sender.once(partial(self._send, contact, invitation))
+            except UpstreamError as error:
+                log.warning("could not send a guest link", extra={
+                    "channel": contact.channel, "error_type": type(error).__name__,
+                    "status": error.status})
+                lines.append(replies.guest_not_sent(contact, error, privately=privately))
+                continue
+            log.info("guest link sent", extra={"channel": contact.channel})
+            lines.append(replies.guest_sent(contact, link, privately=privately))
+        context.say(replies.guest_report(plan.subject, lines))
+
+    def _send(self, contact: Contact, invitation: Invitation) -> str:
+        if contact.channel == EMAIL:
+            assert self._mail is not None  # the plan refuses a channel the bot does not have
+            return self._mail.send(guest_email(invitation, contact.address))
+        assert self._sms is not None
+        return self._sms.send(contact.address, guest_sms(invitation))

@@ -1,0 +1,165 @@
+"""What a guest receives outside Webex: an email with a join button, a QR code and a calendar
+invite, or a text message with the short link.
+
+The email is plain text and HTML (the QR code inline, and attached), plus the invite twice: as a
+``text/calendar; method=REQUEST`` alternative that mail clients offer to add, and as an ``.ics``
+attachment for those that do not. The invite's UID is stable per meeting and guest, so a second
+copy updates the first instead of adding an event.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import icalendar
+import segno
+
+from bot.upstream.instant_connect import Link
+
+QR_FILENAME = "join-qr.png"
+INVITE_FILENAME = "invite.ics"
+PRODUCT_ID = "-//Instant Connect bot//EN"
+
+
+@dataclass(frozen=True)
+class Invitation:
+    """One guest's way into one meeting, and what the message says around it."""
+
+    subject: str
+    link: Link
+    nbf: int
+    exp: int
+    tz: tzinfo
+    window: str  # as the links message in the space says it
+    note: str
+    organizer_name: str
+    organizer_email: str | None
+    meeting_id: str  # the broker's ``sub``: unique per meeting
+
+    @property
+    def join_url(self) -> str:
+        """The short link when there is one: it fits a text message and a readable QR code."""
+        return self.link.short_url or self.link.url
+
+    @property
+    def offset(self) -> str:
+        """The start's UTC offset, e.g. ``UTC+01:00``."""
+        moment = datetime.fromtimestamp(self.nbf, self.tz)
+        text = moment.strftime("%z") or "+0000"
+        return f"UTC{text[:3]}:{text[3:]}"
+
+    @property
+    def uid(self) -> str:
+        return f"{self.meeting_id}-{self.link.role}-{self.link.number}@instant-connect-bot"
+
+
+def guest_email(invitation: Invitation, to: str) -> EmailMessage:
+    """The whole email for one guest (From and Message-ID are the mail sender's to set)."""
+    message = EmailMessage()
+    message["To"] = to
+    message["Subject"] = f"Your video meeting: {invitation.subject}"
+    if invitation.organizer_email:
+        message["Reply-To"] = invitation.organizer_email
+    message.set_content(_text(invitation))
+    qr_cid = make_msgid(domain="instant-connect-bot")
+    message.add_alternative(_html(invitation, qr_cid[1:-1]), subtype="html")
+    qr = qr_png(invitation.join_url)
+    page = message.get_body(preferencelist=("html",))
+    assert isinstance(page, EmailMessage)  # the part just added
+    page.add_related(qr, "image", "png", cid=qr_cid, filename=QR_FILENAME)
+    invite = calendar_invite(invitation, to)
+    message.add_alternative(invite, subtype="calendar", params={"method": "REQUEST"})
+    message.add_attachment(qr, "image", "png", filename=QR_FILENAME)
+    message.add_attachment(invite, subtype="calendar", filename=INVITE_FILENAME,
+                           params={"method": "REQUEST"})  # as text: declared UTF-8
+    return message
+
+
+def guest_sms(invitation: Invitation) -> str:
+    """Subject, start and the link, short enough for one or two text messages."""
+    start = datetime.fromtimestamp(invitation.nbf, invitation.tz)
+    return (f"{invitation.subject}: your video meeting from {start:%a %-d %b %H:%M} "
+            f"({invitation.tz}). Join: {invitation.join_url}")
+
+
+def qr_png(url: str) -> bytes:
+    """A QR code of ``url`` as a PNG a phone camera reads from a screen."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(buffer, kind="png", scale=6, border=2)
+    return buffer.getvalue()
+
+
+def calendar_invite(invitation: Invitation, attendee: str) -> str:
+    """An iCalendar REQUEST: the validity window as the event, the link as URL and in the text."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", PRODUCT_ID)
+    calendar.add("version", "2.0")
+    calendar.add("method", "REQUEST")
+    event = icalendar.Event()
+    event.add("uid", invitation.uid)
+    event.add("dtstamp", datetime.now(UTC))
+    event.add("dtstart", datetime.fromtimestamp(invitation.nbf, UTC))
+    event.add("dtend", datetime.fromtimestamp(invitation.exp, UTC))
+    event.add("summary", invitation.subject)
+    event.add("url", invitation.join_url)
+    event.add("location", invitation.join_url)
+    event.add("description", _text(invitation))
+    if invitation.organizer_email:
+        organizer = icalendar.vCalAddress(f"mailto:{invitation.organizer_email}")
+        organizer.params["cn"] = icalendar.vText(invitation.organizer_name)
+        event.add("organizer", organizer)
+    if "@" in attendee:
+        guest = icalendar.vCalAddress(f"mailto:{attendee}")
+        guest.params["role"] = icalendar.vText("REQ-PARTICIPANT")
+        event.add("attendee", guest)
+    calendar.add_component(event)
+    return calendar.to_ical().decode("utf-8")
+
+
+def _text(invitation: Invitation) -> str:
+    lines = [
+        f"{invitation.organizer_name or 'Your host'} invites you to a video meeting: "
+        f"{invitation.subject}",
+        "",
+        f"When: {invitation.window}, {invitation.offset}",
+        f"Join: {invitation.join_url}",
+    ]
+    if invitation.link.short_url:
+        lines.append(f"(or {invitation.link.url})")
+    if invitation.note:
+        lines += ["", invitation.note]
+    lines += ["", "The link opens in a web browser or the Webex app; no account is needed. "
+                  "A calendar invite is attached."]
+    return "\n".join(lines) + "\n"
+
+
+def _html(invitation: Invitation, qr_cid: str) -> str:
+    url = html.escape(invitation.join_url, quote=True)
+    note = (f'<p style="margin:16px 0;white-space:pre-wrap">{html.escape(invitation.note)}</p>'
+            if invitation.note else "")
+    host = html.escape(invitation.organizer_name or "Your host")
+    return f"""<!doctype html>
+<html><body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a">
+<table role="presentation" width="100%" style="max-width:560px;border-collapse:collapse">
+<tr><td>
+<p style="margin:0 0 8px">{host} invites you to a video meeting:</p>
+<h1 style="margin:0 0 16px;font-size:22px">{html.escape(invitation.subject)}</h1>
+<p style="margin:0 0 16px">{html.escape(invitation.window)}, {invitation.offset}</p>
+<p style="margin:0 0 16px"><a href="{url}" style="display:inline-block;padding:12px 24px;
+background:#0a7d4f;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:bold">Join
+the meeting</a></p>
+<p style="margin:0 0 16px;font-size:13px;word-break:break-all">Or open this link:
+<a href="{url}">{url}</a></p>
+{note}
+<p style="margin:16px 0 4px;font-size:13px">On another device? Scan this code:</p>
+<img src="cid:{qr_cid}" width="180" height="180" alt="QR code of the meeting link">
+<p style="margin:16px 0 0;font-size:12px;color:#555">The link opens in a web browser or the
+Webex app; no account is needed. A calendar invite is attached.</p>
+</td></tr></table>
+</body></html>
+"""
