@@ -9,7 +9,6 @@ else (a group space, a log line never carries one).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,7 +44,7 @@ class BadContact:
     reason: str
 
 
-def split_entries(text: str) -> list[str]:
+def _entries(text: str) -> list[str]:
     """Entries separated by commas, semicolons or new lines (spaces stay: "+33 6 12 ...")."""
     return [entry.strip() for entry in re.split(r"[,;\n]+", text) if entry.strip()]
 
@@ -57,7 +56,7 @@ def parse_contacts(
     contacts: list[Contact] = []
     bad: list[BadContact] = []
     seen: set[str] = set()
-    for entry in split_entries(text):
+    for entry in _entries(text):
         contact = _email(entry) if "@" in entry else _phone(entry, default_region)
         if isinstance(contact, BadContact):
             bad.append(contact)
@@ -111,8 +110,3 @@ def mask_phone(number: str) -> str:
     keep = set(digits[:1] + digits[-2:])
     return country + "".join(
         char if not char.isdigit() or i in keep else MASK for i, char in enumerate(rest))
-
-
-def masked_list(contacts: Sequence[Contact]) -> str:
-    """Contacts for a log line or a group space: masked, comma separated."""
-    return ", ".join(contact.masked() for contact in contacts)

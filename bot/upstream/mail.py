@@ -76,11 +76,6 @@ class SmtpMailer:
         self._password = unquote(parts.password) if parts.password else None
         self._tls = ssl.create_default_context(cafile=config.ca_file)
 
-    @property
-    def sender_address(self) -> str:
-        """The From address of every message."""
-        return self._config.mail_from
-
     def send(self, message: EmailMessage) -> str:
         """Send ``message`` (its From set here, a Message-ID added if missing); its Message-ID."""
         if "From" not in message:
