@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--sandbox", action="store_true",
                        help="use the local sandbox broker instead of Webex (works offline)")
 
-    sandbox = commands.add_parser("sandbox", help="run the local Webex and broker emulator",
-                                  add_help=False)
+    sandbox = commands.add_parser(
+        "sandbox", help="run the local Webex, broker, SMTP and Twilio emulator", add_help=False)
     sandbox.add_argument("rest", nargs=argparse.REMAINDER)
     cards = commands.add_parser("cards", add_help=False,
                                 help="render every card the bot sends to PNG (Chromium, npm)")

@@ -61,6 +61,7 @@ def test_the_email_has_text_html_qr_and_the_invite_twice() -> None:
     assert f'href="{SHORT}"' in html and "Follow-up &lt;Zoë&gt;" in html
     [inline] = [part for part in mail.walk() if part.get("Content-ID")]
     assert f"cid:{inline['Content-ID'][1:-1]}" in html
+    assert inline.get_content_disposition() == "inline"  # shown in the page, not listed
     attachments = {part.get_filename(): part for part in mail.iter_attachments()}
     assert set(attachments) == {QR_FILENAME, INVITE_FILENAME}
     assert attachments[INVITE_FILENAME].get_param("method") == "REQUEST"

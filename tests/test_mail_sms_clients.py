@@ -46,6 +46,7 @@ def test_a_message_goes_over_starttls_with_login(sandbox: Sandbox) -> None:
     assert received.rcpt_tos == (ZOE,)
     assert received.mail_from == "instant-connect@clinic.example.com"
     assert f"Message-ID: {reference}".encode() in received.data
+    assert b"\nDate: " in received.data
     [session] = sandbox.smtp_sessions()
     assert session.tls and session.user == sandbox.smtp_username
 

@@ -236,7 +236,7 @@ def test_more_contacts_than_guests_add_guests_and_say_so() -> None:
     assert isinstance(outcome, MeetingPlan)
     assert outcome.guests == 2
     assert [c.address for c in outcome.contacts] == ["zoe@example.org", "+33612345678"]
-    assert outcome.notices == ("2 guests, one for each contact (you asked for 1).",)
+    assert outcome.notices == ("2 guests: one for each contact.",)
     assert outcome.guest_note == "Bring your card.\nThanks"
     fewer = guests_plan({ids.GUESTS: "3", ids.GUEST_CONTACTS: "zoe@example.org"})
     assert isinstance(fewer, MeetingPlan) and fewer.guests == 3 and fewer.notices == ()

@@ -647,7 +647,7 @@ def test_each_contact_gets_its_guest_link_and_the_person_hears_of_each(bot: Bot)
     assert number == "+33612345678" and text.endswith("Join: https://ic.example.test/s/g2")
     links, report = bot.sends()
     assert links["markdown"].startswith("**Meeting links: Consultation**")
-    assert "2 guests, one for each contact (you asked for 1)." in links["markdown"]
+    assert "2 guests: one for each contact." in links["markdown"]
     assert report == in_space("\n".join([
         "**Guest links for Consultation**",
         "- Guest 1 link sent to zoe@example.org (email, with calendar invite)",

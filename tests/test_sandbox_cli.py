@@ -48,7 +48,9 @@ def test_cli_serves_with_faults_until_signalled(
     process: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
     endpoints = read_endpoints(process)
-    assert set(endpoints) == {"url", "webex_base_url", "broker_url", "bot_token"}
+    assert set(endpoints) == {"url", "webex_base_url", "broker_url", "bot_token", "smtp_url",
+                              "smtp_ca_file", "twilio_api_url", "twilio_account_sid",
+                              "twilio_auth_token", "twilio_from"}
     assert endpoints["webex_base_url"] == endpoints["url"] + "/v1/"
     auth = {"Authorization": f"Bearer {endpoints['bot_token']}"}
     first = requests.get(endpoints["webex_base_url"] + "people/me", headers=auth, timeout=5)

@@ -71,7 +71,7 @@ def guest_email(invitation: Invitation, to: str) -> EmailMessage:
     qr = qr_png(invitation.join_url)
     page = message.get_body(preferencelist=("html",))
     assert isinstance(page, EmailMessage)  # the part just added
-    page.add_related(qr, "image", "png", cid=qr_cid, filename=QR_FILENAME)
+    page.add_related(qr, "image", "png", cid=qr_cid, disposition="inline")
     invite = calendar_invite(invitation, to)
     message.add_alternative(invite, subtype="calendar", params={"method": "REQUEST"})
     message.add_attachment(qr, "image", "png", filename=QR_FILENAME)

@@ -128,7 +128,7 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
     note = _note(reader.text(ids.GUEST_NOTE) or "", problem)
     notices = []
     if guests is not None and len(contacts) > guests:
-        notices.append(f"{len(contacts)} guests, one for each contact (you asked for {guests}).")
+        notices.append(f"{len(contacts)} guests: one for each contact.")
         guests = len(contacts)
     if hosts is not None and guests is not None:
         if hosts + guests > MAX_LINKS:

@@ -178,8 +178,8 @@ def _play(box: Sandbox, show: Transcript) -> None:
     bob = box.add_person("bob@clinic.example.com", "Bob Chen")
     dm = box.direct_room(alice)
     show.room(dm, "1:1 with Alice")
-    show.say("Offline demo: a local Webex, a local Instant Connect broker and the bot, talking "
-             "over real signed webhooks.\n")
+    show.say("Offline demo: a local Webex, Instant Connect broker, mail relay and SMS service, "
+             "and the bot, talking over real signed webhooks.\n")
     show.act("Alice (1:1): help", lambda: box.post_message(alice, dm, "help"))
 
     clinic = box.add_room("Clinic", members=[alice, bob])
@@ -208,7 +208,7 @@ def _play(box: Sandbox, show: Transcript) -> None:
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
     show.say("\nEvery step above went through a signed webhook, the bot's durable queue, and "
-             "the local Webex and broker.")
+             "the local Webex, broker, SMTP relay and Twilio.")
 
 
 def _is_form(message: dict[str, Any]) -> bool:

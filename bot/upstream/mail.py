@@ -20,7 +20,7 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -77,9 +77,11 @@ class SmtpMailer:
         self._tls = ssl.create_default_context(cafile=config.ca_file)
 
     def send(self, message: EmailMessage) -> str:
-        """Send ``message`` (its From set here, a Message-ID added if missing); its Message-ID."""
+        """Send ``message`` (From, Date and a Message-ID added when missing); its Message-ID."""
         if "From" not in message:
             message["From"] = self._config.mail_from
+        if "Date" not in message:
+            message["Date"] = formatdate(localtime=False)
         if "Message-ID" not in message:
             message["Message-ID"] = make_msgid(domain=self._config.mail_from.rpartition("@")[2])
         self._config.retry.call(lambda: self._send_once(message))

@@ -36,7 +36,8 @@ def _fault(spec: str) -> Fault:
 
 def _parser() -> argparse.ArgumentParser:
     """Describe the command line."""
-    parser = _OneLineParser(prog="sandbox", description="Local Webex and Instant Connect emulator.")
+    parser = _OneLineParser(
+        prog="sandbox", description="Local Webex, Instant Connect, SMTP relay and Twilio emulator.")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     parser.add_argument("--seed", type=int, default=0, help="seed for ids, shorts and defaults")
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             "webex_base_url": sandbox.webex_base_url,
             "broker_url": sandbox.broker_url,
             "bot_token": sandbox.bot_token,
+            "smtp_url": sandbox.smtp_url,
+            "smtp_ca_file": sandbox.smtp_ca_file,
+            "twilio_api_url": sandbox.twilio_api_url,
+            "twilio_account_sid": sandbox.twilio_account_sid,
+            "twilio_auth_token": sandbox.twilio_auth_token,
+            "twilio_from": sandbox.twilio_from,
         }
         print(json.dumps(endpoints), flush=True)
         stop.wait()
