@@ -7,11 +7,9 @@ Usage::
 
 Only this decides the status Webex sees: 401 for a missing or wrong signature, 400 for a body
 that is not a webhook, 413 for an oversized one, 503 when the store is down or the backlog of
-unprocessed events is full (``MAX_BACKLOG``), and 200 for everything accepted, duplicate or
-deliberately ignored. Nothing slow happens here: the work is done by the workers after the 200.
-
-An event created longer ago than ``DEDUPE_RETENTION`` is acknowledged and dropped: its dedupe
-record may be gone, so a captured delivery replayed later must not be processed again.
+unprocessed events is full (``MAX_BACKLOG``), and 200 for everything accepted, duplicate,
+too old or deliberately ignored (the rules are :class:`bot.jobs.acceptance.Acceptance`'s, shared
+with the websocket listener). Nothing slow happens here: the workers do the work after the 200.
 """
 
 from __future__ import annotations
@@ -21,7 +19,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bot.jobs.storage import BacklogFull, Store, StoreUnavailable
+from bot.jobs.acceptance import Acceptance
+from bot.jobs.storage import Store
 from bot.secret import Secret
 from bot.web.envelope import SIGNATURE_HEADER, MalformedEvent, parse_envelope, signature_matches
 
@@ -58,13 +57,11 @@ class Intake:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._retention = config.retention_seconds
-        self._clock = clock
         self._secret = config.webhook_secret
         self._max_bytes = config.max_body_bytes
-        self._max_backlog = config.max_backlog
-        self._store = store
-        self._on_accepted = on_accepted
+        self._acceptance = Acceptance(store, max_backlog=config.max_backlog,
+                                      retention_seconds=config.retention_seconds,
+                                      on_accepted=on_accepted, clock=clock)
 
     def receive(self, body: bytes, headers: Mapping[str, str]) -> Reply:
         """Decide the answer to a delivery; stores it durably before saying 200."""
@@ -79,34 +76,11 @@ class Intake:
             event = parse_envelope(body)
         except MalformedEvent as error:
             return Reply(400, {"error": str(error)})
-        context = {"event_id": event.data_id, "resource": event.resource, "event": event.event}
-        if not event.handled:
-            log.info("ignored an event the bot does not handle", extra=context)
-            return Reply(200, {"status": "ignored"})
-        created = event.created
-        if created is not None and created < self._clock() - self._retention:
-            log.warning("dropped an event older than DEDUPE_RETENTION: a replay cannot be told "
-                        "apart from a new event", extra={**context, "age_seconds": round(
-                            self._clock() - created)})
-            return Reply(200, {"status": "too old"})
-        try:
-            accepted = self._store.accept(
-                event.data_id, event.resource, event.to_json(), self._max_backlog
-            )
-        except BacklogFull:
-            # Bounded queue: refuse rather than grow; Webex counts this as a failed delivery.
-            log.error("backlog full; refusing an event", extra={**context,
-                                                                "limit": self._max_backlog})
-            return Reply(503, {"error": "busy"})
-        except StoreUnavailable:
-            log.error("storage unavailable; asking Webex to deliver again", extra=context)
-            return Reply(503, {"error": "storage unavailable"})
-        if not accepted:
-            log.info("dropped a duplicate delivery", extra=context)
-            return Reply(200, {"status": "duplicate"})
-        log.info("accepted an event", extra=context)
-        self._on_accepted()
-        return Reply(200, {"status": "accepted"})
+        outcome = self._acceptance.take(event, source="webhook")
+        if outcome.stored:
+            return Reply(200, {"status": outcome.value})
+        # 503: Webex counts it as a failed delivery and sends it again.
+        return Reply(503, {"error": outcome.value})
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
