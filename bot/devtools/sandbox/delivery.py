@@ -1,4 +1,5 @@
-"""Webhook delivery: which webhooks an event reaches, the signed envelope, and the POST.
+"""Webhook delivery: which webhooks an event reaches, the signed envelope, and the POST; and
+every event handed to the websocket server first.
 
 Events caused by the test (a person writes, presses a card) are delivered synchronously from
 the calling thread; events caused by the bot's own REST calls go through one background worker,
@@ -13,6 +14,7 @@ import json
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +77,11 @@ class Dispatcher:
         self._bot_id = bot_id
         self._queue: queue.Queue[Event | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        self._subscribers: list[Callable[[Event], None]] = []
+
+    def subscribe(self, receive: Callable[[Event], None]) -> None:
+        """Hand every event to ``receive`` too, before the webhooks (the websocket does)."""
+        self._subscribers.append(receive)
 
     def _reaches(self, hook: Hook, event: Event) -> bool:
         """Apply the filter and, for messages in group spaces, the bot-only-sees-mentions rule."""
@@ -86,7 +93,9 @@ class Dispatcher:
         return filter_matches(hook.record.get("filter"), data, me)
 
     def publish(self, event: Event) -> list[Delivery]:
-        """Deliver an event now to every matching webhook."""
+        """Deliver an event now to the subscribers and every matching webhook."""
+        for receive in self._subscribers:
+            receive(event)
         hooks = self._webhooks.targets(self._bot_token, event.resource, event.event)
         return [
             self.send(h, event.data, actor_id=event.actor_id, event=event.event)

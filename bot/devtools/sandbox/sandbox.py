@@ -1,7 +1,9 @@
 """The Sandbox: a local Webex REST API and Instant Connect broker, driven from tests and demos.
 
 It also stands for the bot's mail relay (SMTP with STARTTLS and AUTH, ``smtp_url``) and for
-Twilio's Messages API (``twilio_api_url``), so guests' links by email and SMS stay local too.
+Twilio's Messages API (``twilio_api_url``), so guests' links by email and SMS stay local too;
+and for the websocket a bot without a public URL listens on (the catalog at ``u2c_url``, the
+devices, the socket: ``mercury_url``), which carries every event the webhooks do.
 
 Example::
 
@@ -12,6 +14,7 @@ Example::
         sb.post_message(alice, room, "meet Follow-up")      # delivers a signed webhook
         sb.wait_for(lambda: sb.requests_matching("POST", "/v1/messages"))
         sb.wait_for(sb.mail)                                 # a guest's link by email
+        sb.mercury_fault("drop")                             # the next frame cuts the socket
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ from .broker import Broker
 from .ciphers import unseal
 from .content import person_content
 from .delivery import Dispatcher, action_event, membership_event, message_event
+from .devices import Devices, DevicesApi
 from .faults import Fault, FaultTable
 from .ids import IdFactory, seeded
 from .journal import Delivery, Journal, Recorded
 from .mail import ReceivedMail, SmtpFault, SmtpRelay, SmtpSession
+from .mercury import Mercury, MercuryFault
 from .rest_directory import DirectoryApi
 from .rest_messages import MessagesApi
 from .rest_webhooks import WebhooksApi
@@ -51,7 +56,8 @@ def _id(ref: Ref) -> str:
 class Sandbox:
     """A seeded, recorded, fault-injectable stand-in for Webex and the Instant Connect broker."""
 
-    def __init__(self, seed: int = 0, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, seed: int = 0, *, host: str = "127.0.0.1", port: int = 0,
+                 mercury_replay: bool = True) -> None:
         self.seed = seed
         self._journal = Journal()
         ids = IdFactory(seed)
@@ -77,8 +83,14 @@ class Sandbox:
             rng=seeded(seed, "twilio-sids"),
         )
         self._stopping = threading.Event()
+        self._devices = Devices(self._journal, ids, lambda: self.url, lambda: self.mercury_url)
+        self._mercury = Mercury(self._journal, self._devices, self.bot_token, self._room_type,
+                                host, self._stopping)
+        self._mercury.replay = mercury_replay
+        self._dispatcher.subscribe(self._mercury.publish)
         rules = [
             *DirectoryApi(self._world).rules(),
+            *DevicesApi(self._devices, lambda: self.url).rules(),
             *MessagesApi(self._world, self._dispatcher).rules(),
             *WebhooksApi(self._webhooks).rules(),
             *broker.rules(),
@@ -102,7 +114,9 @@ class Sandbox:
         self._server.start()
         try:
             self._relay.start()
+            self._mercury.start()
         except BaseException:
+            self._relay.stop()
             self._server.stop()
             raise
         self._dispatcher.start()
@@ -114,6 +128,7 @@ class Sandbox:
         The SMTP certificate's directory is removed; what was recorded stays readable.
         """
         self._stopping.set()
+        self._mercury.stop()
         self._relay.stop()
         self._server.stop()
         self._dispatcher.stop()
@@ -348,6 +363,95 @@ class Sandbox:
         """Every webhook POST made so far, oldest first."""
         return self._journal.deliveries
 
+    # the websocket ("Mercury"): events without a public URL -----------------------------
+
+    @property
+    def u2c_url(self) -> str:
+        """The service catalog (U2C_URL): GET {u2c_url}/catalog names the device service."""
+        return self.url + "/u2c/api/v1"
+
+    @property
+    def mercury_url(self) -> str:
+        """The websocket server's base URL, "ws://127.0.0.1:PORT" (its own port)."""
+        return self._mercury.url
+
+    @property
+    def mercury_replay(self) -> bool:
+        """Whether frames left unacknowledged are resent on the device's next socket."""
+        return self._mercury.replay
+
+    @mercury_replay.setter
+    def mercury_replay(self, value: bool) -> None:
+        self._mercury.replay = value
+
+    @property
+    def devices(self) -> list[dict[str, Any]]:
+        """Every device the bot registered, oldest first; deleted ones have "deleted": True."""
+        return self._devices.records
+
+    def delete_device(self, device: str) -> None:
+        """Forget a device (by url or uuid), as Webex does: its socket is closed with 4404,
+        its next handshake answered 404."""
+        uuid = self._devices.uuid_of(device)
+        self._devices.delete(uuid)
+        self._mercury.close_device(uuid, 4404, "device not found")
+
+    def close_mercury(self, code: int = 1011, reason: str = "") -> None:
+        """Close every open websocket now with this code (4000 "replaced", 4401, 4404...)."""
+        self._mercury.close_all(code, reason)
+
+    def mercury_connected(self) -> int:
+        """How many authorized websockets are open."""
+        return self._mercury.connected()
+
+    def mercury_settled(self) -> bool:
+        """Whether every frame sent has been acknowledged (none waits to be resent or sent)."""
+        return self._mercury.settled()
+
+    def mercury_emit_raw(self, raw: str | dict[str, Any]) -> None:
+        """Send any text (or JSON object) to every authorized websocket, as it is."""
+        self._mercury.emit_raw(raw)
+
+    def mercury_fault(self, kind: str, times: int | None = 1, *, code: int | None = None,
+                      reason: str = "", seconds: float = 0.0) -> MercuryFault:
+        """Make the websocket misbehave for the next ``times`` handshakes, frames or pings
+        (None: until cleared); see MercuryFault for the kinds."""
+        return self._mercury.add_fault(MercuryFault(kind, times, code, reason, seconds))
+
+    @property
+    def mercury_handshakes(self) -> list[dict[str, Any]]:
+        """Every websocket handshake: path, status answered (101, 404, ...), masked headers."""
+        with self._journal.lock:
+            return list(self._mercury.handshakes)
+
+    @property
+    def frames_sent(self) -> list[dict[str, Any]]:
+        """Every frame put on a websocket, oldest first (resends and duplicates included)."""
+        with self._journal.lock:
+            return list(self._mercury.frames_sent)
+
+    @property
+    def acks(self) -> list[str]:
+        """The ids of acknowledged frames, in order."""
+        with self._journal.lock:
+            return list(self._mercury.acks)
+
+    @property
+    def pongs(self) -> list[str]:
+        """The ids of the pings answered."""
+        with self._journal.lock:
+            return list(self._mercury.pongs)
+
+    @property
+    def mercury_missed(self) -> list[dict[str, Any]]:
+        """Frames the bot never acknowledged and Webex will not send again: events while no
+        socket was open (or it was mute), and, with replay off, frames on a closed socket."""
+        with self._journal.lock:
+            return list(self._mercury.missed)
+
+    def _room_type(self, room_id: object) -> str | None:
+        return self._world.room(room_id)["type"] if isinstance(room_id, str) else None
+
     # recording, waiting, faults, ciphers --------------------------------------------------
 
     @property
@@ -364,9 +468,10 @@ class Sandbox:
         return self._journal.wait_for(predicate, timeout)
 
     def clear_record(self) -> None:
-        """Forget recorded requests, deliveries, mail, SMTP sessions and SMS."""
+        """Forget recorded requests, deliveries, mail, SMTP sessions, SMS and frames."""
         self._relay.clear()
         self._twilio.clear()
+        self._mercury.clear()
         self._journal.clear()
 
     def fail(
@@ -394,9 +499,10 @@ class Sandbox:
         return self._faults.active
 
     def clear_faults(self) -> None:
-        """Remove every injected fault, SMTP faults included."""
+        """Remove every injected fault, SMTP and websocket faults included."""
         self._faults.clear()
         self._relay.clear_faults()
+        self._mercury.clear_faults()
 
     def decrypt(self, cipher: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Open a broker cipher: (JWE protected header, verified JWT claims)."""

@@ -107,6 +107,7 @@ class World:
                 "creatorId": people[0] if people else self.bot["id"],
                 "created": now_iso(),
             }
+            room["lastActivity"] = room["created"]
             self._rooms[room_id] = room
             self._members[room_id] = {}
             for person_id in people:
@@ -150,6 +151,19 @@ class World:
                 self._journal.changed()
             return copy.deepcopy(members[person_id])
 
+    def membership(self, room_id: str, person_id: str) -> dict[str, Any] | None:
+        """A person's membership of a space, or None."""
+        with self._lock:
+            return copy.deepcopy(self._members.get(room_id, {}).get(person_id))
+
+    def rooms_of(self, person_id: str, room_type: str | None = None) -> list[dict[str, Any]]:
+        """The spaces a person is in (of one type if given), latest activity first."""
+        with self._lock:
+            rooms = [copy.deepcopy(room) for room_id, room in self._rooms.items()
+                     if person_id in self._members[room_id]
+                     and room_type in (None, room["type"])]
+        return sorted(rooms, key=lambda room: room["lastActivity"], reverse=True)
+
     def member_room(self, room_id: str, person_id: str) -> dict[str, Any]:
         """Return the space if the person is in it; 404 as Webex answers otherwise."""
         with self._lock:
@@ -175,6 +189,7 @@ class World:
             message.update(content)
             message.update(personId=author_id, personEmail=author["emails"][0], created=now_iso())
             self._messages[message["id"]] = message
+            self._rooms[room_id]["lastActivity"] = message["created"]
             self._journal.changed()
             return copy.deepcopy(message)
 
