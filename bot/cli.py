@@ -1,6 +1,7 @@
 """The command line: ``python -m bot <command>``.
 
-``demo`` plays a conversation offline; ``serve`` runs the bot under gunicorn; ``webhooks sync``
+``demo`` plays a conversation offline; ``serve`` runs the bot under gunicorn; ``listen`` runs it
+without a web server, its events over a websocket (no public URL needed); ``webhooks sync``
 and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
 ``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
 emulator; ``cards`` renders every card to PNG. Bad arguments exit 2 with one line on
@@ -14,9 +15,12 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 
@@ -25,7 +29,7 @@ from bot.conversation.timewindow import clock_change_notice, describe_window, pa
 from bot.errors import InvalidRequest, UpstreamError
 from bot.jobs.storage import open_store
 from bot.limits import DEFAULT_VALID_FOR
-from bot.service import preflight
+from bot.service import BotService, preflight
 from bot.settings import Settings, SettingsError
 from bot.upstream.instant_connect import (
     InstantConnectClient,
@@ -92,7 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="type the messages and fill the form yourself")
     demo.add_argument("--mail-dir", type=Path, metavar="DIR",
                       help="write every email the guests received to DIR as .eml files")
+    demo.add_argument("--events", choices=("webhooks", "websocket"), default="webhooks",
+                      help="how the bot hears Webex: signed webhooks (default) or the websocket")
     commands.add_parser("serve", help="run the bot under gunicorn (as the Procfile does)")
+    commands.add_parser("listen", help="run the bot with its events over a websocket: "
+                        "no public URL, no web server (one per bot)")
     commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
 
     bench = commands.add_parser("bench", help="measure the bot under gunicorn against the sandbox")
@@ -171,9 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bot.devtools.demo import run_demo
 
             return run_demo(sys.stdout, sys.stdin if args.interactive else None,
-                            mail_dir=args.mail_dir)
+                            mail_dir=args.mail_dir, events=args.events)
         if args.command == "serve":
             return serve()
+        if args.command == "listen":
+            return listen()
         if args.command == "bench":
             from bot.devtools.bench.run import main as bench_main
 
@@ -201,6 +211,28 @@ def serve() -> int:
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
     os.execvp(argv[0], argv)
     return 1  # execvp only returns by raising
+
+
+def listen() -> int:
+    """Run the workers and the websocket listener until SIGTERM or Ctrl-C, with no web server.
+
+    The listener is used whatever ``EVENTS`` says: this process has no webhook endpoint.
+    """
+    settings = replace(Settings.from_env(), events="websocket")
+    logs.configure(settings.log_level or "INFO", settings.secret_values())
+    for warning in preflight(settings):
+        log.warning(warning)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    service = BotService(settings)
+    service.start()
+    try:
+        stopping.wait()
+    finally:
+        log.info("stopping: closing the websocket, letting the workers finish")
+        service.stop()
+    return 0
 
 
 def list_abandoned(settings: Settings) -> int:

@@ -7,6 +7,7 @@ conversation explains a failure the same way wherever it came from::
     ├── InvalidRequest          the caller asked for something impossible (nothing was sent)
     └── UpstreamError           a service answered badly or not at all
         ├── Rejected            400, 404 and other 4xx: the request was refused; not retried
+        │   └── DeviceGone      bot.upstream.devices: Webex forgot the bot's device (404)
         ├── NotAuthorized       401 or 403: token invalid, or Instant Connect not activated
         ├── RateLimited         429 after the bounded retries ran out
         ├── Deferred            a mail server's 4xx ("try again later") after the retries
@@ -27,6 +28,8 @@ The others are defined beside the code that raises them::
     ├── StoreUnavailable        bot.jobs.storage: any engine failure (unreachable, full, ...)
     ├── BacklogFull             bot.jobs.storage: MAX_BACKLOG events wait already (503)
     ├── Refused                 bot.web.request_framing: a request the web loop answers itself
+    ├── Silent                  bot.listen.connection: the websocket is open but no pong came
+    ├── Replaced                bot.listen.listener: another connection took the bot's device
     └── UsageError              bot.cli: a bad argument (one line, exit 2)
 
 The sandbox, which stands for Webex and imports nothing from the bot, has its own ``ApiError``.

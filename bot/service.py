@@ -1,10 +1,11 @@
-"""One bot process, assembled: clients, store, conversation, workers and the webhook intake.
+"""One bot process, assembled: clients, store, conversation, workers, and the event sources
+``EVENTS`` names: the webhook intake, the websocket listener, or both.
 
 Usage::
 
     service = BotService(settings)          # tests pass clients pointed at the sandbox
-    service.start()                          # worker threads
-    reply = service.intake.receive(body, headers)
+    service.start()                          # worker threads, and the listener's thread
+    reply = service.intake.receive(body, headers)   # when EVENTS has webhooks
 
 ``python -m bot serve`` first runs :func:`preflight`, which tries what settings alone cannot
 tell (the store answers and persists, the device catalog is usable) and stops on a mistake.
@@ -17,10 +18,13 @@ import time
 
 from bot.conversation.router import Conversation
 from bot.errors import UpstreamError
+from bot.jobs.acceptance import Acceptance
 from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
 from bot.jobs.worker import Worker
+from bot.listen.listener import Listener
 from bot.logs import silenced
 from bot.settings import Settings, SettingsError
+from bot.upstream.devices import DeviceRegistry
 from bot.upstream.instant_connect import InstantConnectClient, is_sip_uri
 from bot.upstream.mail import SmtpMailer
 from bot.upstream.sms import TwilioSms
@@ -62,16 +66,37 @@ class BotService:
             threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
             max_attempts=settings.max_attempts,
         )
-        self.intake = Intake(settings.intake_config(), self.store, on_accepted=self.worker.notify)
+        self.intake = Intake(settings.intake_config(), self.store,
+                             on_accepted=self.worker.notify) if settings.webhooks else None
+        self.listener = self._listener() if settings.websocket else None
+        self._listening: threading.Thread | None = None
         self._token_checked_at = float("-inf")
         self._lock = threading.Lock()
 
+    def _listener(self) -> Listener:
+        settings = self.settings
+        acceptance = Acceptance(self.store, max_backlog=settings.max_backlog,
+                                retention_seconds=settings.dedupe_retention.total_seconds(),
+                                on_accepted=self.worker.notify)
+        registry = DeviceRegistry(settings.bot_token, settings.listen.u2c_url,
+                                  retry=settings.retry, timeout=settings.webex_timeout)
+        return Listener(settings.listen, settings.bot_token, registry, self.webex, self.store,
+                        acceptance)
+
     def start(self) -> None:
-        """Start the workers."""
+        """Start the workers, and the listener in a thread of its own."""
         self.worker.start()
+        if self.listener is not None and self._listening is None:
+            self._listening = threading.Thread(target=self.listener.run, name="listener",
+                                               daemon=True)
+            self._listening.start()
 
     def stop(self) -> None:
-        """Let the workers finish their current job and stop."""
+        """Close the websocket, then let the workers finish their current job and stop."""
+        if self.listener is not None and self._listening is not None:
+            self.listener.stop()
+            self._listening.join()
+            self._listening = None
         self.worker.stop()
 
     def readiness(self) -> list[str]:
@@ -84,6 +109,8 @@ class BotService:
         alive, wanted = self.worker.running()
         if alive < wanted:
             problems.append(f"{alive} of {wanted} worker threads running")
+        if self.listener is not None and self.listener.state == "connecting":
+            problems.append("the websocket to Webex is not connected")
         with self._lock:
             if time.monotonic() - self._token_checked_at > READINESS_TTL:
                 try:

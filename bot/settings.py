@@ -29,6 +29,8 @@ from bot.conversation.router import ConversationConfig
 from bot.conversation.timewindow import known_zone, parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import WORKER_THREADS
+from bot.listen.catch_up import CatchUpLimits
+from bot.listen.listener import ListenConfig
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.mail import MailConfig, check_smtp_url
@@ -39,6 +41,7 @@ from bot.web.server import ServerSettings
 from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+EVENT_SOURCES = ("webhooks", "websocket", "both")
 MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
 
 
@@ -59,6 +62,8 @@ class Settings:
     webhook_path: str = "/webhooks"
     public_url: str | None = None
     max_body_bytes: int = 256 * 1024
+    events: str = "webhooks"  # where events come from: webhooks, websocket or both
+    listen: ListenConfig = field(default_factory=ListenConfig)  # the websocket's
     # Not in the repr: a Redis URL may carry a password.
     storage_url: str = field(default="sqlite:///data/instant-connect-bot.sqlite3", repr=False)
     allow_volatile_storage: bool = False
@@ -110,6 +115,8 @@ class Settings:
             webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
             max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
+            events=read.choice("EVENTS", cls.events, EVENT_SOURCES),
+            listen=_listen(read),
             max_backlog=read.integer("MAX_BACKLOG", cls.max_backlog),
             storage_url=read.storage_url("STORAGE_URL", cls.storage_url),
             allow_volatile_storage=read.flag("ALLOW_VOLATILE_STORAGE", False),
@@ -151,6 +158,16 @@ class Settings:
             phone_region=self.phone_region,
         )
 
+    @property
+    def webhooks(self) -> bool:
+        """Whether events come as webhooks (EVENTS=webhooks or both)."""
+        return self.events != "websocket"
+
+    @property
+    def websocket(self) -> bool:
+        """Whether events come over the websocket (EVENTS=websocket or both)."""
+        return self.events != "webhooks"
+
     def intake_config(self) -> IntakeConfig:
         """What the webhook intake reads; SettingsError when webhooks would be unsigned."""
         self.require_webhook_secret()
@@ -165,12 +182,12 @@ class Settings:
         """Every secret in these settings, so the logs can mask them."""
         secrets = [self.bot_token, self.webhook_secret, self.sms.auth_token if self.sms else None]
         values = [secret.reveal() for secret in secrets if secret is not None]
-        urls = [self.storage_url, self.mail.url if self.mail else ""]
+        urls = [self.storage_url, self.mail.url if self.mail else "", self.listen.proxy or ""]
         return values + [password for password in map(_password, urls) if password]
 
     def require_webhook_secret(self) -> None:
         """Refuse to serve webhooks unsigned unless a developer said so explicitly."""
-        if self.webhook_secret is None and not self.allow_unsigned_webhooks:
+        if self.webhooks and self.webhook_secret is None and not self.allow_unsigned_webhooks:
             raise SettingsError(
                 "WEBHOOK_SECRET is not set. Set it (the same secret the webhooks were created "
                 "with), or set ALLOW_UNSIGNED_WEBHOOKS=true for local development only."
@@ -195,6 +212,18 @@ def _mail(read: _Reader) -> MailConfig | None:
         raise SettingsError(f"SMTP_URL {error}, like smtp://user:password@host:587.") from None
     return MailConfig(url, mail_from=read.email("MAIL_FROM", needed_by="SMTP_URL"),
                       ca_file=read.file("SMTP_CA_FILE"))
+
+
+def _listen(read: _Reader) -> ListenConfig:
+    """U2C_URL, HTTPS_PROXY (for the websocket; REST calls read it themselves) and
+    CATCH_UP_WINDOW."""
+    window = read.duration_seconds("CATCH_UP_WINDOW", timedelta(
+        seconds=CatchUpLimits.window_seconds), allow_zero=True)
+    return ListenConfig(
+        u2c_url=read.url("U2C_URL", ListenConfig.u2c_url),
+        proxy=read.url("HTTPS_PROXY", read.text("https_proxy", "")) or None,
+        catch_up=CatchUpLimits(window_seconds=window),
+    )
 
 
 def _sms(read: _Reader) -> TwilioConfig | None:
@@ -356,14 +385,18 @@ class _Reader:
         return value
 
     def duration_seconds(
-        self, name: str, default: timedelta, minimum: str | None = None
+        self, name: str, default: timedelta, minimum: str | None = None, *,
+        allow_zero: bool = False,
     ) -> float:
         value = self.text(name, "")
         if not value:
             return default.total_seconds()
+        if allow_zero and value == "0":
+            return 0.0
         duration = parse_duration(value)
         if duration is None:
-            raise SettingsError(f"{name} must be a duration such as 30m, 1h or 1d.")
+            zero = " (0 turns it off)" if allow_zero else ""
+            raise SettingsError(f"{name} must be a duration such as 30m, 1h or 1d{zero}.")
         if minimum is not None and duration < (parse_duration(minimum) or duration):
             raise SettingsError(f"{name} must be at least {minimum}.")
         return duration.total_seconds()

@@ -15,6 +15,8 @@ import pytest
 from bot.devtools.in_process import serve_locally
 from bot.devtools.sandbox import Sandbox
 from bot.jobs.storage import Store, open_store
+from bot.listen.catch_up import CatchUpLimits
+from bot.listen.listener import ListenConfig
 from bot.logs import JsonFormatter
 from bot.secret import Secret
 from bot.service import BotService
@@ -46,11 +48,22 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
 
 
+def quick_listen(box: Sandbox, **changes: Any) -> ListenConfig:
+    """The listener's settings for the sandbox, with backoffs and keep-alive in fractions of a
+    second so the fault tests run quickly."""
+    config = ListenConfig(u2c_url=box.u2c_url, ping_interval=1.0, pong_timeout=1.0,
+                          backoff_base=0.02, backoff_cap=0.2, replaced_wait=0.2,
+                          lease_seconds=3.0, open_timeout=2.0,
+                          catch_up=CatchUpLimits(window_seconds=600))
+    return replace(config, **changes)
+
+
 def sandbox_settings(box: Sandbox, tmp_path: Any, **changes: Any) -> Settings:
     """Settings that point every client at the sandbox and keep test retries quick."""
     settings = Settings(
         bot_token=Secret(box.bot_token),
         webex_base_url=box.webex_base_url,
+        listen=quick_listen(box),
         instant_connect=InstantConnectConfig(
             broker_url=box.broker_url, retry=FAST_RETRY, read_timeout=5.0
         ),
@@ -85,16 +98,23 @@ class RunningBot:
         )
 
     def idle(self) -> None:
-        """Block until every accepted event has been processed."""
+        """Block until every event sent has been stored and processed."""
+        if self.service.listener is not None:
+            self.sandbox.wait_for(self.sandbox.mercury_settled, timeout=10.0)
         assert self.service.worker.wait_until_idle(timeout=10.0), "events still unprocessed"
 
 
 def serve(box: Sandbox, settings: Settings) -> Iterator[RunningBot]:
-    """Run the bot on an OS-chosen port and point its webhooks at it."""
+    """Run the bot on an OS-chosen port and point its webhooks at it, or let it open its
+    websocket (as ``EVENTS`` says)."""
     with serve_locally(settings) as local:
-        for resource in ("messages", "attachmentActions", "memberships"):
-            box.register_webhook(local.webhook_url, WEBHOOK_SECRET, resource, "created",
-                                 name=f"bot {resource}")
+        if settings.webhooks:
+            for resource in ("messages", "attachmentActions", "memberships"):
+                box.register_webhook(local.webhook_url, WEBHOOK_SECRET, resource, "created",
+                                     name=f"bot {resource}")
+        listener = local.service.listener
+        if listener is not None:
+            assert listener.wait_until_connected(timeout=10.0), "the websocket did not open"
         yield RunningBot(box, local.service, local.webhook_url)
     assert_cards_valid(box)
 
@@ -117,8 +137,14 @@ def assert_cards_valid(box: Sandbox) -> None:
 
 
 @pytest.fixture
-def running_bot(sandbox: Sandbox, tmp_path: Any) -> Iterator[RunningBot]:
-    yield from serve(sandbox, sandbox_settings(sandbox, tmp_path))
+def events() -> str:
+    """How the running bot hears Webex (EVENTS); scenario modules run over both."""
+    return "webhooks"
+
+
+@pytest.fixture
+def running_bot(sandbox: Sandbox, tmp_path: Any, events: str) -> Iterator[RunningBot]:
+    yield from serve(sandbox, sandbox_settings(sandbox, tmp_path, events=events))
 
 
 # Session-wide log audit: no token, webhook secret, cipher or contact in any log line -----------

@@ -3,8 +3,9 @@
 import email
 import email.policy
 import io
+import re
 
-from bot.devtools.demo import run_demo
+from bot.devtools.demo import CHANNELS, run_demo
 
 
 def test_the_scripted_demo_shows_every_step():
@@ -22,6 +23,19 @@ def test_the_scripted_demo_shows_every_step():
     assert "Zoë's inbox (zoe@example.org): Your video meeting: Patient follow-up" in text
     assert "QR code and calendar invite attached (join-qr.png, invite.ics)" in text
     assert "Zoë's phone (+33612345678): Patient follow-up: your video meeting from " in text
+
+
+def test_the_demo_over_the_websocket_prints_the_same_transcript():
+    """No webhook, no web server: the same conversation, word for word but the channel's name
+    (and the links' ciphers, which differ on every run)."""
+    transcripts = []
+    for events in ("webhooks", "websocket"):
+        out = io.StringIO()
+        assert run_demo(out, events=events) == 0
+        text = out.getvalue().replace(CHANNELS[events], "CHANNEL")
+        transcripts.append(re.sub(r"https://\S+", "URL", text))
+    assert transcripts[0] == transcripts[1]
+    assert "talking over CHANNEL" in transcripts[1]
 
 
 def test_the_demo_keeps_the_guests_emails_for_a_mail_client(tmp_path):

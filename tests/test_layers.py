@@ -6,7 +6,8 @@ Layers, lowest first; a module may import its own layer and those below, never a
 1. ``upstream/``: the Webex and Instant Connect clients
 2. ``jobs/``: the store, the worker threads, the outbox
 3. ``conversation/``: what the bot says and does
-4. ``web/``: the webhook intake, its envelope, the server's settings
+4. how events come in: ``web/`` (the webhook intake, its envelope, the server's settings) and
+   ``listen/`` (the websocket listener)
 5. assembly: settings, service
 6. entry points, where a process starts: the command line, the Flask app, wsgi, the gunicorn
    worker class
@@ -30,7 +31,7 @@ LAYERS = [
     ("bot.upstream",),
     ("bot.jobs",),
     ("bot.conversation",),
-    ("bot.web",),
+    ("bot.web", "bot.listen"),
     ("bot.settings", "bot.service"),
     ("bot.cli", "bot.__main__", "bot.web.app", "bot.web.wsgi", "bot.web.gunicorn_worker"),
 ]

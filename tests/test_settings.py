@@ -15,6 +15,7 @@ from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 TOKEN = "tok-Zm9vYmFyLXNlY3JldC10b2tlbg"
 HOOK_SECRET = "whs-8c1d-very-secret"
 REDIS_PASSWORD = "redis-pw-4e7a"
+PROXY_PASSWORD = "proxy-pw-61c0"
 
 
 def env(**values: str) -> dict[str, str]:
@@ -57,6 +58,10 @@ FULL = env(
     WEB_CONCURRENCY="4",
     WEB_THREADS="16",
     LOG_LEVEL="debug",
+    EVENTS="both",
+    U2C_URL="http://127.0.0.1:8099/u2c/api/v1",
+    HTTPS_PROXY=f"http://bot:{PROXY_PASSWORD}@proxy.example.com:3128",
+    CATCH_UP_WINDOW="30m",
 )
 
 
@@ -94,6 +99,10 @@ def test_every_variable_is_read() -> None:
     assert s.server == ServerSettings(host="::", port=9090, processes=4, threads=16)
     assert s.server.bind == "[::]:9090"
     assert s.log_level == "DEBUG"
+    assert s.events == "both" and s.webhooks and s.websocket
+    assert s.listen.u2c_url == "http://127.0.0.1:8099/u2c/api/v1"
+    assert s.listen.proxy == FULL["HTTPS_PROXY"]
+    assert s.listen.catch_up.window_seconds == 1800
 
 
 def test_only_the_token_gives_the_documented_defaults() -> None:
@@ -111,6 +120,9 @@ def test_only_the_token_gives_the_documented_defaults() -> None:
     assert s.dedupe_retention == timedelta(days=7) and s.allow_volatile_storage is False
     assert s.server.bind == "0.0.0.0:8080" and (s.server.processes, s.server.threads) == (2, 8)
     assert s.log_level is None  # each command picks its own: INFO to serve, WARNING otherwise
+    assert s.events == "webhooks" and s.webhooks and not s.websocket
+    assert s.listen.u2c_url == "https://u2c.wbx2.com/u2c/api/v1" and s.listen.proxy is None
+    assert s.listen.catch_up.window_seconds == 3600
 
 
 @pytest.mark.parametrize("value", ["", "   "])
@@ -180,6 +192,11 @@ BAD = [
     ("SMTP_URL", "smtp://"),
     ("SMTP_URL", "smtps://mail.example.com:tls"),
     ("DEFAULT_PHONE_REGION", "France"),
+    ("EVENTS", "sockets"),
+    ("U2C_URL", "u2c.wbx2.com"),
+    ("HTTPS_PROXY", "proxy.example.com:3128"),
+    ("CATCH_UP_WINDOW", "an hour"),
+    ("CATCH_UP_WINDOW", "-1h"),
 ]
 
 
@@ -211,14 +228,15 @@ def test_no_secret_appears_in_the_repr_or_str_of_the_settings() -> None:
     """Token, webhook secret and a storage password are all hidden from repr and str."""
     s = Settings.from_env(FULL)
     for shown in (repr(s), str(s), f"{s}", repr(s.bot_token), str(s.webhook_secret)):
-        for secret in (TOKEN, HOOK_SECRET, REDIS_PASSWORD):
+        for secret in (TOKEN, HOOK_SECRET, REDIS_PASSWORD, PROXY_PASSWORD):
             assert secret not in shown
     assert "***" in repr(s)
 
 
 def test_secret_values_lists_every_secret_for_the_log_masking() -> None:
     """The logs mask the token, the webhook secret and a password in the storage URL."""
-    assert set(Settings.from_env(FULL).secret_values()) == {TOKEN, HOOK_SECRET, REDIS_PASSWORD}
+    assert set(Settings.from_env(FULL).secret_values()) == {TOKEN, HOOK_SECRET, REDIS_PASSWORD,
+                                                            PROXY_PASSWORD}
     assert Settings.from_env(env()).secret_values() == [TOKEN]
 
 
@@ -331,6 +349,18 @@ def test_webhooks_are_refused_without_a_secret_unless_explicitly_allowed() -> No
     assert "ALLOW_UNSIGNED_WEBHOOKS" in str(raised.value)
     Settings.from_env(env(ALLOW_UNSIGNED_WEBHOOKS="true")).require_webhook_secret()
     Settings.from_env(env(WEBHOOK_SECRET=HOOK_SECRET)).require_webhook_secret()
+
+
+def test_the_websocket_alone_needs_no_webhook_secret() -> None:
+    Settings.from_env(env(EVENTS="websocket")).require_webhook_secret()
+    with pytest.raises(SettingsError, match="WEBHOOK_SECRET"):
+        Settings.from_env(env(EVENTS="both")).require_webhook_secret()
+
+
+def test_a_catch_up_window_of_0_turns_the_catch_up_off() -> None:
+    assert Settings.from_env(env(CATCH_UP_WINDOW="0")).listen.catch_up.window_seconds == 0
+    assert Settings.from_env(env(https_proxy="http://proxy:3128")).listen.proxy == \
+        "http://proxy:3128"
 
 
 def test_a_blank_webhook_secret_counts_as_none() -> None:

@@ -1,11 +1,13 @@
 """``python -m bot demo``: a whole conversation, offline, through real signed webhooks.
 
 It starts the sandbox (a local Webex and Instant Connect broker) and the bot, registers the bot's
-webhooks with ``webhooks sync``, then plays a 1:1 ``help``, being added to a group space, a mention
-that gets the form, a submit with two devices, private host links and a guest reached by email
-and SMS (through the sandbox's SMTP relay and Twilio), and a second press of the same form. It
-prints who said what and what the guest received, so a newcomer sees the bot work without any
-account; ``mail_dir`` keeps every email as an ``.eml`` file a mail client opens.
+webhooks with ``webhooks sync`` (or, with ``--events websocket``, lets the bot open its websocket
+as it does without a public URL: no webhook, no web server), then plays a 1:1 ``help``, being
+added to a group space, a mention that gets the form, a submit with two devices, private host
+links and a guest reached by email and SMS (through the sandbox's SMTP relay and Twilio), and a
+second press of the same form. It prints who said what and what the guest received, so a
+newcomer sees the bot work without any account; ``mail_dir`` keeps every email as an ``.eml``
+file a mail client opens.
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TextIO
 
-from bot.devtools.in_process import LocalBot, sandbox_guest_channels, serve_locally
+from bot.devtools.in_process import sandbox_guest_channels, serve_locally
 from bot.devtools.sandbox import Sandbox
+from bot.listen.listener import ListenConfig
 from bot.secret import Secret
+from bot.service import BotService
 from bot.settings import Settings
 from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
@@ -44,9 +48,9 @@ CATALOG = (
 class Transcript:
     """Prints the conversation: people's words, and whatever the bot posted since last time."""
 
-    def __init__(self, box: Sandbox, local: LocalBot, out: TextIO) -> None:
+    def __init__(self, box: Sandbox, service: BotService, out: TextIO) -> None:
         self._box = box
-        self._local = local
+        self._service = service
         self._out = out
         self._seen: set[str] = set()
         self._rooms: dict[str, str] = {}
@@ -68,7 +72,9 @@ class Transcript:
         if narration:
             self.say(narration)
         action()
-        if not self._local.service.worker.wait_until_idle(timeout=30):
+        if self._service.listener is not None:  # stored once the frame is acknowledged
+            self._box.wait_for(self._box.mercury_settled, timeout=30)
+        if not self._service.worker.wait_until_idle(timeout=30):
             raise RuntimeError("the bot did not finish in time")
         for room_id, label in self._rooms.items():
             for message in self._box.messages_in(room_id):
@@ -129,12 +135,13 @@ def card_summary(card: dict[str, Any]) -> str:
 
 
 def run_demo(
-    out: TextIO, interactive_input: TextIO | None = None, mail_dir: Path | None = None
+    out: TextIO, interactive_input: TextIO | None = None, mail_dir: Path | None = None,
+    events: str = "webhooks",
 ) -> int:
     """Play the conversation (or let a person type it) and print it; 0 when all went well."""
-    with _offline_bot(out) as (box, show):
+    with _offline_bot(out, events) as (box, show):
         if interactive_input is None:
-            _play(box, show)
+            _play(box, show, CHANNELS[events])
         else:
             _converse(box, show, interactive_input)
         if mail_dir is not None:
@@ -152,8 +159,9 @@ def _keep_mail(box: Sandbox, show: Transcript, folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _offline_bot(out: TextIO) -> Iterator[tuple[Sandbox, Transcript]]:
-    """The sandbox and the bot, wired through ``webhooks sync`` as in a real deployment."""
+def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript]]:
+    """The sandbox and the bot, wired as in a real deployment: through ``webhooks sync``, or
+    the bot's own websocket."""
     secret = secrets.token_hex(16)
     with Sandbox(seed=2026) as box, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
@@ -161,25 +169,49 @@ def _offline_bot(out: TextIO) -> Iterator[tuple[Sandbox, Transcript]]:
             webex_base_url=box.webex_base_url,
             instant_connect=InstantConnectConfig(broker_url=box.broker_url),
             webhook_secret=Secret(secret),
+            events=events,
+            listen=ListenConfig(u2c_url=box.u2c_url),
             storage_url=f"sqlite:///{folder}/demo.sqlite3",
             device_catalog=CATALOG,
             default_timezone="Europe/Paris",
             retry=RetryPolicy(max_attempts=2, max_wait=1.0),
             **sandbox_guest_channels(box),
         )
+        if settings.websocket:
+            with _listening(settings) as service:
+                yield box, Transcript(box, service, out)
+            return
         with serve_locally(settings) as local:
             webex = WebexClient(settings.bot_token, settings.webex_base_url)
             sync(webex, local.webhook_url, Secret(secret))
-            yield box, Transcript(box, local, out)
+            yield box, Transcript(box, local.service, out)
 
 
-def _play(box: Sandbox, show: Transcript) -> None:
+@contextlib.contextmanager
+def _listening(settings: Settings) -> Iterator[BotService]:
+    """The bot as ``python -m bot listen`` runs it: workers and the websocket, no web server."""
+    service = BotService(settings)
+    service.start()
+    try:
+        assert service.listener is not None
+        if not service.listener.wait_until_connected(timeout=30):
+            raise RuntimeError("the bot could not open its websocket to the sandbox")
+        yield service
+    finally:
+        service.stop()
+
+
+CHANNELS = {"webhooks": "real signed webhooks", "websocket": "the bot's websocket"}
+"""How each step reaches the bot, as the transcript says it."""
+
+
+def _play(box: Sandbox, show: Transcript, channel: str) -> None:
     alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
     bob = box.add_person("bob@clinic.example.com", "Bob Chen")
     dm = box.direct_room(alice)
     show.room(dm, "1:1 with Alice")
     show.say("Offline demo: a local Webex, Instant Connect broker, mail relay and SMS service, "
-             "and the bot, talking over real signed webhooks.\n")
+             f"and the bot, talking over {channel}.\n")
     show.act("Alice (1:1): help", lambda: box.post_message(alice, dm, "help"))
 
     clinic = box.add_room("Clinic", members=[alice, bob])
@@ -207,7 +239,7 @@ def _play(box: Sandbox, show: Transcript) -> None:
     show.guest_received(box, "Zoë")
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
-    show.say("\nEvery step above went through a signed webhook, the bot's durable queue, and "
+    show.say(f"\nEvery step above went through {channel}, the bot's durable queue, and "
              "the local Webex, broker, SMTP relay and Twilio.")
 
 

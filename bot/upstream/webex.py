@@ -157,7 +157,7 @@ class WebexClient:
 
     def message(self, message_id: str) -> Message:
         """The message a webhook announced."""
-        data = self._call(lambda: self._api.messages.get(message_id)).to_dict()
+        data = self.message_record(message_id)
         return Message(
             id=data["id"],
             room_id=data["roomId"],
@@ -169,9 +169,13 @@ class WebexClient:
             parent_id=data.get("parentId"),
         )
 
+    def message_record(self, message_id: str) -> dict[str, Any]:
+        """A message as the REST API returns it (the websocket listener reads its fields)."""
+        return self._call(lambda: self._api.messages.get(message_id)).to_dict()
+
     def attachment_action(self, action_id: str) -> AttachmentAction:
         """The card submit a webhook announced, with its inputs."""
-        data = self._call(lambda: self._api.attachment_actions.get(action_id)).to_dict()
+        data = self.attachment_action_record(action_id)
         inputs = data.get("inputs")
         return AttachmentAction(
             id=data["id"],
@@ -180,6 +184,22 @@ class WebexClient:
             room_id=data.get("roomId", ""),
             inputs=inputs if isinstance(inputs, dict) else {},
         )
+
+    def attachment_action_record(self, action_id: str) -> dict[str, Any]:
+        """A card submit as the REST API returns it."""
+        return self._call(lambda: self._api.attachment_actions.get(action_id)).to_dict()
+
+    def membership(self, room_id: str, person_id: str) -> dict[str, Any] | None:
+        """Someone's membership of a space as the REST API returns it, or None."""
+        return self._call(lambda: next((item.to_dict() for item in self._api.memberships.list(
+            roomId=room_id, personId=person_id)), None))
+
+    def spaces_by_activity(self, room_type: str, limit: int) -> list[dict[str, Any]]:
+        """The bot's spaces of one type ("direct", "group"), latest activity first (one page)."""
+        return self._call(lambda: [
+            item.to_dict() for item in itertools.islice(self._api.rooms.list(
+                type=room_type, sortBy="lastactivity", max=limit), limit)
+        ])
 
     def send(
         self,
@@ -204,15 +224,18 @@ class WebexClient:
         return message.id
 
     def recent_messages(
-        self, room_id: str, parent_id: str | None, limit: int
+        self, room_id: str, parent_id: str | None, limit: int, *, mentioning_bot: bool = False
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` messages of a space or thread, newest first (one page only).
 
-        Webex lets a bot list 1:1 spaces; in group spaces only messages that mention it.
+        Webex lets a bot list 1:1 spaces; in group spaces only messages that mention it
+        (``mentioning_bot``).
         """
+        mentioned = "me" if mentioning_bot else None
         return self._call(lambda: [
             item.to_dict() for item in itertools.islice(
-                self._api.messages.list(roomId=room_id, parentId=parent_id, max=limit), limit)
+                self._api.messages.list(roomId=room_id, parentId=parent_id,
+                                        mentionedPeople=mentioned, max=limit), limit)
         ])
 
     def delete_message(self, message_id: str) -> None:

@@ -4,8 +4,9 @@ Usage::
 
     app = create_app(service=BotService(settings))   # tests pass a service built on the sandbox
 
-Routes: ``POST <WEBHOOK_PATH>`` (default ``/webhooks``), ``GET /healthz`` (the process is alive)
-and ``GET /readyz`` (the token works and the store answers).
+Routes: ``POST <WEBHOOK_PATH>`` (default ``/webhooks``; not with ``EVENTS=websocket``),
+``GET /healthz`` (the process is alive) and ``GET /readyz`` (the token works, the store answers,
+and the websocket is connected when the bot listens on one).
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ def create_app(service: BotService) -> Flask:
     # that it is too large and answers 413 itself.
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes + 1
 
-    @app.post(settings.webhook_path)
-    def webhook() -> tuple[Response, int]:
-        # Werkzeug's Headers is no Mapping (it iterates over pairs); read from the WSGI environ
-        # its names are unique, so a plain dict of them loses nothing.
-        headers = dict(request.headers.items())
-        reply = service.intake.receive(request.get_data(cache=False), headers)
-        return jsonify(reply.body), reply.status
+    intake = service.intake
+    if intake is not None:  # EVENTS=websocket: no webhook route, the health endpoints only
+
+        @app.post(settings.webhook_path)
+        def webhook() -> tuple[Response, int]:
+            # Werkzeug's Headers is no Mapping (it iterates over pairs); read from the WSGI
+            # environ its names are unique, so a plain dict of them loses nothing.
+            headers = dict(request.headers.items())
+            reply = intake.receive(request.get_data(cache=False), headers)
+            return jsonify(reply.body), reply.status
 
     @app.errorhandler(413)
     def too_large(_: Exception) -> tuple[Response, int]:
