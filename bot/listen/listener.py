@@ -58,9 +58,10 @@ REPLACED = 4000  # another connection for the same device took over
 DEVICE_NOT_FOUND = 4404
 UNAUTHORIZED = 4401
 REREGISTRATIONS = 3  # new devices in a row before backing off
-# The websockets library logs headers and frames at DEBUG: the token is in both.
+# The websockets library logs headers and frames at DEBUG (the token is in both) and each
+# connection at INFO: only its warnings are worth a line.
 WIRE_LOG = logging.getLogger("bot.listen.wire")
-WIRE_LOG.setLevel(logging.INFO)
+WIRE_LOG.setLevel(logging.WARNING)
 
 
 class Replaced(Exception):

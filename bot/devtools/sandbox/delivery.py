@@ -149,7 +149,16 @@ class Dispatcher:
     def _drain(self) -> None:
         """Worker loop: deliver queued events until told to stop."""
         while (event := self._queue.get()) is not None:
-            self.publish(event)
+            try:
+                self.publish(event)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()  # the stop sentinel
+
+    @property
+    def pending(self) -> bool:
+        """Whether an event queued by a REST call is still being delivered."""
+        return self._queue.unfinished_tasks > 0
 
     def start(self) -> None:
         """Start the background worker."""

@@ -39,7 +39,7 @@ PATH = re.compile(r"^/mercury/api/v1/apps/wx2/registrations/([0-9a-f-]{36})/mess
 AUTH_TIMEOUT_SECONDS = 10.0
 # The websockets library logs headers and frames at DEBUG: the bot's token is in both.
 WIRE_LOG = logging.getLogger("bot.devtools.sandbox.mercury.wire")
-WIRE_LOG.setLevel(logging.INFO)
+WIRE_LOG.setLevel(logging.WARNING)
 KINDS = ("refuse", "drop", "close", "duplicate", "delay", "silent")
 
 

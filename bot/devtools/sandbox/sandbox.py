@@ -405,8 +405,9 @@ class Sandbox:
         return self._mercury.connected()
 
     def mercury_settled(self) -> bool:
-        """Whether every frame sent has been acknowledged (none waits to be resent or sent)."""
-        return self._mercury.settled()
+        """Whether every frame sent has been acknowledged (none waits to be resent or sent,
+        none is still to come from a message the bot posted)."""
+        return not self._dispatcher.pending and self._mercury.settled()
 
     def mercury_emit_raw(self, raw: str | dict[str, Any]) -> None:
         """Send any text (or JSON object) to every authorized websocket, as it is."""
