@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -93,3 +94,18 @@ def test_device_ids_follow_the_seed():
         with Sandbox(seed=9) as box:
             ids.append(device(box)["id"])
     assert ids[0] == ids[1]
+
+
+def test_waiting_for_settled_wakes_when_a_posted_message_is_delivered(sandbox):
+    """A message that sends no frame (no socket open) still ends the wait at once."""
+    alice = sandbox.add_person("alice@clinic.example.com", "Alice")
+    room = sandbox.add_room("Clinic", members=[alice])
+    gate = threading.Event()
+    sandbox._dispatcher.subscribe(lambda event: gate.wait(5))
+    response = requests.post(f"{sandbox.webex_base_url}messages", json={"roomId": room["id"],
+                             "markdown": "hello"}, timeout=5,
+                             headers={"Authorization": f"Bearer {sandbox.bot_token}"})
+    assert response.status_code == 200
+    assert not sandbox.mercury_settled()  # the message is still being delivered
+    threading.Timer(0.2, gate.set).start()
+    assert sandbox.wait_for(sandbox.mercury_settled, timeout=2.0)

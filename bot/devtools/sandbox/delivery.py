@@ -153,6 +153,7 @@ class Dispatcher:
                 self.publish(event)
             finally:
                 self._queue.task_done()
+                self._journal.changed()  # waiters on ``pending`` look again
         self._queue.task_done()  # the stop sentinel
 
     @property
