@@ -1,7 +1,9 @@
 """The command line: ``python -m bot <command>``.
 
-``demo`` plays a conversation offline; ``serve`` runs the bot under gunicorn; ``listen`` runs it
-without a web server, its events over a websocket (no public URL needed); ``webhooks sync``
+``demo`` plays a conversation offline; ``serve`` runs the whole bot: gunicorn's web processes
+and the worker processes; ``work`` runs one worker process (for a Procfile that scales them
+apart); ``listen`` runs one without a web server, its events over a websocket (no public URL
+needed); ``webhooks sync``
 and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
 ``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
 emulator; ``cards`` renders every card to PNG. Bad arguments exit 2 with one line on
@@ -31,6 +33,7 @@ from bot.jobs.storage import open_store
 from bot.limits import DEFAULT_VALID_FOR
 from bot.service import BotService, preflight
 from bot.settings import Settings, SettingsError
+from bot.supervisor import supervise
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
@@ -98,37 +101,59 @@ def build_parser() -> argparse.ArgumentParser:
                       help="write every email the guests received to DIR as .eml files")
     demo.add_argument("--events", choices=("webhooks", "websocket"), default="webhooks",
                       help="how the bot hears Webex: signed webhooks (default) or the websocket")
-    commands.add_parser("serve", help="run the bot under gunicorn (as the Procfile does)")
+    commands.add_parser("serve", help="run the whole bot: gunicorn's web processes and "
+                        "WORKER_PROCESSES worker processes")
+    commands.add_parser("work", help="run one worker process: the jobs the web processes "
+                        "stored (and the websocket, with EVENTS=websocket or both)")
     commands.add_parser("listen", help="run the bot with its events over a websocket: "
                         "no public URL, no web server (one per bot)")
     commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
 
+    from bot.devtools.bench.options import FULL_RUN, STORE_CHOICES
+
+    # The counts default to None, so that --quick can pick its own and one given still wins;
+    # the help gives a full run's.
     bench = commands.add_parser("bench", help="measure the bot under gunicorn against the sandbox")
-    bench.add_argument("--runs", type=_positive, default=3, help="runs; medians are reported")
-    bench.add_argument("--latency", type=_milliseconds, default=50, metavar="MS",
-                       help="added to every upstream call (default 50)")
-    bench.add_argument("--concurrency", type=_positive, default=8,
-                       help="webhooks in flight at once (default 8)")
-    bench.add_argument("--events", type=_positive, default=200,
-                       help="mentions and submits per flood (default 200)")
-    bench.add_argument("--slow-broker", type=_milliseconds, default=2000, metavar="MS",
-                       help="broker latency while acknowledgements are measured (default 2000)")
-    bench.add_argument("--burst", type=_positive, default=50,
-                       help="simultaneous submits (default 50)")
-    bench.add_argument("--burst-latency", type=_milliseconds, default=500, metavar="MS",
-                       help="broker latency during the burst (default 500)")
-    bench.add_argument("--idle", type=float, default=60.0, metavar="SECONDS",
-                       help="how long the bot sits idle before the last event (default 60)")
-    bench.add_argument("--workers", type=_positive, default=2, help="WEB_CONCURRENCY (default 2)")
-    bench.add_argument("--threads", type=_positive, default=8, help="WEB_THREADS (default 8)")
-    bench.add_argument("--worker-threads", type=_positive, default=Settings.worker_threads,
-                       help="WORKER_THREADS of the bot as deployed (default %(default)s)")
-    bench.add_argument("--more-worker-threads", type=_positive, default=64,
-                       help="WORKER_THREADS for the second burst (default %(default)s)")
-    bench.add_argument("--people", type=_positive, default=10,
-                       help="distinct people sending the events (default 10)")
-    bench.add_argument("--slow-clients", type=_positive, default=20,
-                       help="clients trickling a body a byte a second (default 20)")
+    bench.add_argument("--store", choices=STORE_CHOICES, default="both",
+                       help="the bot's store: a SQLite file, a redis-server the benchmark runs, "
+                       "or both side by side (default both)")
+    bench.add_argument("--quick", action="store_true",
+                       help="a short run with smaller counts, every row still measured (under a "
+                       "minute on two cores); counts given here still win")
+    bench.add_argument("--runs", type=_positive,
+                       help=f"runs; medians are reported (default {FULL_RUN.runs})")
+    bench.add_argument("--latency", dest="latency_ms", type=_milliseconds, metavar="MS",
+                       help=f"added to every upstream call (default {FULL_RUN.latency_ms:g})")
+    bench.add_argument("--concurrency", type=_positive,
+                       help=f"webhooks in flight at once (default {FULL_RUN.concurrency})")
+    bench.add_argument("--events", type=_positive,
+                       help=f"mentions and submits per flood (default {FULL_RUN.events})")
+    bench.add_argument("--slow-broker", dest="slow_broker_ms", type=_milliseconds, metavar="MS",
+                       help="broker latency while acknowledgements are measured "
+                       f"(default {FULL_RUN.slow_broker_ms:g})")
+    bench.add_argument("--burst", type=_positive,
+                       help=f"simultaneous submits (default {FULL_RUN.burst})")
+    bench.add_argument("--burst-latency", dest="burst_latency_ms", type=_milliseconds,
+                       metavar="MS", help="broker latency during the burst "
+                       f"(default {FULL_RUN.burst_latency_ms:g})")
+    bench.add_argument("--idle", dest="idle_s", type=float, metavar="SECONDS",
+                       help="how long the bot sits idle before the last event "
+                       f"(default {FULL_RUN.idle_s:g})")
+    bench.add_argument("--workers", type=_positive,
+                       help=f"WEB_CONCURRENCY (default {FULL_RUN.workers})")
+    bench.add_argument("--threads", type=_positive,
+                       help=f"WEB_THREADS (default {FULL_RUN.threads})")
+    bench.add_argument("--worker-threads", type=_positive,
+                       help="WORKER_THREADS of the bot as deployed "
+                       f"(default {FULL_RUN.worker_threads})")
+    bench.add_argument("--more-worker-threads", type=_positive,
+                       help="WORKER_THREADS for the second burst "
+                       f"(default {FULL_RUN.more_worker_threads})")
+    bench.add_argument("--people", type=_positive,
+                       help=f"distinct people sending the events (default {FULL_RUN.people})")
+    bench.add_argument("--slow-clients", type=_positive,
+                       help="clients trickling a body a byte a second "
+                       f"(default {FULL_RUN.slow_clients})")
     bench.add_argument("--json", metavar="PATH", help="also write every figure as JSON here")
 
     webhooks = commands.add_parser("webhooks", help="manage the bot's Webex webhooks")
@@ -182,8 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             mail_dir=args.mail_dir, events=args.events)
         if args.command == "serve":
             return serve()
-        if args.command == "listen":
-            return listen()
+        if args.command == "work":
+            return work()
+        if args.command == "listen":  # this process has no webhook endpoint: the websocket
+            return work(events="websocket")
         if args.command == "bench":
             from bot.devtools.bench.run import main as bench_main
 
@@ -202,30 +229,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve() -> int:
-    """Check every setting and the store, then become gunicorn serving ``bot.web.wsgi``."""
+    """Check every setting and the store, then run gunicorn serving ``bot.web.wsgi`` beside
+    WORKER_PROCESSES worker processes (with none, become gunicorn)."""
     settings = Settings.from_env()
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     for warning in preflight(settings):
         log.warning(warning)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
+    if settings.server.worker_processes:
+        return supervise(argv, settings.server.worker_processes)
     os.execvp(argv[0], argv)
     return 1  # execvp only returns by raising
 
 
-def listen() -> int:
-    """Run the workers and the websocket listener until SIGTERM or Ctrl-C, with no web server.
-
-    The listener is used whatever ``EVENTS`` says: this process has no webhook endpoint.
-    """
-    settings = replace(Settings.from_env(), events="websocket")
+def work(events: str | None = None) -> int:
+    """Run the worker threads (and, when events come over the websocket, the listener) until
+    SIGTERM or Ctrl-C; ``events`` overrides EVENTS."""
+    settings = Settings.from_env()
+    if events is not None:
+        settings = replace(settings, events=events)
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     for warning in preflight(settings):
         log.warning(warning)
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    service = BotService(settings)
+    service = BotService(settings, role="worker")
     service.start()
     try:
         stopping.wait()

@@ -1,5 +1,10 @@
-"""One bot process, assembled: clients, store, conversation, workers, and the event sources
-``EVENTS`` names: the webhook intake, the websocket listener, or both.
+"""One bot process, assembled for its role: clients, store, conversation, workers, and the
+event sources ``EVENTS`` names: the webhook intake, the websocket listener, or both.
+
+Roles: a ``web`` process (gunicorn's, under ``serve``) only verifies, stores and answers
+webhooks; a ``worker`` process (``python -m bot work``) runs the worker threads and, with
+``EVENTS=websocket`` or ``both``, the listener; ``all`` runs everything in one process (tests,
+the demo). The store's wake-up joins them: an accept in a web process wakes a worker at once.
 
 Usage::
 
@@ -15,13 +20,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Literal
 
 from bot.conversation.router import Conversation
 from bot.errors import UpstreamError
 from bot.jobs.acceptance import Acceptance
 from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
-from bot.jobs.worker import Worker
-from bot.listen.listener import Listener
+from bot.jobs.worker import ALIVE_FACT, Worker
+from bot.listen.listener import Listener, heard_lately
 from bot.logs import silenced
 from bot.settings import Settings, SettingsError
 from bot.upstream.devices import DeviceRegistry
@@ -32,6 +38,8 @@ from bot.upstream.webex import WebexClient
 from bot.web.intake import Intake
 
 READINESS_TTL = 30.0
+
+Role = Literal["all", "web", "worker"]
 
 
 class BotService:
@@ -44,8 +52,10 @@ class BotService:
         store: Store | None = None,
         webex: WebexClient | None = None,
         meetings: InstantConnectClient | None = None,
+        role: Role = "all",
     ) -> None:
         self.settings = settings
+        self.role = role
         self.store = store or open_settings_store(settings)
         # One pooled connection per worker thread, plus one for the readiness check.
         pool_size = settings.worker_threads + 1
@@ -53,31 +63,42 @@ class BotService:
             settings.bot_token, settings.webex_base_url,
             timeout=settings.webex_timeout, retry=settings.retry, pool_size=pool_size,
         )
-        self.meetings = meetings or InstantConnectClient(
-            settings.bot_token, settings.instant_connect, pool_size=pool_size
-        )
-        self.conversation = Conversation(
-            settings.conversation_config(), self.webex, self.meetings, self.store,
-            mail=SmtpMailer(settings.mail) if settings.mail else None,
-            sms=TwilioSms(settings.sms, pool_size=pool_size) if settings.sms else None,
-        )
-        self.worker = Worker(
-            self.store, self.conversation.process,
-            threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
-            max_attempts=settings.max_attempts,
-        )
-        self.intake = Intake(settings.intake_config(), self.store,
-                             on_accepted=self.worker.notify) if settings.webhooks else None
-        self.listener = self._listener() if settings.websocket else None
+        self.worker = None if role == "web" else self._worker(meetings, pool_size)
+        self.intake = Intake(settings.intake_config(), self.store, on_accepted=self._wake) \
+            if settings.webhooks and role != "worker" else None
+        self.listener = self._listener() if settings.websocket and role != "web" else None
         self._listening: threading.Thread | None = None
         self._token_checked_at = float("-inf")
         self._lock = threading.Lock()
+
+    def _worker(self, meetings: InstantConnectClient | None, pool_size: int) -> Worker:
+        """The worker threads and the conversation they run (a web process has neither)."""
+        settings = self.settings
+        meetings = meetings or InstantConnectClient(
+            settings.bot_token, settings.instant_connect, pool_size=pool_size
+        )
+        conversation = Conversation(
+            settings.conversation_config(), self.webex, meetings, self.store,
+            mail=SmtpMailer(settings.mail) if settings.mail else None,
+            sms=TwilioSms(settings.sms, pool_size=pool_size) if settings.sms else None,
+        )
+        return Worker(
+            self.store, conversation.process,
+            threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.max_attempts,
+        )
+
+    def _wake(self) -> None:
+        """An event was stored here: a worker thread of this process takes it at once (the
+        store's wake-up reaches the worker processes)."""
+        if self.worker is not None:
+            self.worker.notify()
 
     def _listener(self) -> Listener:
         settings = self.settings
         acceptance = Acceptance(self.store, max_backlog=settings.max_backlog,
                                 retention_seconds=settings.dedupe_retention.total_seconds(),
-                                on_accepted=self.worker.notify)
+                                on_accepted=self._wake)
         registry = DeviceRegistry(settings.bot_token, settings.listen.u2c_url,
                                   retry=settings.retry, timeout=settings.webex_timeout)
         return Listener(settings.listen, settings.bot_token, registry, self.webex, self.store,
@@ -85,7 +106,8 @@ class BotService:
 
     def start(self) -> None:
         """Start the workers, and the listener in a thread of its own."""
-        self.worker.start()
+        if self.worker is not None:
+            self.worker.start()
         if self.listener is not None and self._listening is None:
             self._listening = threading.Thread(target=self.listener.run, name="listener",
                                                daemon=True)
@@ -97,19 +119,41 @@ class BotService:
             self.listener.stop()
             self._listening.join()
             self._listening = None
-        self.worker.stop()
+        if self.worker is not None:
+            self.worker.stop()
+
+    def _heard_lately(self) -> bool:
+        """Whether the listener in a worker process read the websocket lately."""
+        try:
+            return heard_lately(self.store, self.settings.listen, time.time())
+        except StoreUnavailable:
+            return False  # said as "storage unavailable" already
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Block until every accepted event is processed (tests, the demo); False on timeout."""
+        if self.worker is None:
+            raise RuntimeError("a web process runs no workers to wait for")
+        return self.worker.wait_until_idle(timeout)
 
     def readiness(self) -> list[str]:
         """What keeps the bot from working right now; empty when it is ready."""
         problems = []
         try:
             self.store.ping()
+            if self.worker is None and self.store.get(ALIVE_FACT) is None:
+                problems.append("no worker process has said it is alive in the last "
+                                f"{self.settings.job_lease_seconds:g} s")
         except StoreUnavailable:  # what failed is in the log; this endpoint may be public
             problems.append("storage unavailable")
-        alive, wanted = self.worker.running()
-        if alive < wanted:
-            problems.append(f"{alive} of {wanted} worker threads running")
-        if self.listener is not None and self.listener.state == "connecting":
+        if self.worker is not None:
+            alive, wanted = self.worker.running()
+            if alive < wanted:
+                problems.append(f"{alive} of {wanted} worker threads running")
+        if self.listener is not None:
+            connected = self.listener.state != "connecting"
+        else:  # a web process: the listener, if any, runs in a worker process
+            connected = not self.settings.websocket or self._heard_lately()
+        if not connected:
             problems.append("the websocket to Webex is not connected")
         with self._lock:
             if time.monotonic() - self._token_checked_at > READINESS_TTL:

@@ -240,13 +240,16 @@ def _sms(read: _Reader) -> TwilioConfig | None:
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
-    """HOST, PORT, WEB_CONCURRENCY and WEB_THREADS (SettingsError naming a bad one)."""
+    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS and WORKER_PROCESSES (SettingsError naming a
+    bad one)."""
     read = _Reader(os.environ if env is None else env)
     return ServerSettings(
         host=read.host("HOST", ServerSettings.host),
         port=read.integer("PORT", ServerSettings.port, maximum=65535),
         processes=read.integer("WEB_CONCURRENCY", ServerSettings.processes),
         threads=read.integer("WEB_THREADS", ServerSettings.threads),
+        worker_processes=read.integer("WORKER_PROCESSES", ServerSettings.worker_processes,
+                                      maximum=64, minimum=0),
     )
 
 
@@ -322,15 +325,18 @@ class _Reader:
             raise SettingsError(f"{name} must be greater than zero.")
         return number
 
-    def integer(self, name: str, default: int, maximum: int | None = None) -> int:
+    def integer(
+        self, name: str, default: int, maximum: int | None = None, *, minimum: int = 1
+    ) -> int:
         value = self.text(name, "")
         if not value:
             return default
         if not (value.isascii() and value.isdigit()):  # int() would take "1_0" and " +3"
             raise SettingsError(f"{name} must be a whole number.")
         number = int(value)
-        if number <= 0:
-            raise SettingsError(f"{name} must be greater than zero.")
+        if number < minimum:
+            raise SettingsError(f"{name} must be greater than zero." if minimum == 1
+                                else f"{name} must be at least {minimum}.")
         if maximum is not None and number > maximum:
             raise SettingsError(f"{name} must be at most {maximum}.")
         return number

@@ -101,7 +101,7 @@ class RunningBot:
         """Block until every event sent has been stored and processed."""
         if self.service.listener is not None:
             self.sandbox.wait_for(self.sandbox.mercury_settled, timeout=10.0)
-        assert self.service.worker.wait_until_idle(timeout=10.0), "events still unprocessed"
+        assert self.service.wait_until_idle(timeout=10.0), "events still unprocessed"
 
 
 def serve(box: Sandbox, settings: Settings) -> Iterator[RunningBot]:

@@ -1,9 +1,9 @@
 """Fault tests: no event lost, none done twice, against the bot under gunicorn and the sandbox.
 
-Each test starts the bot as deployed (``python -m bot serve``), hurts it (killed workers,
-redelivered webhooks, a rate-limited Webex, a slow or dead broker, more load than it can take)
-and counts outcomes from what the sandbox received. Every test is bounded in time and in count,
-prints a one-line summary and writes its figures to ``tests/.fault-figures/<test>.json``.
+Each test starts the bot as deployed (``python -m bot serve``), hurts it (killed web and worker
+processes, redelivered webhooks, a rate-limited Webex, a slow or dead broker, more load than it can
+take) and counts outcomes from what the sandbox received. Every test is bounded in time and in
+count, prints a one-line summary and writes its figures to ``tests/.fault-figures/<test>.json``.
 Run with ``python -m pytest -m slow tests/test_faults.py``.
 """
 
@@ -114,7 +114,8 @@ def spread(crew: Fleet, deliveries: list[Delivery]) -> list[int]:
 def test_killed_workers_lose_nothing_and_do_nothing_twice(
     deployment: Deployment, redis_base: str | None, tmp_path: Path
 ) -> None:
-    """SIGKILL random gunicorn workers while 80 events arrive: each has exactly one outcome."""
+    """SIGKILL random web and worker processes while 80 events arrive: each has exactly one
+    outcome."""
     started = time.monotonic()
     seed = 20240611 + deployment.instances
     with fleet(tmp_path, instances=deployment.instances, workers=2, seed=seed,
@@ -128,7 +129,7 @@ def test_killed_workers_lose_nothing_and_do_nothing_twice(
         # Webex takes a moment to create a message, as it does for real: the kills then often
         # land between Webex creating a reply and the bot recording that it did.
         crew.sandbox.fail("POST", "/v1/messages", status=None, latency=SEND_LATENCY)
-        killer = Killer(crew, 2 * deployment.instances, random.Random(seed),
+        killer = Killer(crew, 3 * deployment.instances, random.Random(seed),
                         max_kills=6 * deployment.instances)
         killer.start()
         try:
@@ -145,14 +146,16 @@ def test_killed_workers_lose_nothing_and_do_nothing_twice(
             "deliveries": sum(len(made) for made in deliveries),
             "deliveries_per_instance": spread(crew, [d for made in deliveries for d in made]),
             "redelivered_events": sum(len(made) > 1 for made in deliveries),
-            "workers_killed": len(killer.killed),
+            "web_processes_killed": killer.killed.count("web"),
+            "worker_processes_killed": killer.killed.count("worker"),
             "sends_in_doubt_looked_up": len(crew.sandbox.requests_matching("GET", "/v1/messages")),
             **ledger.figures(),
             "max_broker_calls_per_meeting": broker_calls_per_meeting(crew),
             "seconds": round(time.monotonic() - started, 1),
         }
     report(f"crash-{deployment.name}", figures)
-    assert figures["workers_killed"] >= 1, "the killer never struck: the test proved nothing"
+    assert figures["web_processes_killed"] >= 1 and figures["worker_processes_killed"] >= 1, \
+        "the killer did not strike both kinds of process: the test proved nothing"
     ledger.assert_exactly_once()
 
 
@@ -226,7 +229,7 @@ def test_rate_limited_replies_arrive_once_without_spinning(tmp_path: Path) -> No
         warm = crew.help_event()
         crew.deliver_all([warm])
         wait_for_outcomes(crew, [warm], OUTCOME_TIMEOUT)
-        pids = crew.worker_pids()
+        pids = crew.pids()
         cpu_before, limit_from = cpu_seconds(pids), time.monotonic()
         events = [crew.help_event() for _ in range(LIMITED_EVENTS)]
         crew.sandbox.fail("POST", "/v1/messages", status=429, times=LIMITED_REQUESTS,
@@ -240,7 +243,7 @@ def test_rate_limited_replies_arrive_once_without_spinning(tmp_path: Path) -> No
         limit_lasted = time.monotonic() - limit_from
         wait_for_outcomes(crew, events, OUTCOME_TIMEOUT)
         wall, cpu = time.monotonic() - limit_from, cpu_seconds(pids) - cpu_before
-        same_workers = crew.worker_pids() == pids
+        same_workers = crew.pids() == pids
         ledger = count_outcomes(crew, events)
         attempts = [len(requests_for_room(crew.sandbox, "POST", "/v1/messages", e.room_id))
                     for e in events]
@@ -351,7 +354,7 @@ def test_a_flood_is_refused_beyond_the_backlog_and_what_was_taken_is_done(
         warm = [crew.help_event() for _ in range(4)]
         crew.deliver_all(warm)
         wait_for_outcomes(crew, warm, OUTCOME_TIMEOUT)
-        pids = crew.worker_pids()
+        pids = crew.pids()
         rss_before = {pid: rss_bytes(pid) for pid in pids}
         events = [crew.help_event() for _ in range(FLOOD)]
         crew.sandbox.fail("POST", "/v1/messages", status=None, latency=0.5)

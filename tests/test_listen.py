@@ -236,7 +236,7 @@ def test_frames_wait_unacknowledged_through_a_storage_outage(sandbox, tmp_path, 
         assert not sandbox.acks  # neither frame: nothing acknowledged that is not stored
         store.down.clear()
         sandbox.wait_for(sandbox.mercury_settled, timeout=10)
-        assert service.worker.wait_until_idle(timeout=10)
+        assert service.wait_until_idle(timeout=10)
         bot_id = sandbox.bot["id"]
         assert len([m for m in sandbox.messages_in(dm) if m["personId"] == bot_id]) == 2
         assert listener.counts["accepted"] == 2

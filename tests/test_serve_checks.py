@@ -36,6 +36,12 @@ def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
 
+def doorbell_taken(tmp_path: Path) -> str:
+    """A SQLite file whose wake-up pipe's name is taken by a plain file."""
+    (tmp_path / "taken.sqlite3-wake").write_text("mine")
+    return f"sqlite:///{tmp_path}/taken.sqlite3"
+
+
 def corrupt_database(tmp_path: Path) -> str:
     path = tmp_path / "corrupt.sqlite3"
     path.write_bytes(b"not a database at all" * 256)
@@ -50,9 +56,11 @@ MISTAKES = [
     ("STORAGE_URL", f"redis://:{PASSWORD}@127.0.0.1:port/0"),
     ("STORAGE_URL", f"redis://bot:{PASSWORD}@127.0.0.1:{{closed}}/0"),
     ("STORAGE_URL", "{corrupt}"),
+    ("STORAGE_URL", "{doorbell_taken}"),
     ("LOG_LEVEL", "LOUD"),
     ("WEB_CONCURRENCY", "two"),
     ("WEB_THREADS", "1_0"),
+    ("WORKER_PROCESSES", "one"),
     ("PORT", "http"),
     ("PORT", "70000"),
     ("HOST", "0.0.0.0 8080"),
@@ -67,7 +75,8 @@ MISTAKES = [
 def test_a_mistake_is_one_line_naming_the_setting_and_exit_2(
     name: str, value: str, tmp_path: Path
 ) -> None:
-    value = value.format(closed=free_port(), corrupt=corrupt_database(tmp_path))
+    value = value.format(closed=free_port(), corrupt=corrupt_database(tmp_path),
+                         doorbell_taken=doorbell_taken(tmp_path))
     result = serve(tmp_path, **{name: value})
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

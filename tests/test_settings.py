@@ -57,6 +57,7 @@ FULL = env(
     PORT="9090",
     WEB_CONCURRENCY="4",
     WEB_THREADS="16",
+    WORKER_PROCESSES="0",
     LOG_LEVEL="debug",
     EVENTS="both",
     U2C_URL="http://127.0.0.1:8099/u2c/api/v1",
@@ -96,7 +97,8 @@ def test_every_variable_is_read() -> None:
     assert s.meetings_window == timedelta(minutes=30)
     assert s.allow_volatile_storage is True
     assert s.dedupe_retention == timedelta(days=2)
-    assert s.server == ServerSettings(host="::", port=9090, processes=4, threads=16)
+    assert s.server == ServerSettings(host="::", port=9090, processes=4, threads=16,
+                                      worker_processes=0)
     assert s.server.bind == "[::]:9090"
     assert s.log_level == "DEBUG"
     assert s.events == "both" and s.webhooks and s.websocket
@@ -187,6 +189,8 @@ BAD = [
     ("PORT", "http"),
     ("WEB_CONCURRENCY", "two"),
     ("WEB_THREADS", "-1"),
+    ("WORKER_PROCESSES", "-1"),
+    ("WORKER_PROCESSES", "65"),
     ("LOG_LEVEL", "LOUD"),
     ("SMTP_URL", "http://mail.example.com"),
     ("SMTP_URL", "smtp://"),

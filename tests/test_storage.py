@@ -11,6 +11,7 @@ import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ import pytest
 import redis
 
 from bot.jobs.storage import BacklogFull, Store, StoreUnavailable, open_store
+from bot.jobs.storage.doorbell import Doorbell
 from bot.jobs.storage.redis import RedisStore
 from bot.jobs.storage.sqlite import SqliteStore
 
@@ -501,7 +503,7 @@ def test_redis_gives_every_per_event_key_its_own_expiry(redis_url: str, clock: F
     ttls = {key.removeprefix(prefix): client.pttl(key) for key in client.scan_iter(f"{prefix}*")}
     client.close()
     forever = {key for key, ttl in ttls.items() if ttl < 0}
-    assert forever - {"ready", "leased", "abandoned", "seq"} == {"fact:forever"}
+    assert forever - {"ready", "leased", "abandoned", "seq", "wake"} == {"fact:forever"}
     assert "job:done" not in ttls
     assert ttls["seen:done"] > RETENTION * 1000 - 10_000
     assert ttls["job:poison"] > RETENTION * 1000 - 10_000
@@ -601,6 +603,66 @@ def test_hit_counts_every_concurrent_event(backend: Backend) -> None:
     for thread in threads:
         thread.join()
     assert sorted(counts) == list(range(1, 201))
+
+
+# --- waking workers in other processes ---------------------------------------------------------
+
+
+def _accept_elsewhere(url: str, event_id: str) -> None:
+    """Accept one event from another process, as a web process does."""
+    code = f"from bot.jobs.storage import open_store; " \
+           f"open_store({url!r}).accept({event_id!r}, 'messages', '{{}}')"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_an_accept_in_another_process_wakes_a_waiter(backend: Backend) -> None:
+    store = backend.make()
+    woken: list[bool] = []
+    waiter = threading.Thread(target=lambda: woken.append(store.wait_for_work(30)))
+    waiter.start()
+    time.sleep(0.3)  # the waiter blocks by now; an accept before it would be kept anyway
+    _accept_elsewhere(backend.url, "e1")
+    waiter.join(timeout=30)
+    assert woken == [True]
+
+
+def test_waiting_with_nothing_accepted_times_out(store: Store) -> None:
+    assert store.wait_for_work(0.1) is False
+
+
+def test_a_duplicate_accept_wakes_nobody(store: Store) -> None:
+    store.wait_for_work(0.01)  # a SQLite waiter opens its pipe on its first wait
+    assert store.accept("e1", "messages", "{}") is True
+    assert store.accept("e1", "messages", "{}") is False
+    assert store.wait_for_work(1) is True
+    assert store.wait_for_work(0.1) is False
+
+
+def test_wake_ups_nobody_takes_are_bounded(redis_url: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    store = RedisStore.from_url(f"{redis_url}?prefix={prefix}")
+    for number in range(150):
+        store.accept(f"e{number}", "messages", "{}")
+    client = redis.Redis.from_url(redis_url)
+    assert client.llen(prefix + "wake") == 100
+    client.close()
+    store.close()
+
+
+def test_a_full_pipe_never_blocks_an_accept(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    store.wait_for_work(0.01)  # a reader holds the pipe open, and reads nothing more
+    bell = Doorbell(tmp_path / "x.db-wake")
+    for _ in range(70_000):  # more bytes than a pipe holds (64 KiB)
+        bell.ring()
+    assert store.accept("e1", "messages", "{}") is True
+    store.close()
+
+
+def test_a_file_in_the_doorbells_place_is_named(tmp_path: Path) -> None:
+    (tmp_path / "x.db-wake").write_text("not a pipe")
+    with pytest.raises(StoreUnavailable, match=r"x\.db-wake beside the SQLite file is not a named"):
+        SqliteStore(tmp_path / "x.db")
 
 
 # --- health and opening ------------------------------------------------------------------------

@@ -166,10 +166,10 @@ def test_no_store_failure_ends_a_worker_thread_and_the_work_is_done_after(tmp_pa
     worker.start()
     try:
         poll_until(lambda: store.failures > 20, timeout=10)
-        assert worker.running() == (4, 4)
+        assert worker.running() == (5, 5)
         store.down.clear()
         assert worker.wait_until_idle(timeout=10)
-        assert worker.running() == (4, 4)
+        assert worker.running() == (5, 5)
     finally:
         store.down.clear()
         worker.stop()
@@ -185,7 +185,7 @@ def test_a_worker_that_stopped_makes_the_bot_not_ready(tmp_path: Path) -> None:
     service.start()
     assert service.readiness() == []
     service.stop()
-    assert service.readiness() == ["0 of 3 worker threads running"]
+    assert service.readiness() == ["0 of 4 worker threads running"]
 
 
 def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -73,8 +75,16 @@ class SpyStore(SqliteStore):
         return super().extend(event_id, owner, lease_seconds)
 
 
+class DeafStore(SpyStore):
+    """A SpyStore whose wake-up never rings: only polls and `notify` wake the worker."""
+
+    def wait_for_work(self, timeout: float) -> bool:
+        time.sleep(timeout)
+        return False
+
+
 def test_notify_wakes_an_idle_thread_at_once_not_at_the_next_poll(tmp_path: Path) -> None:
-    store = SpyStore(tmp_path / "x.sqlite3")
+    store = DeafStore(tmp_path / "x.sqlite3")
     done = threading.Event()
     worker = Worker(store, lambda attempt: done.set(), threads=2, lease_seconds=LONG_LEASE,
                     poll_seconds=30.0)
@@ -88,6 +98,27 @@ def test_notify_wakes_an_idle_thread_at_once_not_at_the_next_poll(tmp_path: Path
         worker.notify()
         assert done.wait(timeout=3), "notify did not wake a thread"
         assert worker.wait_until_idle(timeout=5)
+    finally:
+        worker.stop()
+
+
+def test_an_accept_in_another_process_wakes_an_idle_worker_not_the_next_poll(
+    tmp_path: Path,
+) -> None:
+    """What a web process stores, a worker process sitting idle takes at once."""
+    path = tmp_path / "x.sqlite3"
+    store = SpyStore(path)
+    done = threading.Event()
+    worker = Worker(store, lambda attempt: done.set(), threads=2, lease_seconds=LONG_LEASE,
+                    poll_seconds=30.0)
+    worker.start()
+    try:
+        poll_until(lambda: store.claims >= 2, timeout=5)
+        time.sleep(0.2)  # the lookout is waiting on the doorbell by now
+        accept = f"from bot.jobs.storage import open_store; " \
+                 f"open_store('sqlite:///{path}').accept('e-1', 'messages', '{{}}')"
+        subprocess.run([sys.executable, "-c", accept], check=True, timeout=60)
+        assert done.wait(timeout=10), "the worker did not wake for another process's accept"
     finally:
         worker.stop()
 
@@ -220,7 +251,7 @@ def test_a_failing_job_is_retried_with_backoff_then_abandoned_after_its_last_att
         abandoned = poll_until(store.abandoned, timeout=10)
         claims = store.claims
         poll_until(lambda: store.claims >= claims + 15, timeout=5)  # it keeps looking...
-        assert worker.running() == (3, 3)
+        assert worker.running() == (4, 4)
     finally:
         worker.stop()
     assert [(t.job.event_id, t.job.attempts, t.last) for t in tries] == [
@@ -248,7 +279,7 @@ def test_a_job_that_fails_once_is_done_on_its_retry_and_every_thread_lives(
     worker.start()
     try:
         assert worker.wait_until_idle(timeout=10)
-        assert worker.running() == (4, 4)
+        assert worker.running() == (5, 5)
     finally:
         worker.stop()
     assert tries == [(1, False), (2, False)]
@@ -273,12 +304,12 @@ def test_failing_claims_end_no_thread(tmp_path: Path, caplog: pytest.LogCaptureF
         poll_until(lambda: not store.claim_failures, timeout=5)
         claims = store.claims
         poll_until(lambda: store.claims >= claims + 5, timeout=5)  # claims work again
-        assert worker.running() == (4, 4)
+        assert worker.running() == (5, 5)
         store.accept("after", "messages", "{}")
         worker.notify()
         assert done.wait(timeout=5)
         assert worker.wait_until_idle(timeout=5)
-        assert worker.running() == (4, 4)
+        assert worker.running() == (5, 5)
     finally:
         worker.stop()
     thread_errors = [record for record in caplog.records

@@ -1,11 +1,12 @@
 """The bot started exactly as the Procfile starts it (``python -m bot serve``), as a child process.
 
-Used by the fault tests and the benchmark, which need real gunicorn workers they can measure and
-kill. Usage::
+Used by the fault tests and the benchmark, which need real processes they can measure and kill:
+``serve`` runs gunicorn (a master and its web processes) and the worker processes. Usage::
 
     with launched_bot(sandbox_env(box, storage_url), workers=2) as bot:
         requests.post(bot.webhook_url, ...)
-        bot.worker_pids()          # the gunicorn workers, to SIGKILL in a crash test
+        bot.web_pids()             # gunicorn's web processes, to SIGKILL in a crash test
+        bot.worker_pids()          # the ``python -m bot work`` processes, the same
 """
 
 from __future__ import annotations
@@ -62,10 +63,21 @@ class LaunchedBot:
         """Where webhooks go."""
         return self.url + "/webhooks"
 
+    def web_pids(self) -> list[int]:
+        """gunicorn's web processes: the children of its master, which ``serve`` started (or
+        which is the launched process itself, for a bare gunicorn)."""
+        launched = self.process.pid
+        masters = [launched] if _is_gunicorn(launched) else \
+            [pid for pid in children_of(launched) if _is_gunicorn(pid)]
+        return [pid for master in masters for pid in children_of(master)]
+
     def worker_pids(self) -> list[int]:
-        """The gunicorn worker processes (children of the master)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+        """The worker processes (``python -m bot work``) that ``serve`` started."""
+        return [pid for pid in children_of(self.process.pid) if _is_worker(pid)]
+
+    def pids(self) -> list[int]:
+        """Every web and worker process: what a crash test may kill."""
+        return self.web_pids() + self.worker_pids()
 
     def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         """Block until /healthz answers (bounded); raise with the log tail if it never does."""
@@ -79,6 +91,31 @@ class LaunchedBot:
             time.sleep(0.05)
         tail = self.log_path.read_text(errors="replace")[-3000:]
         raise RuntimeError(f"the bot did not start:\n{tail}")
+
+
+def children_of(pid: int) -> list[int]:
+    """A process's children (none once it is gone)."""
+    try:
+        return [int(child) for child in
+                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _command(pid: int) -> list[str]:
+    """A process's command line, split (empty once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
+    except OSError:
+        return []
+
+
+def _is_gunicorn(pid: int) -> bool:
+    return "gunicorn" in _command(pid)
+
+
+def _is_worker(pid: int) -> bool:
+    return _command(pid)[-2:] == ["bot", "work"]
 
 
 @contextlib.contextmanager

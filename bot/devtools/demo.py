@@ -74,7 +74,7 @@ class Transcript:
         action()
         if self._service.listener is not None:  # stored once the frame is acknowledged
             self._box.wait_for(self._box.mercury_settled, timeout=30)
-        if not self._service.worker.wait_until_idle(timeout=30):
+        if not self._service.wait_until_idle(timeout=30):
             raise RuntimeError("the bot did not finish in time")
         for room_id, label in self._rooms.items():
             for message in self._box.messages_in(room_id):

@@ -1,13 +1,16 @@
 """Worker threads that take accepted events from the store and hand them to the conversation.
 
-Each web process runs ``WORKER_THREADS`` of these threads. The intake wakes one the moment it
-stores an event, so an event is processed right after its 200 even when the bot sat idle; a short
-poll picks up what other processes accepted and jobs whose lease ran out because a process died.
-Only one idle thread per process polls (the lookout), and a thread that finds a job wakes the
-next, so an idle bot looks at the store twice a second whatever WORKER_THREADS is, and a flood is
-still drained by every thread at once.
+A worker process (``python -m bot work``) runs ``WORKER_THREADS`` of these threads. One more
+thread, the lookout, waits on the store's wake-up (a blocking pop on Redis, a named pipe beside
+a SQLite file) that every accept rings in whichever process it happens, and wakes an idle thread
+the moment it rings, so an event is processed right after its 200 even when the bot sat idle.
+When nothing rings for ``poll_seconds`` the lookout wakes a thread anyway: that poll finds jobs
+whose lease ran out because a process died, and jobs whose backoff ended. A thread that finds a
+job wakes the next, so a flood is drained by every thread at once while an idle bot looks at the
+store only twice a second whatever WORKER_THREADS is.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
-is never claimed a second time by another worker while the first is still working on it.
+is never claimed a second time by another worker while the first is still working on it; the
+same heartbeat renews a fact (``ALIVE_FACT``) by which the web processes know a worker is alive.
 
 Storage may go away at any moment (a Redis restart, a full disk): no error ends a thread. A
 claim that fails is tried again at the next poll; a job whose completion cannot be recorded is
@@ -30,6 +33,9 @@ from bot.jobs.storage import Job, Store, StoreUnavailable, patiently
 from bot.logs import bind
 
 log = logging.getLogger(__name__)
+
+# A fact every worker process renews, so web processes can tell that somebody takes their jobs.
+ALIVE_FACT = "workers:alive"
 
 
 @dataclass(frozen=True)
@@ -63,7 +69,6 @@ class Worker:
         self._wake = threading.Condition()
         self._finished = threading.Condition()
         self._pending_wakeups = 0
-        self._lookout = False
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._held: set[str] = set()
@@ -77,9 +82,11 @@ class Worker:
             thread = threading.Thread(target=self._run, name=f"worker-{number}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        heartbeat = threading.Thread(target=self._renew_leases, name="worker-leases", daemon=True)
-        heartbeat.start()
-        self._threads.append(heartbeat)
+        for target, name in ((self._look_out, "worker-lookout"),
+                             (self._renew_leases, "worker-leases")):
+            helper = threading.Thread(target=target, name=name, daemon=True)
+            helper.start()
+            self._threads.append(helper)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the threads to finish their current job and wait for them."""
@@ -98,9 +105,9 @@ class Worker:
             self._wake.notify()
 
     def running(self) -> tuple[int, int]:
-        """Threads alive and threads configured (the job threads plus the lease heartbeat)."""
+        """Threads alive and threads configured (the job threads, the lookout, the heartbeat)."""
         alive = sum(thread.is_alive() for thread in self._threads)
-        return alive, self._threads_wanted + 1
+        return alive, self._threads_wanted + 2
 
     def wait_until_idle(self, timeout: float) -> bool:
         """Block until the store has no unfinished job (tests, the demo); False on timeout."""
@@ -127,16 +134,22 @@ class Worker:
         self._handle(job)
 
     def _idle(self) -> None:
-        """Sleep until woken; the first thread to find no lookout on duty also polls."""
+        """Sleep until the lookout, the intake or a sibling says there may be a job."""
         with self._wake:
-            if self._pending_wakeups == 0 and not self._stopping.is_set():
-                lookout, self._lookout = not self._lookout, True
-                try:
-                    self._wake.wait(self._poll if lookout else None)
-                finally:
-                    if lookout:
-                        self._lookout = False
+            self._wake.wait_for(lambda: self._pending_wakeups > 0 or self._stopping.is_set())
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
+
+    def _look_out(self) -> None:
+        """Wake a thread when the store rings, and every ``poll_seconds`` when it does not."""
+        while not self._stopping.is_set():
+            try:
+                self._store.wait_for_work(self._poll)
+            except StoreUnavailable:
+                self._stopping.wait(self._poll)  # the store logged the outage once
+            except Exception:
+                log.exception("worker lookout error; it carries on")
+                self._stopping.wait(self._poll)
+            self.notify()
 
     def _handle(self, job: Job) -> None:
         with self._held_lock:
@@ -149,14 +162,18 @@ class Worker:
                 self._finished.notify_all()
 
     def _renew_leases(self) -> None:
-        """Every third of a lease, renew the lease of each job still being processed here."""
-        while not self._stopping.wait(self._lease / 3):
+        """Every third of a lease, say this worker is alive and renew the lease of each job
+        still being processed here."""
+        while True:
             try:
+                self._store.set(ALIVE_FACT, self._owner, ttl_seconds=self._lease)
                 self._renew_held()
             except StoreUnavailable:
                 pass  # the store logged the outage; a lease that runs out is claimed again later
             except Exception:
                 log.exception("lease heartbeat error; it carries on")
+            if self._stopping.wait(self._lease / 3):
+                return
 
     def _renew_held(self) -> None:
         with self._held_lock:

@@ -346,6 +346,13 @@ class Listener:
             self._store.set(HEARD_KEY, repr(self._clock()))
 
 
+def heard_lately(store: Store, config: ListenConfig, now: float) -> bool:
+    """Whether some listener of the bot read its websocket lately: what a process without a
+    listener of its own (a web process) reports as the websocket being connected."""
+    heard = store.get(HEARD_KEY)
+    return heard is not None and now - float(heard) <= config.lease_seconds
+
+
 def _why(error: BaseException) -> str:
     if isinstance(error, ConnectionClosed) and error.rcvd is not None:
         return f"closed with {error.rcvd.code} {error.rcvd.reason}".strip()

@@ -6,7 +6,7 @@ Usage::
 
 Routes: ``POST <WEBHOOK_PATH>`` (default ``/webhooks``; not with ``EVENTS=websocket``),
 ``GET /healthz`` (the process is alive) and ``GET /readyz`` (the token works, the store answers,
-and the websocket is connected when the bot listens on one).
+a worker process said it is alive, and the websocket is connected when the bot listens on one).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from bot.service import BotService
 
 
 def create_app(service: BotService) -> Flask:
-    """A Flask app serving one bot service; starts its workers."""
+    """A Flask app serving one bot service, which it starts."""
     app = Flask(__name__)
     settings = service.settings
     # Flask refuses a larger Content-Length with 413 before reading. A chunked body is instead

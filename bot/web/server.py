@@ -1,4 +1,5 @@
-"""How ``python -m bot serve`` runs gunicorn: where it listens, how many of what, the command."""
+"""How ``python -m bot serve`` runs gunicorn: where it listens, how many of what, the command,
+and how many worker processes (``python -m bot work``) it runs beside the web processes."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ WORKER_CLASS = "bot.web.gunicorn_worker.BufferingThreadWorker"
 
 @dataclass(frozen=True)
 class ServerSettings:
-    """The web processes: address, port, processes (WEB_CONCURRENCY), threads (WEB_THREADS)."""
+    """The web processes: address, port, processes (WEB_CONCURRENCY), threads (WEB_THREADS);
+    and the worker processes ``serve`` starts beside them (WORKER_PROCESSES; 0 when they run
+    elsewhere, as the Procfile's ``worker:`` line)."""
 
     host: str = "0.0.0.0"
     port: int = 8080
     processes: int = 2
     threads: int = 8  # per process
+    worker_processes: int = 1
 
     @property
     def bind(self) -> str:

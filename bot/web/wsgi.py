@@ -1,4 +1,6 @@
-"""The gunicorn entry point: ``gunicorn bot.web.wsgi:app`` builds the bot from the environment."""
+"""The gunicorn entry point: ``gunicorn bot.web.wsgi:app`` builds a web process of the bot from
+the environment. It only verifies, stores and answers; ``python -m bot work`` does the work
+(``python -m bot serve`` runs both)."""
 
 from bot import logs
 from bot.service import BotService
@@ -7,4 +9,4 @@ from bot.web.app import create_app
 
 settings = Settings.from_env()
 logs.configure(settings.log_level or "INFO", secrets=settings.secret_values())
-app = create_app(BotService(settings))
+app = create_app(BotService(settings, role="web"))

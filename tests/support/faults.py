@@ -1,10 +1,10 @@
-"""The fault tests' harness: bot processes, a Redis server, a worker killer and the ledger.
+"""The fault tests' harness: bot processes, a Redis server, a process killer and the ledger.
 
-The bot runs exactly as deployed (``python -m bot serve``: gunicorn gthread workers) against the
-sandbox over real sockets. Webhooks are registered per bot instance and switched off, so the
-sandbox never delivers on its own: the tests deliver each event themselves, to an instance they
-pick, and redeliver as Webex would when a delivery fails. Outcomes are counted from what the
-sandbox received and holds, never from the bot's own account of itself.
+The bot runs exactly as deployed (``python -m bot serve``: gunicorn's web processes and a worker
+process) against the sandbox over real sockets. Webhooks are registered per bot instance and
+switched off, so the sandbox never delivers on its own: the tests deliver each event themselves, to
+an instance they pick, and redeliver as Webex would when a delivery fails. Outcomes are counted from
+what the sandbox received and holds, never from the bot's own account of itself.
 """
 
 from __future__ import annotations
@@ -203,9 +203,14 @@ class Fleet:
         """The bot's person id in the sandbox."""
         return str(self.sandbox.bot["id"])
 
-    def worker_pids(self) -> list[int]:
-        """Every gunicorn worker of every instance."""
-        return [pid for bot in self.bots for pid in bot.worker_pids()]
+    def pids(self) -> list[int]:
+        """Every web and worker process of every instance."""
+        return [pid for bot in self.bots for pid in bot.pids()]
+
+    def pids_by_role(self) -> dict[str, list[int]]:
+        """The web processes and the worker processes of every instance."""
+        return {"web": [pid for bot in self.bots for pid in bot.web_pids()],
+                "worker": [pid for bot in self.bots for pid in bot.worker_pids()]}
 
     def deliver(self, event: Planned) -> Delivery:
         """POST the event once, signed, to the webhook of an instance picked at random."""
@@ -297,7 +302,8 @@ def fleet(
         settings = sandbox_env(box, url, SECRET, LOG_LEVEL="INFO", **env)
         bots = [stack.enter_context(launched_bot(settings, workers=workers, log_dir=workdir))
                 for _ in range(instances)]
-        poll_until(lambda: all(len(bot.worker_pids()) == workers for bot in bots), timeout=30)
+        poll_until(lambda: all(len(bot.web_pids()) == workers and len(bot.worker_pids()) == 1
+                               for bot in bots), timeout=30)
         hooks: dict[str, list[str]] = {resource: [] for resource in RESOURCES}
         for bot in bots:
             for resource in RESOURCES:
@@ -319,7 +325,8 @@ def redis_url_for(base_url: str) -> str:
 
 
 class Killer(threading.Thread):
-    """SIGKILLs a random gunicorn worker at random moments; the master starts a new one.
+    """SIGKILLs a worker process and a random web process in turn, at random moments; ``serve``
+    starts a new worker process, gunicorn's master a new web process.
 
     The moments are drawn in the bot's own activity: after a random number of requests and
     deliveries the sandbox has seen, so every kill lands while the bot is busy, wherever it is.
@@ -328,7 +335,7 @@ class Killer(threading.Thread):
     def __init__(
         self,
         crew: Fleet,
-        workers: int,
+        processes: int,
         rng: random.Random,
         *,
         max_kills: int,
@@ -336,12 +343,12 @@ class Killer(threading.Thread):
     ) -> None:
         super().__init__(name="killer", daemon=True)
         self._crew = crew
-        self._workers = workers
+        self._processes = processes
         self._rng = rng
         self._max_kills = max_kills
         self._every = every
         self._halt = threading.Event()
-        self.killed: list[int] = []
+        self.killed: list[str] = []  # the role of each process killed
 
     def _activity(self) -> int:
         """Requests received plus webhooks delivered by the sandbox so far."""
@@ -357,13 +364,14 @@ class Killer(threading.Thread):
                     lambda mark=mark: self._halt.is_set() or self._activity() >= mark, timeout=1.0)
             except TimeoutError:
                 continue  # the bot is quiet: keep waiting for it to get busy again
-            pids = self._crew.worker_pids()
-            if self._halt.is_set() or len(pids) < self._workers:
+            pids = self._crew.pids_by_role()
+            if self._halt.is_set() or sum(map(len, pids.values())) < self._processes:
                 continue  # a replacement is still being started: let it come up
-            victim = self._rng.choice(pids)
+            role = "worker" if len(self.killed) % 2 == 0 else "web"
+            victim = self._rng.choice(pids[role])
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
-                self.killed.append(victim)
+                self.killed.append(role)
 
     def stop(self) -> None:
         """Stop killing and wait for the thread."""

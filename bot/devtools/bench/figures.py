@@ -1,4 +1,5 @@
-"""The raw measurements of one run turned into the figures the report and the JSON show."""
+"""The raw measurements of one run (the floor, the bot on an engine) turned into the figures the
+report and the JSON show."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from bot.devtools.bench.phases import (
     per_interaction,
     request_kind,
 )
+from bot.devtools.bench.processes import job_processes
 from bot.devtools.bench.slow_clients import HOLD_SECONDS, TRICKLE_SECONDS
 from bot.devtools.bench.stats import spread_ms
 from bot.devtools.sandbox.journal import Recorded
@@ -44,6 +46,10 @@ class Floor:
     acks: list[float]
     memory: dict[str, Any]
 
+    def figures(self) -> dict[str, Any]:
+        """The floor's figures: what each engine's are compared with."""
+        return {"ack_ms": spread_ms(self.acks), "memory_mib": self.memory}
+
 
 @dataclass(frozen=True)
 class Extra:
@@ -53,9 +59,11 @@ class Extra:
     memory: dict[str, Any]
 
 
-def figures(options: Options, measured: Measured, floor: Floor, extra: Extra) -> dict[str, Any]:
-    """Every figure of one run, in milliseconds, counts and MiB."""
-    floors = {kind: len(trips) * options.latency * 1000 for kind, trips in TRIPS.items()}
+def figures(options: Options, measured: Measured, floor_acks_ms: dict[str, float],
+            extra: Extra) -> dict[str, Any]:
+    """Every figure of the bot on one engine in one run, in milliseconds, counts and MiB;
+    acknowledgements also as ratios to the floor's (``floor_acks_ms``, percentiles)."""
+    floors = {kind: len(trips) * options.latency_ms for kind, trips in TRIPS.items()}
     work = {kind: sum(measured.emulator[k] for k in trips) for kind, trips in TRIPS.items()}
     e2e = {}
     for index, kind in enumerate(TRIPS):
@@ -64,7 +72,7 @@ def figures(options: Options, measured: Measured, floor: Floor, extra: Extra) ->
         e2e[kind] = _end_to_end(measured.in_flight[index].end_to_end, floors[kind], work[kind])
     mentions, submits = measured.flooded
     return {
-        "ack_ms": _acks(floor.acks, mentions.acks + submits.acks, measured.slow_acks),
+        "ack_ms": _acks(floor_acks_ms, mentions.acks + submits.acks, measured.slow_acks),
         "end_to_end_ms": e2e,
         "steps_ms": {kind: steps_ms(measured.one_by_one[index], trips, options.latency)
                      for index, (kind, trips) in enumerate(TRIPS.items())},
@@ -76,9 +84,10 @@ def figures(options: Options, measured: Measured, floor: Floor, extra: Extra) ->
         "lookups": {
             "people_me": sum(1 for r in measured.lifetime if request_kind(r) == "GET people/me"),
             "person": sum(1 for r in measured.lifetime if request_kind(r) == "GET person"),
+            "job_processes": job_processes(extra.memory["per_process"]),
         },
         "burst_ms": {
-            "floor": (2 * options.latency + options.burst_latency) * 1000,
+            "floor": 2 * options.latency_ms + options.burst_latency_ms,
             "as_deployed": measured.burst * 1000,
             "more_worker_threads": extra.more_threads_burst * 1000,
         },
@@ -86,7 +95,7 @@ def figures(options: Options, measured: Measured, floor: Floor, extra: Extra) ->
                  "overhead_ms": measured.idle * 1000 - floors["message"] - work["message"]},
         "throughput_per_s": {"messages": len(mentions.results) / mentions.makespan,
                              "submits": len(submits.results) / submits.makespan},
-        "memory_mib": {"bot": extra.memory, "floor": floor.memory},
+        "memory_mib": extra.memory,
         "slow_clients": _slow_clients(measured.slow_clients),
     }
 
@@ -101,12 +110,11 @@ def _slow_clients(outcome: SlowClientsOutcome) -> dict[str, Any]:
             "cut": outcome.cut, "hold_s": HOLD_SECONDS, "trickle_s": TRICKLE_SECONDS}
 
 
-def _acks(floor: list[float], bot: list[float], slow: list[float]) -> dict[str, Any]:
-    """Acknowledgement percentiles of the floor and the bot, and the bot's ratio to the floor."""
-    figures = {"floor": spread_ms(floor), "bot": spread_ms(bot), "bot_slow_broker": spread_ms(slow)}
+def _acks(floor: dict[str, float], bot: list[float], slow: list[float]) -> dict[str, Any]:
+    """Acknowledgement percentiles of the bot, and their ratios to the floor's."""
+    figures: dict[str, Any] = {"bot": spread_ms(bot), "bot_slow_broker": spread_ms(slow)}
     for name in ("bot", "bot_slow_broker"):
-        figures[f"{name}_ratio"] = {p: figures[name][p] / figures["floor"][p]
-                                    for p in figures["floor"]}
+        figures[f"{name}_ratio"] = {p: figures[name][p] / floor[p] for p in floor}
     return figures
 
 

@@ -60,7 +60,14 @@ class Store(Protocol):
 
         With `max_backlog`, raise BacklogFull instead when that many jobs are waiting (checked
         in the same atomic step, so the bound is exact however many deliveries arrive at once).
+        A new job wakes one caller of `wait_for_work`, in whichever process it waits.
         """
+        ...
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block until an accept, in any process, may have queued a job (True) or `timeout`
+        seconds pass (False). One thread per process waits; jobs that become ready otherwise
+        (a lease running out, a backoff ending) ring nothing and are found by polling."""
         ...
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:

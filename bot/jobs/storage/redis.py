@@ -2,9 +2,10 @@
 
 Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance order), `leased`
 (claimed jobs by lease end), `job:<id>` (a job's fields), `seen:<id>` (dedupe marker),
-`abandoned`, `fact:<key>` and `hits:<key>`. Expiry is decided by the store's clock, passed into
-every script, so tests can move time; Redis' own expiry, set a grace period later, only reclaims
-memory. Needs a single Redis (not Cluster: scripts touch keys they discover) with the
+`abandoned`, `fact:<key>`, `hits:<key>` and `wake` (one entry per accept, popped by an idle
+worker process blocked on it, so it wakes at once). Expiry is decided by the store's clock,
+passed into every script, so tests can move time; Redis' own expiry, set a grace period later,
+only reclaims memory. Needs a single Redis (not Cluster: scripts touch keys they discover) with the
 `noeviction` policy. Durability is what the server's persistence gives: see `persistence()`,
 which the bot checks before it starts.
 """
@@ -37,6 +38,9 @@ from bot.jobs.storage.health import Health, StoreUnavailable
 
 DEFAULT_PREFIX = "icbot:"
 
+# Wake-ups kept for worker processes that are busy or not running; one is enough to drain all.
+_MAX_WAKEUPS = 100
+
 # Redis' own expiry trails the logical one by this much, so a key never vanishes early.
 _GRACE_SECONDS = 60.0
 
@@ -55,6 +59,8 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'kind', ARGV[2], 'payload', ARGV[3], 'state', 'queued',
            'owner', '', 'attempts', 0, 'accepted_at', ARGV[4], 'seq', seq)
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
+redis.call('LPUSH', KEYS[7], 1)
+redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[8]) - 1)
 return 1
 """
 
@@ -164,6 +170,7 @@ class RedisStore:
         self._retention = retention_seconds
         self._ready, self._leased = prefix + "ready", prefix + "leased"
         self._abandoned_key, self._seq = prefix + "abandoned", prefix + "seq"
+        self._wake = prefix + "wake"
         self._accept = client.register_script(_ACCEPT)
         self._claim = client.register_script(_CLAIM)
         self._complete = client.register_script(_COMPLETE)
@@ -217,14 +224,20 @@ class RedisStore:
             self._seq,
             self._abandoned_key,
             self._leased,
+            self._wake,
         ]
         args: list[str | int] = [
             event_id, kind, payload, _ts(now), _ts(now - self._retention),
-            _ms(self._retention), "" if max_backlog is None else str(max_backlog)]
+            _ms(self._retention), "" if max_backlog is None else str(max_backlog), _MAX_WAKEUPS]
         outcome = self._run(self._accept, keys, args)
         if outcome == -1:
             raise BacklogFull(max_backlog)
         return outcome == 1
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block on the wake list (BLPOP) on a pooled connection of this thread's own."""
+        with self._health.guard(write=False):
+            return self._client.blpop([self._wake], timeout=timeout) is not None
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
         """Requeue expired leases, then lease the oldest ready job."""

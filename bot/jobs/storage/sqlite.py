@@ -11,7 +11,9 @@ webhook's acknowledgement pays, so it is kept short: the workers' writes queue o
 Python lock and so meet an accept at most one at a time, a claim with nothing to take never asks
 for the write lock, and the lock is retried every few hundred microseconds instead of with
 SQLite's own busy handler, whose sleeps grow to 100 ms.
-Finished jobs, expired facts and old hits are pruned at most once per `prune_interval_seconds`.
+Each accept rings a doorbell (a named pipe beside the file, see `doorbell`) that wakes an idle
+worker process at once. Finished jobs, expired facts and old hits are pruned at most once per
+`prune_interval_seconds`.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bot.jobs.storage.contract import (
     check_owner,
     check_positive,
 )
+from bot.jobs.storage.doorbell import Doorbell
 from bot.jobs.storage.health import Health
 
 _SCHEMA = """
@@ -97,6 +100,7 @@ class SqliteStore:
         self._health = Health("sqlite", (sqlite3.Error, OSError))
         with self._health.guard(write=True):
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._doorbell = Doorbell(self.path.with_name(self.path.name + "-wake"))
         with self._transaction() as db:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -196,7 +200,13 @@ class SqliteStore:
                 " VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (event_id) DO NOTHING",
                 (event_id, kind, payload, now, now),
             ).rowcount
+        if inserted:
+            self._doorbell.ring()
         return inserted == 1
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Wait on the named pipe every accept on this machine rings."""
+        return self._doorbell.wait(timeout)
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
         """Lease the oldest queued job whose visibility time has come."""
@@ -349,6 +359,7 @@ class SqliteStore:
             self._pool_key = (os.getpid(), generation + 1)
         for db in idle:
             db.close()
+        self._doorbell.close()
 
     def _maybe_prune(self, now: float) -> None:
         """Delete what the retention and expiries no longer need, at most once per interval."""

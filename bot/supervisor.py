@@ -1,0 +1,103 @@
+"""``python -m bot serve``: gunicorn's web processes and the worker processes, side by side.
+
+The web processes only verify, store and answer; the job workers run in processes of their own
+(``python -m bot work``), so an acknowledgement shares neither a GIL nor a lock with them. This
+process starts both, starts a worker process again when one dies (at once if it had run a while,
+else after a backoff, so one that cannot start does not spin), and on SIGTERM or Ctrl-C passes
+the signal on and waits: gunicorn finishes its requests, the workers their current job. A worker
+that dies loses nothing: its jobs' leases run out and the next worker takes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+
+log = logging.getLogger(__name__)
+
+WORKER_COMMAND = (sys.executable, "-m", "bot", "work")
+CHECK_SECONDS = 0.2  # how often dead children are looked for; wake-ups do not wait on it
+STEADY_SECONDS = 30.0  # a worker that ran this long is started again at once
+MAX_BACKOFF_SECONDS = 30.0
+STOP_SECONDS = 40.0  # gunicorn's graceful timeout (30 s) and a margin
+
+
+class WorkerProcess:
+    """One ``python -m bot work`` child, started again whenever it dies."""
+
+    def __init__(self, number: int, command: Sequence[str]) -> None:
+        self.number = number
+        self._command = list(command)
+        self._quick_deaths = 0
+        self._restart_at = 0.0
+        self._started_at = 0.0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def keep_running(self, now: float) -> None:
+        """Start the process if it is not running and its backoff has passed."""
+        if self.process is not None:
+            code = self.process.poll()
+            if code is None:
+                return
+            self._died(code, now)
+        if now >= self._restart_at:
+            self.process = subprocess.Popen(self._command)
+            self._started_at = now
+            log.info("worker process started", extra={"worker": self.number,
+                                                       "pid": self.process.pid})
+
+    def _died(self, code: int, now: float) -> None:
+        self.process = None
+        ran = now - self._started_at
+        self._quick_deaths = 0 if ran >= STEADY_SECONDS else self._quick_deaths + 1
+        delay = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** (self._quick_deaths - 1)) \
+            if self._quick_deaths else 0.0
+        self._restart_at = now + delay
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        log.error("worker process died; starting another", extra={
+            "worker": self.number, "how": how, "ran_seconds": round(ran, 1),
+            "restart_in_seconds": delay})
+
+
+def supervise(web_command: Sequence[str], worker_processes: int,
+              worker_command: Sequence[str] = WORKER_COMMAND) -> int:
+    """Run gunicorn and ``worker_processes`` workers until gunicorn exits or a signal comes;
+    return gunicorn's exit code (0 after a signal)."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    workers = [WorkerProcess(number, worker_command) for number in range(1, worker_processes + 1)]
+    for worker in workers:
+        worker.keep_running(time.monotonic())
+    web = subprocess.Popen(list(web_command))
+    try:
+        while not stopping.wait(CHECK_SECONDS):
+            if web.poll() is not None:
+                log.error("the web server exited; stopping the workers",
+                          extra={"exit_code": web.returncode})
+                return web.returncode or 1
+            for worker in workers:
+                worker.keep_running(time.monotonic())
+        log.info("stopping: the web server finishes its requests, the workers their jobs")
+        return 0
+    finally:
+        _stop([web, *(worker.process for worker in workers if worker.process is not None)])
+
+
+def _stop(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child still running, wait for them, SIGKILL what outlives the wait."""
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for child in children:
+        try:
+            child.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

@@ -1,0 +1,137 @@
+"""The process model as deployed: ``serve`` runs gunicorn's web processes and a worker process,
+keeps the worker running, and stops everything on SIGTERM; ``work`` runs workers on their own.
+
+Each test launches real processes against the sandbox over real sockets, on SQLite and on Redis
+(whose tests skip when ``redis-server`` is not installed), and judges only by what the sandbox
+received.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from bot.devtools.as_deployed import children_of, launched_bot, sandbox_env
+from bot.devtools.sandbox import Sandbox
+from tests.support.faults import poll_until, redis_server
+
+SECRET = "process-model-tests-secret-41c9"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A store on each engine: a SQLite file, or a redis-server of the test's own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/bot.sqlite3"
+        return
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+def ask_for_help(box: Sandbox, name: str) -> dict[str, Any]:
+    """A new person writes "help" to the bot in their 1:1 space, which is returned."""
+    person = box.add_person(f"{name}@clinic.example.com", name.title())
+    room = box.direct_room(person)
+    box.post_message(person, room, "help")
+    return room
+
+
+def answered(box: Sandbox, room: dict[str, Any]) -> list[dict[str, Any]]:
+    """Wait for the bot's reply in a space, and return it."""
+    return box.wait_for(lambda: [m for m in box.messages_in(room)
+                                 if m["personId"] == box.bot["id"]], timeout=30)
+
+
+def running(pid: int) -> bool:
+    """Whether a process still runs: a zombie (dead, not yet reaped by its parent) does not."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "State:\tZ" not in status
+
+
+def test_serve_runs_web_processes_that_store_and_a_worker_process_that_answers(
+    storage_url: str, tmp_path: Path
+) -> None:
+    with Sandbox(seed=21) as box:
+        env = sandbox_env(box, storage_url, SECRET)
+        with launched_bot(env, workers=2, log_dir=tmp_path) as bot:
+            box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
+            assert answered(box, ask_for_help(box, "ada"))
+            assert len(bot.web_pids()) == 2 and len(bot.worker_pids()) == 1
+            assert requests.get(bot.url + "/readyz", timeout=5).status_code == 200
+
+
+def test_a_worker_process_killed_is_started_again_and_loses_nothing(
+    storage_url: str, tmp_path: Path
+) -> None:
+    with Sandbox(seed=22) as box:
+        env = sandbox_env(box, storage_url, SECRET, JOB_LEASE_SECONDS="2")
+        with launched_bot(env, workers=1, log_dir=tmp_path) as bot:
+            box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
+            [first] = poll_until(bot.worker_pids, timeout=30)
+            os.kill(first, signal.SIGKILL)
+            # Stored while no worker runs: the next worker process takes it.
+            assert answered(box, ask_for_help(box, "grace"))
+            [second] = poll_until(bot.worker_pids, timeout=30)
+            assert second != first
+
+
+def test_sigterm_stops_the_web_and_the_worker_processes(tmp_path: Path) -> None:
+    with Sandbox(seed=23) as box:
+        env = sandbox_env(box, f"sqlite:///{tmp_path}/bot.sqlite3", SECRET)
+        with launched_bot(env, workers=2, log_dir=tmp_path) as bot:
+            poll_until(lambda: len(bot.web_pids()) == 2 and bot.worker_pids(), timeout=30)
+            children = children_of(bot.process.pid) + bot.web_pids()
+            bot.process.send_signal(signal.SIGTERM)
+            assert bot.process.wait(timeout=60) == 0
+    assert [pid for pid in children if running(pid)] == [], "a child outlived serve"
+
+
+def test_web_processes_alone_are_not_ready_until_a_worker_process_runs(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """The Procfile's split: web with WORKER_PROCESSES=0, and ``python -m bot work`` apart."""
+    with Sandbox(seed=24) as box:
+        env = sandbox_env(box, storage_url, SECRET, WORKER_PROCESSES="0")
+        with launched_bot(env, workers=1, log_dir=tmp_path) as bot:
+            box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
+            ready = requests.get(bot.url + "/readyz", timeout=5)
+            assert ready.status_code == 503
+            assert any("no worker process has said it is alive" in problem
+                       for problem in ready.json()["problems"])
+            room = ask_for_help(box, "hedy")  # accepted: it waits for a worker
+            log = (tmp_path / "work.log").open("wb")
+            worker = subprocess.Popen([sys.executable, "-m", "bot", "work"],
+                                      env={**os.environ, **env}, stdout=log, stderr=log)
+            try:
+                answered(box, room)
+                poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                assert worker.wait(timeout=30) == 0
+                log.close()
+
+
+def test_serve_with_the_websocket_listens_in_the_worker_process(tmp_path: Path) -> None:
+    """EVENTS=websocket under serve: the worker process holds the socket and answers; the web
+    processes are ready once it is connected."""
+    with Sandbox(seed=25) as box:
+        env = sandbox_env(box, f"sqlite:///{tmp_path}/bot.sqlite3", SECRET,
+                          EVENTS="websocket", U2C_URL=box.u2c_url)
+        with launched_bot(env, workers=1, log_dir=tmp_path) as bot:
+            box.wait_for(box.mercury_connected, timeout=30)
+            poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
+            assert answered(box, ask_for_help(box, "katherine"))
