@@ -26,14 +26,13 @@ from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
 
-from bot import logs
+from bot import logs, supervisor
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
 from bot.errors import InvalidRequest, UpstreamError
 from bot.jobs.storage import open_store
 from bot.limits import DEFAULT_VALID_FOR
 from bot.service import BotService, preflight
 from bot.settings import Settings, SettingsError
-from bot.supervisor import supervise
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
@@ -229,8 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve() -> int:
-    """Check every setting and the store, then run gunicorn serving ``bot.web.wsgi`` beside
-    WORKER_PROCESSES worker processes (with none, become gunicorn)."""
+    """Check every setting and the store, then become the supervisor of gunicorn serving
+    ``bot.web.wsgi`` and of WORKER_PROCESSES worker processes (with none, become gunicorn)."""
     settings = Settings.from_env()
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
@@ -238,7 +237,8 @@ def serve() -> int:
         log.warning(warning)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
     if settings.server.worker_processes:
-        return supervise(argv, settings.server.worker_processes)
+        argv = supervisor.command(argv, settings.server.worker_processes,
+                                  settings.log_level or "INFO")
     os.execvp(argv[0], argv)
     return 1  # execvp only returns by raising
 

@@ -31,11 +31,11 @@ def spawn(*role):
     subprocess.Popen([sys.executable, __file__, *role])
 
 if sys.argv[1] == "supervisor":
-    spawn("gunicorn-master")
-    spawn("bot", "work")
-elif sys.argv[1] == "gunicorn-master":
-    spawn("gunicorn-web")
-    spawn("gunicorn-web")
+    spawn("-m", "gunicorn")
+    spawn("-m", "bot", "work")
+elif sys.argv[1:3] == ["-m", "gunicorn"]:
+    spawn("web")
+    spawn("web")
 time.sleep(60)
 """
 
@@ -162,7 +162,7 @@ def test_without_redis_server_both_falls_back_to_sqlite_and_redis_is_refused(
 
 @pytest.mark.parametrize(("root", "labels", "running_jobs"), [
     (["supervisor"], ["supervisor", "gunicorn master", "web 1", "web 2", "worker 1"], 1),
-    (["gunicorn-master"], ["gunicorn master", "web 1", "web 2"], 2),  # serve execs gunicorn
+    (["-m", "gunicorn"], ["gunicorn master", "web 1", "web 2"], 2),  # gunicorn alone
 ])
 def test_memory_names_every_process_of_the_tree(tmp_path: Path, root: list[str],
                                                 labels: list[str], running_jobs: int) -> None:

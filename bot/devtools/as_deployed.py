@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from bot.devtools.sandbox import Sandbox
 
 STARTUP_SECONDS = 30.0
+SUPERVISOR, MASTER, WEB, WORKER, OTHER = "supervisor", "gunicorn master", "web", "worker", "other"
 
 
 def free_port() -> int:
@@ -63,21 +64,21 @@ class LaunchedBot:
         """Where webhooks go."""
         return self.url + "/webhooks"
 
+    def roles(self) -> dict[int, str]:
+        """Each process of the server by role (see :func:`process_roles`)."""
+        return process_roles(self.process.pid)
+
     def web_pids(self) -> list[int]:
-        """gunicorn's web processes: the children of its master, which ``serve`` started (or
-        which is the launched process itself, for a bare gunicorn)."""
-        launched = self.process.pid
-        masters = [launched] if _is_gunicorn(launched) else \
-            [pid for pid in children_of(launched) if _is_gunicorn(pid)]
-        return [pid for master in masters for pid in children_of(master)]
+        """gunicorn's web processes, which its master forked."""
+        return [pid for pid, role in self.roles().items() if role == WEB]
 
     def worker_pids(self) -> list[int]:
         """The worker processes (``python -m bot work``) that ``serve`` started."""
-        return [pid for pid in children_of(self.process.pid) if _is_worker(pid)]
+        return [pid for pid, role in self.roles().items() if role == WORKER]
 
     def pids(self) -> list[int]:
         """Every web and worker process: what a crash test may kill."""
-        return self.web_pids() + self.worker_pids()
+        return [pid for pid, role in self.roles().items() if role in (WEB, WORKER)]
 
     def wait_ready(self, timeout: float = STARTUP_SECONDS) -> None:
         """Block until /healthz answers (bounded); raise with the log tail if it never does."""
@@ -93,29 +94,56 @@ class LaunchedBot:
         raise RuntimeError(f"the bot did not start:\n{tail}")
 
 
+def process_roles(root: int) -> dict[int, str]:
+    """The role of a launched server's process ``root`` and of every process under it, parents
+    first: the ``serve`` supervisor, the gunicorn master (``root`` itself when gunicorn was
+    launched bare), the web processes it forked, the worker processes, or other."""
+    roles = {root: MASTER if _is_gunicorn(command_line(root)) else SUPERVISOR}
+    waiting = [root]
+    while waiting:
+        parent = waiting.pop()
+        for child in children_of(parent):
+            roles[child] = _role(command_line(child), roles[parent])
+            waiting.append(child)
+    return roles
+
+
+def _role(argv: tuple[str, ...], parent_role: str) -> str:
+    if parent_role == MASTER:
+        return WEB
+    if _is_gunicorn(argv):
+        return MASTER
+    return WORKER if _module_run(argv)[:2] == ("bot", "work") else OTHER
+
+
+def _is_gunicorn(argv: tuple[str, ...]) -> bool:
+    """``python -m gunicorn ...``, or a process gunicorn retitled ("gunicorn: master [...]")."""
+    retitled = bool(argv) and argv[0].startswith("gunicorn:")
+    return retitled or _module_run(argv)[:1] == ("gunicorn",)
+
+
+def _module_run(argv: tuple[str, ...]) -> tuple[str, ...]:
+    """What ``python -m`` runs and its arguments; empty for any other command."""
+    return argv[argv.index("-m") + 1:] if "-m" in argv else ()
+
+
 def children_of(pid: int) -> list[int]:
-    """A process's children (none once it is gone)."""
+    """The processes ``pid`` started, read from every one of its threads: a child is listed in
+    the ``children`` file of the thread that started it, not always the main thread's."""
+    found: list[int] = []
+    for listing in sorted(Path(f"/proc/{pid}/task").glob("*/children")):
+        with contextlib.suppress(OSError):  # the thread or the process has just ended
+            found.extend(int(child) for child in listing.read_text().split())
+    return found
+
+
+def command_line(pid: int) -> tuple[str, ...]:
+    """The process's argv (empty when it is gone, or a zombie)."""
     try:
-        return [int(child) for child in
-                Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        text = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
-        return []
-
-
-def _command(pid: int) -> list[str]:
-    """A process's command line, split (empty once it is gone)."""
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text().split("\0")[:-1]
-    except OSError:
-        return []
-
-
-def _is_gunicorn(pid: int) -> bool:
-    return "gunicorn" in _command(pid)
-
-
-def _is_worker(pid: int) -> bool:
-    return _command(pid)[-2:] == ["bot", "work"]
+        return ()
+    return tuple(text.removesuffix("\0").split("\0")) if text else ()
 
 
 @contextlib.contextmanager
