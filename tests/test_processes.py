@@ -22,6 +22,7 @@ import requests
 
 from bot.devtools.as_deployed import children_of, launched_bot, sandbox_env
 from bot.devtools.sandbox import Sandbox
+from bot.supervisor import WorkerProcess
 from tests.support.faults import poll_until, redis_server
 
 SECRET = "process-model-tests-secret-41c9"
@@ -135,3 +136,25 @@ def test_serve_with_the_websocket_listens_in_the_worker_process(tmp_path: Path) 
             box.wait_for(box.mercury_connected, timeout=30)
             poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
             assert answered(box, ask_for_help(box, "katherine"))
+
+
+def test_a_worker_process_that_keeps_dying_is_started_again_ever_more_slowly() -> None:
+    """Backoff 0.5 s, 1 s, ... after quick deaths; at once after one that ran a while."""
+    worker = WorkerProcess(1, [sys.executable, "-c", "raise SystemExit(3)"])
+
+    def died_by(now: float) -> None:
+        assert worker.process is not None
+        worker.process.wait(timeout=30)
+        worker.keep_running(now)
+
+    worker.keep_running(0.0)
+    died_by(1.0)  # ran 1 s: started again 0.5 s later
+    assert worker.process is None
+    worker.keep_running(1.5)
+    died_by(2.0)  # the second quick death: 1 s later
+    worker.keep_running(2.9)
+    assert worker.process is None
+    worker.keep_running(3.0)
+    died_by(40.0)  # ran 37 s: started again at once
+    assert worker.process is not None
+    worker.process.wait(timeout=30)
