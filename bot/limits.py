@@ -2,7 +2,7 @@
 
 Instant Connect makes 0 to 25 host and 0 to 25 guest links, at most 25 in all, and dials in at
 most 25 devices; the sentences say so the same way wherever a request is checked. The bot's own
-defaults: links valid for two hours, and 32 worker threads per process (they mostly wait on
+defaults: links valid for two hours, and 64 worker threads in a worker process (they mostly wait on
 Webex and the broker, see the README's Performance section).
 """
 
@@ -16,4 +16,4 @@ TOO_MANY_DEVICES = f"At most {MAX_DEVICES} devices can be dialled in."
 MAX_CONTACTS = 10  # guests reached by email or SMS per meeting: no bulk mail through the bot
 
 DEFAULT_VALID_FOR = "2h"
-WORKER_THREADS = 32
+WORKER_THREADS = 64

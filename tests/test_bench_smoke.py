@@ -143,7 +143,7 @@ def test_bench_help_gives_the_real_defaults(capsys: pytest.CaptureFixture[str]) 
         main(["bench", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert f"as deployed (default {Settings.worker_threads})" in text
-    assert "second burst (default 64)" in text
+    assert "second burst (default 128)" in text
     assert "mentions and submits per flood (default 200)" in text
     assert "before the last event (default 60)" in text
     assert "(default both)" in text

@@ -38,7 +38,7 @@ class Options:
     workers: int = 2
     threads: int = 8
     worker_threads: int = Settings.worker_threads
-    more_worker_threads: int = 64
+    more_worker_threads: int = 128
     people: int = 10
     slow_clients: int = 20
     engines: tuple[str, ...] = ENGINES
