@@ -129,7 +129,8 @@ def test_killed_workers_lose_nothing_and_do_nothing_twice(
         # Webex takes a moment to create a message, as it does for real: the kills then often
         # land between Webex creating a reply and the bot recording that it did.
         crew.sandbox.fail("POST", "/v1/messages", status=None, latency=SEND_LATENCY)
-        killer = Killer(crew, 3 * deployment.instances, random.Random(seed),
+        killer = Killer(crew, {"web": 2 * deployment.instances, "worker": deployment.instances},
+                        random.Random(seed),
                         max_kills=6 * deployment.instances)
         killer.start()
         try:

@@ -335,7 +335,7 @@ class Killer(threading.Thread):
     def __init__(
         self,
         crew: Fleet,
-        processes: int,
+        processes: dict[str, int],
         rng: random.Random,
         *,
         max_kills: int,
@@ -365,9 +365,9 @@ class Killer(threading.Thread):
             except TimeoutError:
                 continue  # the bot is quiet: keep waiting for it to get busy again
             pids = self._crew.pids_by_role()
-            if self._halt.is_set() or sum(map(len, pids.values())) < self._processes:
-                continue  # a replacement is still being started: let it come up
             role = "worker" if len(self.killed) % 2 == 0 else "web"
+            if self._halt.is_set() or len(pids[role]) < self._processes[role]:
+                continue  # a replacement is still being started: let it come up
             victim = self._rng.choice(pids[role])
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
