@@ -55,7 +55,6 @@ class BotService:
         role: Role = "all",
     ) -> None:
         self.settings = settings
-        self.role = role
         self.store = store or open_settings_store(settings)
         # One pooled connection per worker thread, plus one for the readiness check.
         pool_size = settings.worker_threads + 1
