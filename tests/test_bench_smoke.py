@@ -58,6 +58,7 @@ ROWS = (
     "total",
 )
 ENGINE_ROWS = (  # each once per engine
+    "bot on {engine}, web processes alone",
     "bot on {engine}, broker +20 ms",
     "bot on {engine}, broker +300 ms",
     "message -> form, one at a time ({engine})",

@@ -53,10 +53,12 @@ class Floor:
 
 @dataclass(frozen=True)
 class Extra:
-    """The burst with more worker threads, and the deployed bot's memory."""
+    """The burst with more worker threads, the deployed bot's memory, and the acknowledgements
+    of its web processes with no worker process running (what the 200 costs by itself)."""
 
     more_threads_burst: float
     memory: dict[str, Any]
+    web_alone_acks: list[float]
 
 
 def figures(options: Options, measured: Measured, floor_acks_ms: dict[str, float],
@@ -72,7 +74,9 @@ def figures(options: Options, measured: Measured, floor_acks_ms: dict[str, float
         e2e[kind] = _end_to_end(measured.in_flight[index].end_to_end, floors[kind], work[kind])
     mentions, submits = measured.flooded
     return {
-        "ack_ms": _acks(floor_acks_ms, mentions.acks + submits.acks, measured.slow_acks),
+        "ack_ms": _acks(floor_acks_ms, {"web_alone": extra.web_alone_acks,
+                                        "bot": mentions.acks + submits.acks,
+                                        "bot_slow_broker": measured.slow_acks}),
         "end_to_end_ms": e2e,
         "steps_ms": {kind: steps_ms(measured.one_by_one[index], trips, options.latency)
                      for index, (kind, trips) in enumerate(TRIPS.items())},
@@ -110,10 +114,12 @@ def _slow_clients(outcome: SlowClientsOutcome) -> dict[str, Any]:
             "cut": outcome.cut, "hold_s": HOLD_SECONDS, "trickle_s": TRICKLE_SECONDS}
 
 
-def _acks(floor: dict[str, float], bot: list[float], slow: list[float]) -> dict[str, Any]:
-    """Acknowledgement percentiles of the bot, and their ratios to the floor's."""
-    figures: dict[str, Any] = {"bot": spread_ms(bot), "bot_slow_broker": spread_ms(slow)}
-    for name in ("bot", "bot_slow_broker"):
+def _acks(floor: dict[str, float], acks: dict[str, list[float]]) -> dict[str, Any]:
+    """Acknowledgement percentiles of each measurement of the bot, and their ratios to the
+    floor's."""
+    figures: dict[str, Any] = {}
+    for name, seconds in acks.items():
+        figures[name] = spread_ms(seconds)
         figures[f"{name}_ratio"] = {p: figures[name][p] / floor[p] for p in floor}
     return figures
 

@@ -66,11 +66,13 @@ def _ratio(value: float) -> str:
 def _acks(floor: dict[str, float], bots: Bots, s: dict[str, Any]) -> list[str]:
     lines = [row("Webhook acknowledgement (ms)", POINTS),
              row("  floor: bare gunicorn + Flask", [floor[p] for p in POINTS])]
-    for key, broker in (("bot", s["latency_ms"]), ("bot_slow_broker", s["slow_broker_ms"])):
+    measured = (("web_alone", "web processes alone"),
+                ("bot", f"broker +{s['latency_ms']:.0f} ms"),
+                ("bot_slow_broker", f"broker +{s['slow_broker_ms']:.0f} ms"))
+    for key, what in measured:
         for name, bot in bots.items():
             acks = bot["ack_ms"]
-            lines.append(row(f"  bot on {name}, broker +{broker:.0f} ms",
-                             [acks[key][p] for p in POINTS]))
+            lines.append(row(f"  bot on {name}, {what}", [acks[key][p] for p in POINTS]))
             lines.append(row("    ratio to floor", [_ratio(acks[f"{key}_ratio"][p])
                                                     for p in POINTS]))
     return lines

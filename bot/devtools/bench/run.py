@@ -114,12 +114,8 @@ def _scene(options: Options, seed: int) -> Iterator[Scene]:
 def _floor(rig: Rig, scene: Scene) -> Floor:
     """The bare endpoint's acknowledgements of the mentions a flood sends, and its memory."""
     options = rig.options
-    shots = [i.shot for i in scene.workload.mentions(2 * options.events)]
     with launched_floor(options.workers, options.threads, rig.folder) as floor:
-        rig.driver.fire(floor.webhook_url, shots, options.concurrency)  # warm up, as the bot
-        acks = [r.ack_seconds for r in rig.driver.fire(floor.webhook_url, shots,
-                                                       options.concurrency)]
-        return Floor(acks, peak_memory(floor.process.pid))
+        return Floor(_acks(rig, scene, floor.webhook_url), peak_memory(floor.process.pid))
 
 
 def _on_engine(rig: Rig, scene: Scene, engine: str,
@@ -127,13 +123,24 @@ def _on_engine(rig: Rig, scene: Scene, engine: str,
     """The bot as deployed on ``engine``: every phase and its memory; then the burst again with
     more worker threads."""
     options = rig.options
+    with _bot(rig, scene, engine, options.worker_threads, WORKER_PROCESSES="0") as (stage, _):
+        web_alone = _acks(rig, scene, stage.url)
     with _bot(rig, scene, engine, options.worker_threads) as (stage, bot):
         measured = _measure(stage, options)
         memory = peak_memory(bot.process.pid)  # while it runs: its processes go when it stops
     with _bot(rig, scene, engine, options.more_worker_threads) as (stage, _):
         phases.warm_up(stage, options.people)
         more_threads = phases.burst(stage, options.burst, options.burst_latency)
-    return figures(options, measured, floor_acks_ms, Extra(more_threads, memory))
+    return figures(options, measured, floor_acks_ms, Extra(more_threads, memory, web_alone))
+
+
+def _acks(rig: Rig, scene: Scene, url: str) -> list[float]:
+    """Acknowledgements of a flood's worth of new mentions, after as many to warm up."""
+    options = rig.options
+    shots = [i.shot for i in scene.workload.mentions(2 * options.events)]
+    rig.driver.fire(url, shots[:options.events], options.concurrency)
+    return [r.ack_seconds for r in rig.driver.fire(url, shots[options.events:],
+                                                   options.concurrency)]
 
 
 def _measure(stage: Stage, options: Options) -> Measured:
@@ -156,12 +163,13 @@ def _measure(stage: Stage, options: Options) -> Measured:
 
 
 @contextmanager
-def _bot(rig: Rig, scene: Scene, engine: str,
-         worker_threads: int) -> Iterator[tuple[Stage, LaunchedBot]]:
+def _bot(rig: Rig, scene: Scene, engine: str, worker_threads: int,
+         **extra: str) -> Iterator[tuple[Stage, LaunchedBot]]:
     """The bot launched as the Procfile does, on a store of its own, and its stage."""
     options = rig.options
     env = sandbox_env(scene.box, rig.stores.fresh(engine), scene.secret,
-                      WORKER_THREADS=str(worker_threads), MEETINGS_PER_PERSON=NO_MEETING_LIMIT)
+                      WORKER_THREADS=str(worker_threads), MEETINGS_PER_PERSON=NO_MEETING_LIMIT,
+                      **extra)
     with launched_bot(env, workers=options.workers, threads=options.threads,
                       log_dir=rig.folder) as bot:
         yield Stage(scene.box, scene.recorder, rig.driver, scene.workload, bot.webhook_url,
