@@ -72,7 +72,8 @@ def test_serve_runs_web_processes_that_store_and_a_worker_process_that_answers(
             box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
             assert answered(box, ask_for_help(box, "ada"))
             assert len(bot.web_pids()) == 2 and len(bot.worker_pids()) == 1
-            assert requests.get(bot.url + "/readyz", timeout=5).status_code == 200
+            # Ready once the worker process said it is alive, which it does as it starts.
+            poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
 
 
 def test_a_worker_process_killed_is_started_again_and_loses_nothing(

@@ -75,18 +75,17 @@ class Worker:
         self._held_lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the threads (once)."""
+        """Start the threads (once): the heartbeat first, so the worker says it is alive as soon
+        as it can take jobs."""
         if self._threads:
             return
-        for number in range(self._threads_wanted):
-            thread = threading.Thread(target=self._run, name=f"worker-{number}", daemon=True)
+        threads = [(self._renew_leases, "worker-leases")]
+        threads += [(self._run, f"worker-{number}") for number in range(self._threads_wanted)]
+        threads += [(self._look_out, "worker-lookout")]
+        for target, name in threads:
+            thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
-        for target, name in ((self._look_out, "worker-lookout"),
-                             (self._renew_leases, "worker-leases")):
-            helper = threading.Thread(target=target, name=name, daemon=True)
-            helper.start()
-            self._threads.append(helper)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the threads to finish their current job and wait for them."""
