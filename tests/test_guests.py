@@ -57,6 +57,7 @@ def test_the_form_sends_each_contact_its_guest_link(guest_bot: RunningBot, alice
     clinic = box.add_room("Clinic", members=[alice])
     box.post_message(alice, clinic, "new", mention_bot=True)
     [form] = guest_bot.wait_for_bot_messages(clinic, 1)
+    guest_bot.idle()  # the form is recorded just after Webex shows it
     assert ids.GUEST_CONTACTS in str(form["attachments"][0]["content"])
     box.submit_card(alice, form["id"], {
         ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Follow-up", ids.HOSTS: "1", ids.GUESTS: "1",
