@@ -1,7 +1,7 @@
 """``python -m bot serve``: gunicorn's web processes and the worker processes, side by side.
 
 The web processes only verify, store and answer; the job workers run in processes of their own
-(``python -m bot work``), so an acknowledgement shares neither a GIL nor a lock with them. This
+(``python -m bot work``), so an acknowledgement shares no GIL and no thread with them. This
 process starts both, starts a worker process again when one dies (at once if it had run a while,
 else after a backoff, so one that cannot start does not spin), and on SIGTERM or Ctrl-C passes
 the signal on and waits: gunicorn finishes its requests, the workers their current job. A worker

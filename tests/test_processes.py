@@ -8,6 +8,7 @@ received.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from bot.devtools.as_deployed import children_of, launched_bot, sandbox_env
+from bot.devtools.as_deployed import LaunchedBot, children_of, launched_bot, sandbox_env
 from bot.devtools.sandbox import Sandbox
 from bot.supervisor import WorkerProcess
 from tests.support.faults import poll_until, redis_server
@@ -54,6 +55,21 @@ def answered(box: Sandbox, room: dict[str, Any]) -> list[dict[str, Any]]:
                                  if m["personId"] == box.bot["id"]], timeout=30)
 
 
+@contextlib.contextmanager
+def served(seed: int, storage_url: str, tmp_path: Path, *, workers: int,
+           **env: str) -> Iterator[tuple[Sandbox, LaunchedBot]]:
+    """``python -m bot serve`` against a new sandbox that delivers 1:1 messages to it."""
+    with Sandbox(seed=seed) as box, launched_bot(sandbox_env(box, storage_url, SECRET, **env),
+                                                 workers=workers, log_dir=tmp_path) as bot:
+        box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
+        yield box, bot
+
+
+def ready(bot: LaunchedBot) -> bool:
+    """Whether the web processes' /readyz says the bot is ready."""
+    return requests.get(bot.url + "/readyz", timeout=5).ok
+
+
 def running(pid: int) -> bool:
     """Whether a process still runs: a zombie (dead, not yet reaped by its parent) does not."""
     try:
@@ -66,29 +82,23 @@ def running(pid: int) -> bool:
 def test_serve_runs_web_processes_that_store_and_a_worker_process_that_answers(
     storage_url: str, tmp_path: Path
 ) -> None:
-    with Sandbox(seed=21) as box:
-        env = sandbox_env(box, storage_url, SECRET)
-        with launched_bot(env, workers=2, log_dir=tmp_path) as bot:
-            box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
-            assert answered(box, ask_for_help(box, "ada"))
-            assert len(bot.web_pids()) == 2 and len(bot.worker_pids()) == 1
-            # Ready once the worker process said it is alive, which it does as it starts.
-            poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
+    with served(21, storage_url, tmp_path, workers=2) as (box, bot):
+        assert answered(box, ask_for_help(box, "ada"))
+        assert len(bot.web_pids()) == 2 and len(bot.worker_pids()) == 1
+        # Ready once the worker process said it is alive, which it does as it starts.
+        poll_until(lambda: ready(bot), timeout=30)
 
 
 def test_a_worker_process_killed_is_started_again_and_loses_nothing(
     storage_url: str, tmp_path: Path
 ) -> None:
-    with Sandbox(seed=22) as box:
-        env = sandbox_env(box, storage_url, SECRET, JOB_LEASE_SECONDS="2")
-        with launched_bot(env, workers=1, log_dir=tmp_path) as bot:
-            box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
-            [first] = poll_until(bot.worker_pids, timeout=30)
-            os.kill(first, signal.SIGKILL)
-            # Stored while no worker runs: the next worker process takes it.
-            assert answered(box, ask_for_help(box, "grace"))
-            [second] = poll_until(bot.worker_pids, timeout=30)
-            assert second != first
+    with served(22, storage_url, tmp_path, workers=1) as (box, bot):
+        [first] = poll_until(bot.worker_pids, timeout=30)
+        os.kill(first, signal.SIGKILL)
+        # Stored while no worker runs: the next worker process takes it.
+        assert answered(box, ask_for_help(box, "grace"))
+        [second] = poll_until(bot.worker_pids, timeout=30)
+        assert second != first
 
 
 def test_sigterm_stops_the_web_and_the_worker_processes(tmp_path: Path) -> None:
@@ -106,25 +116,22 @@ def test_web_processes_alone_are_not_ready_until_a_worker_process_runs(
     storage_url: str, tmp_path: Path
 ) -> None:
     """The Procfile's split: web with WORKER_PROCESSES=0, and ``python -m bot work`` apart."""
-    with Sandbox(seed=24) as box:
-        env = sandbox_env(box, storage_url, SECRET, WORKER_PROCESSES="0")
-        with launched_bot(env, workers=1, log_dir=tmp_path) as bot:
-            box.register_webhook(bot.webhook_url, SECRET, "messages", "created")
-            ready = requests.get(bot.url + "/readyz", timeout=5)
-            assert ready.status_code == 503
-            assert any("no worker process has said it is alive" in problem
-                       for problem in ready.json()["problems"])
-            room = ask_for_help(box, "hedy")  # accepted: it waits for a worker
-            log = (tmp_path / "work.log").open("wb")
+    with served(24, storage_url, tmp_path, workers=1, WORKER_PROCESSES="0") as (box, bot):
+        readiness = requests.get(bot.url + "/readyz", timeout=5)
+        assert readiness.status_code == 503
+        assert any("no worker process has said it is alive" in problem
+                   for problem in readiness.json()["problems"])
+        room = ask_for_help(box, "hedy")  # accepted: it waits for a worker
+        env = sandbox_env(box, storage_url, SECRET)
+        with (tmp_path / "work.log").open("wb") as log:
             worker = subprocess.Popen([sys.executable, "-m", "bot", "work"],
                                       env={**os.environ, **env}, stdout=log, stderr=log)
-            try:
-                answered(box, room)
-                poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
-            finally:
-                worker.send_signal(signal.SIGTERM)
-                assert worker.wait(timeout=30) == 0
-                log.close()
+        try:
+            answered(box, room)
+            poll_until(lambda: ready(bot), timeout=30)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=30) == 0
 
 
 def test_serve_with_the_websocket_listens_in_the_worker_process(tmp_path: Path) -> None:
@@ -135,7 +142,7 @@ def test_serve_with_the_websocket_listens_in_the_worker_process(tmp_path: Path) 
                           EVENTS="websocket", U2C_URL=box.u2c_url)
         with launched_bot(env, workers=1, log_dir=tmp_path) as bot:
             box.wait_for(box.mercury_connected, timeout=30)
-            poll_until(lambda: requests.get(bot.url + "/readyz", timeout=5).ok, timeout=30)
+            poll_until(lambda: ready(bot), timeout=30)
             assert answered(box, ask_for_help(box, "katherine"))
 
 
