@@ -193,6 +193,16 @@ def pytest_configure(config: pytest.Config) -> None:
     root.setLevel(logging.DEBUG)
 
 
+SLOW_TEST_TIMEOUT = 900  # seconds: a fault run kills and restarts processes for minutes
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Slow tests get a longer time limit unless they set their own."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TEST_TIMEOUT))
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Name the test in the audit; re-attach it if a test replaced the root handlers."""
     LOG_AUDIT.test = item.nodeid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -59,6 +60,30 @@ def test_offsets_are_shown_exactly_where_wall_times_would_mislead(
 ) -> None:
     """Across a clock change, or at a time that happens twice; nowhere else."""
     assert describe_window(nbf, exp, ZoneInfo(zone)) == shown
+
+
+@pytest.mark.parametrize(
+    ("nbf", "exp", "zone", "shown"),
+    [
+        (at(2026, 12, 1, 8), at(2026, 12, 1, 10), "Europe/Paris",
+         "Tue 1 Dec 2026 09:00 to 11:00 (Europe/Paris, UTC+01:00)"),
+        (at(2026, 12, 1, 3, 15), at(2026, 12, 1, 5, 15), "Asia/Kathmandu",
+         "Tue 1 Dec 2026 09:00 to 11:00 (Asia/Kathmandu, UTC+05:45)"),
+        (at(2026, 3, 29, 0, 30), at(2026, 3, 29, 2, 30), "Europe/Paris",
+         "Sun 29 Mar 2026 01:30 UTC+01:00 to 04:30 UTC+02:00 (Europe/Paris)"),
+        (at(2026, 10, 25, 0, 30), at(2026, 10, 25, 1, 30), "Europe/Paris",
+         "Sun 25 Oct 2026 02:30 UTC+02:00 to 02:30 UTC+01:00 (Europe/Paris)"),
+    ],
+    ids=["ordinary", "Kathmandu", "spring", "autumn"],
+)
+def test_a_guests_window_carries_its_offset_once(
+    nbf: int, exp: int, zone: str, shown: str
+) -> None:
+    """A guest may live in another zone: the offset is always there, and never said twice
+    (not once per time and again for the window)."""
+    text = describe_window(nbf, exp, ZoneInfo(zone), offset=True)
+    assert text == shown
+    assert all(text.count(part) == 1 for part in set(re.findall(r"UTC[+-]\d\d:\d\d", text)))
 
 
 @pytest.mark.parametrize(

@@ -67,12 +67,14 @@ def clock_change_notice(start: datetime) -> str | None:
     return None
 
 
-def describe_window(nbf: int, exp: int, tz: tzinfo) -> str:
+def describe_window(nbf: int, exp: int, tz: tzinfo, *, offset: bool = False) -> str:
     """A validity window as a person reads it: ``Tue 1 Dec 2026 09:00 to 11:00 (Europe/Paris)``.
 
-    UTC offsets appear only where the wall times alone would mislead: when the clocks change
-    within the window (``Sun 25 Oct 2026 01:30 UTC+02:00 to 02:30 UTC+01:00``, two hours, not
-    one) or when a time shown happens twice that day. Everywhere else they are noise.
+    UTC offsets appear beside the times only where the wall times alone would mislead: when the
+    clocks change within the window (``Sun 25 Oct 2026 01:30 UTC+02:00 to 02:30 UTC+01:00``, two
+    hours, not one) or when a time shown happens twice that day. Everywhere else they are noise,
+    except to a reader who may live in another zone (a guest): ``offset`` then adds the one
+    offset of the window beside the zone's name, ``(Europe/Paris, UTC+01:00)``, never twice.
     """
     start = datetime.fromtimestamp(nbf, tz)
     end = datetime.fromtimestamp(exp, tz)
@@ -83,7 +85,8 @@ def describe_window(nbf: int, exp: int, tz: tzinfo) -> str:
     start_text, end_text = f"{start:%a %-d %b %Y %H:%M}", end.strftime(end_format)
     if offsets:
         start_text, end_text = f"{start_text} {_offset(start)}", f"{end_text} {_offset(end)}"
-    return f"{start_text} to {end_text} ({tz})"
+    where = f"{tz}, {_offset(start)}" if offset and not offsets else f"{tz}"
+    return f"{start_text} to {end_text} ({where})"
 
 
 def _happens_twice(moment: datetime) -> bool:
