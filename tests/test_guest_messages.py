@@ -5,8 +5,8 @@ from __future__ import annotations
 import email
 import email.policy
 from datetime import UTC, datetime
-from html import escape
 from email.message import EmailMessage
+from html import escape
 from zoneinfo import ZoneInfo
 
 import icalendar
