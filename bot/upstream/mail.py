@@ -138,13 +138,15 @@ class SmtpMailer:
             raise Unreachable(SERVICE, detail="the connection ended before the message was "
                                               "handed over") from None
         try:
-            smtp.data(raw)
+            code, _ = smtp.data(raw)  # raises for a refused DATA, returns the final answer
         except smtplib.SMTPResponseException as error:
             raise _for_code(error.smtp_code, "message refused") from None
         except (smtplib.SMTPException, OSError):
             raise Unconfirmed(SERVICE, detail="the connection ended after the message was "
                                               "handed over, before the server confirmed it") \
                 from None
+        if code != 250:
+            raise _for_code(code, "message refused")
 
     def _connect(self) -> smtplib.SMTP:
         timeout = self._config.timeout
