@@ -13,6 +13,8 @@ conversation explains a failure the same way wherever it came from::
         ├── Deferred            a mail server's 4xx ("try again later") after the retries
         ├── Unavailable         5xx after the bounded retries ran out
         ├── Timeout             no answer within the configured time
+        ├── Unconfirmed         a send whose outcome is unknown (it may have been delivered):
+        │                       never retried blindly
         ├── Unreachable         the connection failed (DNS, refused, reset)
         └── MalformedResponse   a 2xx whose body is not what the API documents
 
@@ -128,6 +130,15 @@ class Timeout(UpstreamError):
     explanation = "{service} did not answer in time. Please try again shortly."
 
 
+class Unconfirmed(UpstreamError):
+    """The request reached the service but its answer did not come back, and the service could
+    not be asked whether it acted: the message may have been delivered. Sending it again could
+    deliver it twice, so it is not retried."""
+
+    explanation = ("{service} did not confirm it, so it was not sent again: it would arrive "
+                   "twice if it was delivered.")
+
+
 class Unreachable(UpstreamError):
     explanation = "The bot could not reach {service}. Please try again shortly."
 
@@ -141,7 +152,10 @@ RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 
 
 def is_retryable(error: UpstreamError) -> bool:
-    """A rate limit, a gateway error, a failed connection or a mail server's "later" may pass."""
+    """A rate limit, a gateway error, a failed connection or a mail server's "later" may pass;
+    a send that may have been delivered is never tried again."""
+    if isinstance(error, Unconfirmed):
+        return False
     return isinstance(error, Unreachable | Deferred) or error.status in RETRYABLE_STATUSES
 
 

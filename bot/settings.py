@@ -83,6 +83,7 @@ class Settings:
     mail: MailConfig | None = None  # guests' links by email: SMTP_URL, MAIL_FROM
     sms: TwilioConfig | None = None  # guests' links by text message: TWILIO_*
     phone_region: str | None = None  # where a number typed without + is read
+    org_name: str = ConversationConfig.org_name  # who invites guests, beside the person
     server: ServerSettings = field(default_factory=ServerSettings)
     log_level: str | None = None  # None: each command's own default
 
@@ -142,6 +143,7 @@ class Settings:
             mail=_mail(read),
             sms=_sms(read),
             phone_region=read.region("DEFAULT_PHONE_REGION"),
+            org_name=read.text("ORG_NAME", cls.org_name),
             server=server_settings(env),
             log_level=read.choice("LOG_LEVEL", "", LOG_LEVELS, upper=True) or None,
         )
@@ -156,6 +158,7 @@ class Settings:
             meetings_per_person=self.meetings_per_person,
             meetings_window=self.meetings_window,
             phone_region=self.phone_region,
+            org_name=self.org_name,
         )
 
     @property

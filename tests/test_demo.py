@@ -22,7 +22,7 @@ def test_the_scripted_demo_shows_every_step():
     assert "Guest 1 link sent to z•••@example.org (email, with calendar invite)" in text
     assert "Zoë's inbox (zoe@example.org): Your video meeting: Patient follow-up" in text
     assert "QR code and calendar invite attached (join-qr.png, invite.ics)" in text
-    assert "Zoë's phone (+33612345678): Patient follow-up: your video meeting from " in text
+    assert "invites you to a video meeting (Patient follow-up), " in text
 
 
 def test_the_demo_over_the_websocket_prints_the_same_transcript():

@@ -6,6 +6,7 @@ import email
 import email.policy
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from html import escape
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -18,20 +19,24 @@ from bot.conversation.guest_messages import (
     guest_sms,
     qr_png,
 )
+from bot.devtools.sandbox.sms import GSM7, GSM7_EXTENDED, segments
 from bot.upstream.instant_connect import Link
 
 LONG = "https://instant.webex.com/hc/v1/talk?int=jose&v=1&data=" + "e" * 1400
 SHORT = "https://instant.webex.com/visit/AbC123x"
+MAIL_FROM = "instant-connect@clinic.example.com"
 NBF = int(datetime(2027, 1, 15, 8, 0, tzinfo=UTC).timestamp())
 EXP = NBF + 2 * 3600
 
 
-def invitation(*, short: str | None = SHORT, note: str = "Please bring your card.") -> Invitation:
+def invitation(*, short: str | None = SHORT, note: str = "Please bring your card.",
+               subject: str = "Follow-up <Zoë>", org_name: str = "Clinique du Parc",
+               organizer_name: str = "Alice Martin") -> Invitation:
     return Invitation(
-        subject="Follow-up <Zoë>", link=Link("guest", 2, LONG, short), nbf=NBF, exp=EXP,
+        subject=subject, link=Link("guest", 2, LONG, short), nbf=NBF, exp=EXP,
         tz=ZoneInfo("Europe/Paris"), window="Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris)",
-        note=note, organizer_name="Alice Martin", organizer_email="alice@clinic.example.com",
-        meeting_id="sub-42",
+        note=note, organizer_name=organizer_name, organizer_email="alice@clinic.example.com",
+        meeting_id="sub-42", org_name=org_name,
     )
 
 
@@ -43,8 +48,10 @@ def received(message: EmailMessage) -> EmailMessage:
 
 
 def test_the_email_has_text_html_qr_and_the_invite_twice() -> None:
-    mail = received(guest_email(invitation(), "zoe@example.org"))
+    mail = received(guest_email(invitation(), "zoe@example.org", MAIL_FROM))
     assert mail["To"] == "zoe@example.org"
+    assert mail["From"].addresses[0].display_name == "Alice Martin, Clinique du Parc"
+    assert mail["From"].addresses[0].addr_spec == MAIL_FROM
     assert mail["Subject"] == "Your video meeting: Follow-up <Zoë>"
     assert mail["Reply-To"] == "alice@clinic.example.com"
     types = [part.get_content_type() for part in mail.walk()]
@@ -54,11 +61,16 @@ def test_the_email_has_text_html_qr_and_the_invite_twice() -> None:
     assert text is not None
     body = text.get_content()
     assert f"Join: {SHORT}" in body and LONG in body and "Please bring your card." in body
+    assert body.startswith("Alice Martin, Clinique du Parc, invites you to a video meeting: ")
+    assert "A calendar invite is attached." in body
     assert "Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris), UTC+01:00" in body
     page = mail.get_body(("html",))
     assert page is not None
     html = page.get_content()
     assert f'href="{SHORT}"' in html and "Follow-up &lt;Zoë&gt;" in html
+    long = escape(LONG)
+    assert f'href="{long}"' in html and f">{long}</a>" in html  # the long link beside it
+    assert "Alice Martin, Clinique du Parc, invites you" in html
     [inline] = [part for part in mail.walk() if part.get("Content-ID")]
     assert f"cid:{inline['Content-ID'][1:-1]}" in html
     assert inline.get_content_disposition() == "inline"  # shown in the page, not listed
@@ -68,16 +80,16 @@ def test_the_email_has_text_html_qr_and_the_invite_twice() -> None:
 
 
 def test_the_qr_code_is_the_join_link() -> None:
-    mail = received(guest_email(invitation(), "zoe@example.org"))
+    mail = received(guest_email(invitation(), "zoe@example.org", MAIL_FROM))
     images = [part.get_content() for part in mail.walk() if part.get_content_type() == "image/png"]
     assert images == [qr_png(SHORT), qr_png(SHORT)]  # inline and attached
-    without_short = received(guest_email(invitation(short=None), "zoe@example.org"))
+    without_short = received(guest_email(invitation(short=None), "zoe@example.org", MAIL_FROM))
     assert qr_png(LONG) in [part.get_content() for part in without_short.walk()
                             if part.get_content_type() == "image/png"]
 
 
 def test_the_invite_is_the_validity_window_with_the_link() -> None:
-    mail = received(guest_email(invitation(), "zoe@example.org"))
+    mail = received(guest_email(invitation(), "zoe@example.org", MAIL_FROM))
     attachment = next(p for p in mail.iter_attachments() if p.get_filename() == INVITE_FILENAME)
     calendar = icalendar.Calendar.from_ical(attachment.get_content())
     assert calendar["METHOD"] == "REQUEST"
@@ -89,11 +101,41 @@ def test_the_invite_is_the_validity_window_with_the_link() -> None:
     assert str(event["ORGANIZER"]) == "mailto:alice@clinic.example.com"
     assert event["ORGANIZER"].params["CN"] == "Alice Martin"
     assert str(event["ATTENDEE"]) == "mailto:zoe@example.org"
+    assert dict(event["ATTENDEE"].params) == {
+        "CN": "zoe@example.org", "CUTYPE": "INDIVIDUAL", "ROLE": "REQ-PARTICIPANT",
+        "PARTSTAT": "NEEDS-ACTION", "RSVP": "TRUE"}
+    assert event["SEQUENCE"] == 0  # an update of this meeting will raise it
+    assert "attached" not in str(event["DESCRIPTION"])  # the invite is no place to say so
     alternative = next(p for p in mail.walk() if p.get_content_type() == "text/calendar")
     assert icalendar.Calendar.from_ical(alternative.get_content()).to_ical() == calendar.to_ical()
 
 
-def test_the_text_message_carries_subject_start_and_short_link() -> None:
-    assert guest_sms(invitation()) == (
-        f"Follow-up <Zoë>: your video meeting from Fri 15 Jan 09:00 (Europe/Paris). Join: {SHORT}")
+def test_the_text_message_says_who_invites_when_and_the_short_link() -> None:
+    text = guest_sms(invitation(subject="Follow-up"))
+    assert text == (
+        "Alice Martin, Clinique du Parc, invites you to a video meeting (Follow-up), "
+        f"Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris). Join: {SHORT}")
+    assert guest_sms(invitation(org_name="")).startswith("Alice Martin invites you to ")
     assert guest_sms(invitation(short=None)).endswith(f"Join: {LONG}")
+
+
+def test_a_typical_text_message_is_gsm7_and_fits_two_segments() -> None:
+    """GSM-7 takes 153 characters a segment; a single non-GSM character (an emoji, a "ë")
+    makes it UCS-2, 67 a segment. The fixed words must never do that."""
+    longest_typical = invitation(
+        subject="Physiotherapy follow-up after surgery", org_name="Clinique du Parc Monceau",
+        organizer_name="Dr Claire Martin-Dubois")
+    text = guest_sms(longest_typical)
+    assert set(text) <= GSM7 | GSM7_EXTENDED, set(text) - GSM7 - GSM7_EXTENDED
+    assert len(text) > 160 and segments(text) == 2
+    assert segments(text.replace("Physiotherapy", "Physiothérapie ë")) == 4  # now UCS-2
+
+
+def test_segments_are_counted_as_handsets_split_them() -> None:
+    assert [segments("a" * 160), segments("a" * 161), segments("a" * 306)] == [1, 2, 2]
+    assert segments("a" * 307) == 3
+    # An escape pair (the euro sign) is never split: 152 characters and a euro fill one.
+    assert [segments("{" * 80), segments("a" * 152 + "€" + "a" * 152)] == [1, 3]
+    assert [segments("ë" * 70), segments("ë" * 71), segments("ë" * 134)] == [1, 2, 2]
+    # A surrogate pair (an emoji) is never split either.
+    assert segments("ë" * 66 + "\U0001F600" + "ë" * 66) == 3

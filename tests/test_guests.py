@@ -17,6 +17,7 @@ import requests
 from bot.conversation.guest_messages import INVITE_FILENAME, qr_png
 from bot.devtools.in_process import sandbox_guest_channels
 from bot.devtools.sandbox import Fault, Sandbox
+from bot.devtools.sandbox.sms import segments
 from bot.web.envelope import SIGNATURE_HEADER
 from cards import inputs as ids
 from tests.conftest import FAST_RETRY, RunningBot, sandbox_settings, serve
@@ -27,8 +28,8 @@ ZOE_MOBILE = "+33612345678"
 
 @pytest.fixture
 def guest_bot(sandbox: Sandbox, tmp_path: Any) -> Iterator[RunningBot]:
-    settings = sandbox_settings(sandbox, tmp_path, **sandbox_guest_channels(
-        sandbox, retry=FAST_RETRY))
+    settings = sandbox_settings(sandbox, tmp_path, org_name="Clinique du Parc",
+                                **sandbox_guest_channels(sandbox, retry=FAST_RETRY))
     yield from serve(sandbox, settings)
 
 
@@ -68,7 +69,8 @@ def test_the_form_sends_each_contact_its_guest_link(guest_bot: RunningBot, alice
     [call] = box.requests_matching("POST", "/api/v2/joseencrypt")
     assert call.json["numGuest"] == 2  # one guest per contact
     [mail] = received(box)
-    assert mail["To"] == ZOE and mail["From"] == "instant-connect@clinic.example.com"
+    assert mail["To"] == ZOE
+    assert mail["From"] == '"Alice Doctor, Clinique du Parc" <instant-connect@clinic.example.com>'
     assert mail["Reply-To"] == "alice@clinic.example.com"
     [sms] = box.sms()
     assert sms.to == ZOE_MOBILE and sms.from_ == box.twilio_from
@@ -78,7 +80,9 @@ def test_the_form_sends_each_contact_its_guest_link(guest_bot: RunningBot, alice
     text = mail.get_body(("plain",))
     assert text is not None and f"Join: {guest_1}" in text.get_content()
     assert "Bring your card." in text.get_content()
-    assert sms.body.startswith("Follow-up: your video meeting from ")
+    assert sms.body.startswith("Alice Doctor, Clinique du Parc, invites you to a video meeting "
+                               "(Follow-up), ")
+    assert segments(sms.body) == 2 and "(Europe/Paris). Join: " in sms.body
     assert sms.body.endswith(f"Join: {guest_2}")
     images = [part.get_content() for part in mail.walk() if part.get_content_type() == "image/png"]
     assert images == [qr_png(guest_1)] * 2
@@ -137,11 +141,57 @@ def test_a_slow_mail_server_times_out_and_a_brief_twilio_outage_is_retried(
         sandbox.smtp_fault("slow", seconds=3)
         sandbox.add_fault(Fault("POST", "/twilio/*", status=503, times=1))
         report = meet(bot, alice, f"meet Consultation to={ZOE},{ZOE_MOBILE}")[-1]["markdown"]
-        assert f"{ZOE}: The mail server did not answer in time." in report
-        assert "(the connection ended before the server confirmed the message)" in report
-        assert sandbox.mail() == []  # and it is not sent again: it may have been delivered
+        assert (f"- Guest 1 link to {ZOE} (email, with calendar invite) may have been "
+                "delivered: The mail server did not confirm it") in report
+        assert sandbox.mail() == []  # and it was not sent again (this relay drops it too)
+        assert len(sandbox.smtp_sessions()) == 1
         assert f"- Guest 2 link sent to {ZOE_MOBILE} (SMS)" in report
         assert len(sandbox.sms()) == 1
+
+
+def test_an_email_kept_by_the_relay_before_the_connection_dropped_is_said_maybe_delivered(
+    guest_bot: RunningBot, alice: Any
+) -> None:
+    box = guest_bot.sandbox
+    box.smtp_fault("drop")
+    report = meet(guest_bot, alice, f"meet Consultation to={ZOE}")[-1]["markdown"]
+    assert f"- Guest 1 link to {ZOE} (email, with calendar invite) may have been delivered: " \
+        in report and "Could not send" not in report
+    assert len(box.mail()) == 1
+
+
+def test_a_text_twilio_created_before_its_500_is_never_sent_twice(
+    guest_bot: RunningBot, alice: Any
+) -> None:
+    box = guest_bot.sandbox
+    box.twilio_fault("after_create")
+    report = meet(guest_bot, alice, f"meet Consultation to={ZOE_MOBILE}")[-1]["markdown"]
+    assert f"- Guest 1 link sent to {ZOE_MOBILE} (SMS)" in report
+    assert len(box.sms()) == 1
+
+
+def test_a_text_twilio_refused_with_a_500_before_creating_it_still_goes_once(
+    guest_bot: RunningBot, alice: Any
+) -> None:
+    box = guest_bot.sandbox
+    box.twilio_fault("before_create")
+    report = meet(guest_bot, alice, f"meet Consultation to={ZOE_MOBILE}")[-1]["markdown"]
+    assert f"- Guest 1 link sent to {ZOE_MOBILE} (SMS)" in report
+    assert len(box.sms()) == 1
+    assert [call.status for call in box.requests_matching("POST", "/twilio/*")] == [500, 201]
+
+
+def test_a_text_whose_fate_twilio_cannot_tell_is_said_maybe_delivered_in_words(
+    guest_bot: RunningBot, alice: Any
+) -> None:
+    box = guest_bot.sandbox
+    box.twilio_fault("after_create")
+    box.add_fault(Fault("GET", "/twilio/*", status=503, times=1))
+    report = meet(guest_bot, alice, f"meet Consultation to={ZOE_MOBILE}")[-1]["markdown"]
+    assert (f"- Guest 1 link to {ZOE_MOBILE} (SMS) may have been delivered: Twilio did not "
+            "confirm it, so it was not sent again") in report
+    assert "20500" not in report and "refused" not in report
+    assert len(box.sms()) == 1
 
 
 def test_a_redelivered_event_sends_nothing_twice(guest_bot: RunningBot, alice: Any) -> None:

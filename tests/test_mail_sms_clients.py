@@ -4,6 +4,8 @@ final, and that no error names the recipient."""
 from __future__ import annotations
 
 import dataclasses
+import email
+import email.policy
 from email.message import EmailMessage
 
 import pytest
@@ -11,7 +13,7 @@ import pytest
 from bot.devtools.as_deployed import free_port
 from bot.devtools.in_process import sandbox_guest_channels
 from bot.devtools.sandbox import Fault, Sandbox
-from bot.errors import Deferred, RateLimited, Rejected, Unreachable
+from bot.errors import Deferred, RateLimited, Rejected, Unconfirmed, Unreachable
 from bot.secret import Secret
 from bot.upstream.mail import MailConfig, SmtpMailer
 from bot.upstream.sms import TwilioConfig, TwilioSms
@@ -110,3 +112,87 @@ def test_twilio_busy_is_retried_within_the_bound_and_wrong_credentials_are_final
     with pytest.raises(Rejected) as refused:
         TwilioSms(wrong).send("+33612345678", "hi")
     assert "the account SID or auth token is wrong" in refused.value.describe()
+
+
+def eight_bit_message() -> EmailMessage:
+    mail = message()
+    del mail["Subject"]
+    mail["Subject"] = "Your video meeting with Zoë"
+    mail.set_content("Grüezi Zoë, join: https://instant.webex.com/visit/x\n")
+    mail.add_attachment("BEGIN:VCALENDAR\r\nSUMMARY:Zoë\r\nEND:VCALENDAR\r\n",
+                        subtype="calendar", filename="invite.ics")
+    return mail
+
+
+def test_8bit_parts_go_declared_to_a_relay_offering_8bitmime(sandbox: Sandbox) -> None:
+    SmtpMailer(mail_config(sandbox)).send(eight_bit_message())
+    [received] = sandbox.mail()
+    assert received.mail_options == ("BODY=8BITMIME",)  # RFC 6152
+    head, _, body = received.data.partition(b"\r\n\r\n")
+    assert head.isascii() and b"Subject: Your video meeting with =?utf-8?q?Zo=C3=AB?=" in head
+    assert "Grüezi Zoë".encode() in body
+
+
+def test_a_relay_without_8bitmime_gets_every_part_encoded(sandbox: Sandbox) -> None:
+    sandbox.smtp_8bitmime = False
+    SmtpMailer(mail_config(sandbox)).send(eight_bit_message())
+    [received] = sandbox.mail()
+    assert received.mail_options == () and received.data.isascii()
+    parsed = email.message_from_bytes(received.data, policy=email.policy.default)
+    assert isinstance(parsed, EmailMessage)
+    parts = [part for part in parsed.walk() if not part.is_multipart()]
+    assert {part["Content-Transfer-Encoding"] for part in parts} <= {"base64",
+                                                                     "quoted-printable"}
+    assert [part.get_content() for part in parts] == [
+        "Grüezi Zoë, join: https://instant.webex.com/visit/x\n",
+        "BEGIN:VCALENDAR\nSUMMARY:Zoë\nEND:VCALENDAR\n"]
+    assert parsed["Subject"] == "Your video meeting with Zoë"
+
+
+def test_a_connection_dropped_after_data_may_have_delivered_and_is_not_resent(
+    sandbox: Sandbox
+) -> None:
+    sandbox.smtp_fault("drop")
+    with pytest.raises(Unconfirmed) as unknown:
+        SmtpMailer(mail_config(sandbox)).send(message())
+    assert len(sandbox.mail()) == 1  # the relay kept it; the bot did not send it again
+    assert len(sandbox.smtp_sessions()) == 1
+    assert "not sent again" in unknown.value.describe() and ZOE not in unknown.value.describe()
+
+
+def test_twilio_500_after_creating_the_message_sends_it_never_twice(sandbox: Sandbox) -> None:
+    sandbox.twilio_fault("after_create")
+    sid = TwilioSms(sms_config(sandbox)).send("+33612345678", "Join: https://x")
+    [sent] = sandbox.sms()
+    assert sent.sid == sid
+    calls = [(call.method, call.status) for call in sandbox.requests_matching("*", "/twilio/*")]
+    assert calls == [("POST", 500), ("GET", 200)]
+    [asked] = sandbox.requests_matching("GET", "/twilio/*")
+    assert asked.query["To"] == "+33612345678" and "DateSent>" in asked.query
+
+
+def test_twilio_500_before_creating_the_message_still_sends_it_once(sandbox: Sandbox) -> None:
+    sandbox.twilio_fault("before_create")
+    sid = TwilioSms(sms_config(sandbox)).send("+33612345678", "Join: https://x")
+    assert [sent.sid for sent in sandbox.sms()] == [sid]
+    calls = [(call.method, call.status) for call in sandbox.requests_matching("*", "/twilio/*")]
+    assert calls == [("POST", 500), ("GET", 200), ("POST", 201)]
+
+
+def test_an_earlier_identical_text_is_not_taken_for_this_one(sandbox: Sandbox) -> None:
+    sms = TwilioSms(sms_config(sandbox))
+    sms.send("+33612345678", "Join: https://x")
+    sandbox.twilio_fault("before_create")
+    sms.send("+33612345678", "Join: https://y")
+    assert [sent.body for sent in sandbox.sms()] == ["Join: https://x", "Join: https://y"]
+
+
+def test_twilio_that_cannot_be_asked_says_it_may_have_been_delivered(sandbox: Sandbox) -> None:
+    sandbox.twilio_fault("after_create")
+    sandbox.add_fault(Fault("GET", "/twilio/*", status=503, times=1))
+    with pytest.raises(Unconfirmed) as unknown:
+        TwilioSms(sms_config(sandbox)).send("+33612345678", "Join: https://x")
+    assert len(sandbox.sms()) == 1  # never sent blindly
+    described = unknown.value.describe()
+    assert "not sent again" in described and "+33612345678" not in described
+    assert "20500" not in described and "refused" not in described

@@ -149,6 +149,8 @@ class FakeMeetings:
 class FakeMail:
     """The mail server: keeps each message, or fails with a set error."""
 
+    mail_from = "instant-connect@clinic.example.com"
+
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
         self.error: UpstreamError | None = None

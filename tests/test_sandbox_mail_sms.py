@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import parsedate_to_datetime
@@ -20,12 +21,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from bot.devtools.sandbox import ReceivedMail, Sandbox, SentSms, SmtpFault
+from bot.devtools.sandbox import ReceivedMail, Sandbox, SentSms, SmtpFault, TwilioFault
 from bot.devtools.sandbox.sms import segments
 from tests.test_layers import GRAPH, SANDBOX, within
 
 SENDER = "links@clinic.example.com"
 GUEST = "guest@example.org"
+EIGHT_BIT = ["BODY=8BITMIME"]  # MAIL FROM's declaration of 8-bit data (RFC 6152)
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def message(subject: str = "Your video visit") -> bytes:
 
 def send(sb: Sandbox, raw: bytes, to: list[str] | None = None, timeout: float = 5.0) -> dict:
     with logged_in(sb, timeout) as smtp:
-        return smtp.sendmail(SENDER, to or [GUEST], raw)
+        return smtp.sendmail(SENDER, to or [GUEST], raw, EIGHT_BIT)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
@@ -76,9 +78,11 @@ def test_starttls_auth_and_a_message_kept_byte_exact(sb: Sandbox, host: str) -> 
     with smtplib.SMTP(host, url.port, timeout=5) as smtp:
         smtp.starttls(context=trusting(sb))  # verifies the certificate for this host name
         smtp.login(url.username, url.password or "")
-        refused = smtp.sendmail(SENDER, [GUEST, "second@example.org"], raw)
+        refused = smtp.sendmail(SENDER, [GUEST, "second@example.org"], raw, EIGHT_BIT)
     assert refused == {}
-    assert sb.mail() == [ReceivedMail(SENDER, (GUEST, "second@example.org"), raw)]
+    [kept] = sb.mail()
+    assert kept == ReceivedMail(SENDER, (GUEST, "second@example.org"), raw, kept.mail_options)
+    assert "BODY=8BITMIME" in kept.mail_options
     session = sb.smtp_sessions()[-1]
     assert (session.tls, session.user) == (True, "sandbox")
     assert "235 2.7.0 Authentication successful" in session.replies
@@ -107,7 +111,7 @@ def test_auth_before_starttls_is_refused(sb: Sandbox) -> None:
             smtp.login(sb.smtp_username, sb.smtp_password)
         assert smtp.docmd("AUTH", f"PLAIN {plain}")[0] == 530  # the right password, in clear
         with pytest.raises(smtplib.SMTPSenderRefused) as refused:
-            smtp.sendmail(SENDER, [GUEST], message())
+            smtp.sendmail(SENDER, [GUEST], message(), EIGHT_BIT)
         assert refused.value.smtp_code == 530
     assert sb.mail() == [] and sb.smtp_sessions()[-1].user is None
 
@@ -116,7 +120,7 @@ def test_a_message_needs_auth_even_after_starttls(sb: Sandbox) -> None:
     with smtplib.SMTP(sb.smtp_host, sb.smtp_port, timeout=5) as smtp:
         smtp.starttls(context=trusting(sb))
         with pytest.raises(smtplib.SMTPSenderRefused) as refused:
-            smtp.sendmail(SENDER, [GUEST], message())
+            smtp.sendmail(SENDER, [GUEST], message(), EIGHT_BIT)
     assert refused.value.smtp_code == 530 and sb.mail() == []
 
 
@@ -153,8 +157,8 @@ def test_refuse_fault_for_two_messages_in_one_session(sb: Sandbox) -> None:
     with logged_in(sb) as smtp:
         for _ in range(2):
             with pytest.raises(smtplib.SMTPRecipientsRefused):
-                smtp.sendmail(SENDER, [GUEST], message())
-        assert smtp.sendmail(SENDER, [GUEST], message("third")) == {}
+                smtp.sendmail(SENDER, [GUEST], message(), EIGHT_BIT)
+        assert smtp.sendmail(SENDER, [GUEST], message("third"), EIGHT_BIT) == {}
     assert [m.data for m in sb.mail()] == [message("third")]
 
 
@@ -162,10 +166,10 @@ def test_tempfail_fault_answers_451_and_keeps_nothing(sb: Sandbox) -> None:
     sb.smtp_fault("tempfail")
     with logged_in(sb) as smtp:
         with pytest.raises(smtplib.SMTPDataError) as failed:
-            smtp.sendmail(SENDER, [GUEST], message("first try"))
+            smtp.sendmail(SENDER, [GUEST], message("first try"), EIGHT_BIT)
         assert (failed.value.smtp_code, failed.value.smtp_error) == (451, b"4.3.0 try again later")
         assert sb.mail() == []
-        assert smtp.sendmail(SENDER, [GUEST], message("second try")) == {}
+        assert smtp.sendmail(SENDER, [GUEST], message("second try"), EIGHT_BIT) == {}
     assert [m.data for m in sb.mail()] == [message("second try")]
 
 
@@ -196,7 +200,7 @@ def test_stop_cuts_a_slow_answer_short() -> None:
     outcome: list[dict] = []
     smtp = logged_in(sandbox, timeout=10)
     worker = threading.Thread(
-        target=lambda: outcome.append(smtp.sendmail(SENDER, [GUEST], message()))
+        target=lambda: outcome.append(smtp.sendmail(SENDER, [GUEST], message(), EIGHT_BIT))
     )
     worker.start()
     sandbox.wait_for(lambda: not sandbox.smtp_faults)  # the answer is being held back
@@ -222,6 +226,44 @@ def test_smtp_faults_are_checked_and_cleared(sb: Sandbox) -> None:
     sb.fail("GET", "/v1/people/me", status=500)
     sb.clear_faults()
     assert sb.smtp_faults == [] and sb.faults == []
+
+
+def test_8bit_data_needs_body_8bitmime(sb: Sandbox) -> None:
+    with logged_in(sb) as smtp:
+        assert smtp.has_extn("8bitmime") and smtp.has_extn("smtputf8")
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail(SENDER, [GUEST], message())  # no BODY=8BITMIME
+        assert refused.value.smtp_code == 554 and b"BODY=8BITMIME" in refused.value.smtp_error
+        assert smtp.sendmail(SENDER, [GUEST], message(), ["BODY=8BITMIME"]) == {}
+        seven_bit = message().replace("Grüezi".encode(), b"Hello")
+        assert smtp.sendmail(SENDER, [GUEST], seven_bit) == {}
+    assert ["BODY=8BITMIME" in mail.mail_options for mail in sb.mail()] == [True, False]
+
+
+def test_a_relay_without_8bitmime_refuses_8bit_data(sb: Sandbox) -> None:
+    sb.smtp_8bitmime = False
+    with logged_in(sb) as smtp:
+        smtp.ehlo()
+        assert not smtp.has_extn("8bitmime") and not smtp.has_extn("smtputf8")
+        with pytest.raises(smtplib.SMTPSenderRefused) as undeclarable:
+            smtp.sendmail(SENDER, [GUEST], message(), EIGHT_BIT)
+        assert undeclarable.value.smtp_code == 555  # a parameter the relay does not know
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            smtp.sendmail(SENDER, [GUEST], message())
+        assert refused.value.smtp_code == 500
+        seven_bit = message().replace("Grüezi".encode(), b"Hello")
+        assert smtp.sendmail(SENDER, [GUEST], seven_bit) == {}
+    assert len(sb.mail()) == 1
+
+
+def test_drop_fault_keeps_the_message_and_never_answers(sb: Sandbox) -> None:
+    sb.smtp_fault("drop")
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        send(sb, message("dropped"))
+    assert [m.data for m in sb.mail()] == [message("dropped")]
+    sb.wait_for(lambda: sb.smtp_sessions()[-1].closed)
+    assert not any(reply.startswith("250 2.0.0") for reply in sb.smtp_sessions()[-1].replies)
+    assert send(sb, message("next")) == {} and len(sb.mail()) == 2
 
 
 # Twilio ---------------------------------------------------------------------------------------
@@ -327,6 +369,7 @@ def test_the_longest_body_and_segments(sb: Sandbox) -> None:
     assert (body["status"], body["num_segments"]) == ("queued", "11")
     assert [segments("a" * 160), segments("a" * 161), segments("é" * 70)] == [1, 2, 1]
     assert [segments("\u2713" * 70), segments("\u2713" * 71), segments("{" * 80)] == [1, 2, 1]
+    assert segments("a" * 152 + "€" + "a" * 152) == 3  # an escape pair is never split
 
 
 @pytest.mark.parametrize("auth", ["none", "wrong token", "wrong sid", "bearer"])
@@ -376,6 +419,51 @@ def test_the_fault_table_applies_to_twilio(sb: Sandbox) -> None:
     sb.fail("POST", "/twilio/*", status=None, latency=1.0, times=1)
     with pytest.raises(requests.Timeout):
         requests.post(messages_url(sb), data={}, timeout=0.2)
+
+
+def test_twilio_faults_fail_after_or_before_creating(sb: Sandbox) -> None:
+    assert sb.twilio_fault("after_create") == TwilioFault("after_create", 500, 1)
+    assert_twilio_error(text(sb, Body="first"), 500, 20500)
+    assert [sent.body for sent in sb.sms()] == ["first"]  # created all the same
+    sb.twilio_fault("before_create", status=503)
+    assert_twilio_error(text(sb, Body="second"), 503, 20503)
+    assert [sent.body for sent in sb.sms()] == ["first"] and sb.twilio_faults == []
+    for kind, status, times in [("later", 500, 1), ("after_create", 400, 1),
+                                ("before_create", 500, 0)]:
+        with pytest.raises(ValueError):
+            sb.twilio_fault(kind, status, times)
+    sb.twilio_fault("after_create", times=None)
+    sb.clear_faults()
+    assert sb.twilio_faults == []
+
+
+def listed(sb: Sandbox, **query: str | int) -> dict:
+    response = requests.get(messages_url(sb), params=query, timeout=5,
+                            auth=(sb.twilio_account_sid, sb.twilio_auth_token))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_the_messages_list_filters_by_to_and_date_sent_and_pages(sb: Sandbox) -> None:
+    for body in ("one", "two", "three"):
+        text(sb, Body=body)
+    text(sb, To="+41797654321", Body="elsewhere")
+    today = datetime.now(UTC).date()
+    page = listed(sb, To="+41791234567", **{"DateSent>": str(today)}, PageSize=2)
+    assert [m["body"] for m in page["messages"]] == ["three", "two"]  # newest first
+    assert all(m["status"] == "sent" and m["date_sent"] for m in page["messages"])
+    assert page["next_page_uri"] is not None and page["previous_page_uri"] is None
+    following = requests.get(sb.twilio_api_url + page["next_page_uri"], timeout=5,
+                             auth=(sb.twilio_account_sid, sb.twilio_auth_token)).json()
+    assert [m["body"] for m in following["messages"]] == ["one"]
+    assert following["next_page_uri"] is None
+    tomorrow = str(today + timedelta(days=1))
+    assert listed(sb, **{"DateSent>": tomorrow})["messages"] == []
+    assert len(listed(sb, **{"DateSent<": tomorrow})["messages"]) == 4
+    assert len(listed(sb, DateSent=str(today))["messages"]) == 4
+    bad = requests.get(messages_url(sb), params={"DateSent": "yesterday"}, timeout=5,
+                       auth=(sb.twilio_account_sid, sb.twilio_auth_token))
+    assert_twilio_error(bad, 400, 20001)
 
 
 def test_clear_record_forgets_mail_and_sms(sb: Sandbox) -> None:

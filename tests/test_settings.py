@@ -248,7 +248,8 @@ MAIL_PASSWORD = "smtp-pw-93b1"
 TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
 GUESTS = env(SMTP_URL=f"smtps://bot:{MAIL_PASSWORD}@mail.example.com", MAIL_FROM="Bot@Example.com",
              TWILIO_ACCOUNT_SID="AC" + "1" * 32, TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-             TWILIO_FROM="+15005550006", DEFAULT_PHONE_REGION="fr")
+             TWILIO_FROM="+15005550006", DEFAULT_PHONE_REGION="fr",
+             ORG_NAME=" Clinique du Parc ")
 
 
 def test_email_and_sms_to_guests_are_set_up_together_with_their_secrets_masked() -> None:
@@ -257,11 +258,13 @@ def test_email_and_sms_to_guests_are_set_up_together_with_their_secrets_masked()
     assert s.sms is not None and s.sms.from_number == "+15005550006"
     assert s.sms.api_url == "https://api.twilio.com" and s.phone_region == "FR"
     assert s.conversation_config().phone_region == "FR"
+    assert s.org_name == s.conversation_config().org_name == "Clinique du Parc"
     assert {MAIL_PASSWORD, TWILIO_TOKEN} <= set(s.secret_values())
     for secret in (MAIL_PASSWORD, TWILIO_TOKEN):
         assert secret not in repr(s)
     plain = Settings.from_env(env())
     assert plain.mail is None and plain.sms is None and plain.phone_region is None
+    assert plain.org_name == ""  # guests then read the person's name alone
 
 
 @pytest.mark.parametrize(("missing", "named"), [

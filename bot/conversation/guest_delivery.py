@@ -2,8 +2,10 @@
 
 Each delivery goes through the event's sender (``once``), so a retried or redelivered event
 never sends the same email or text twice; a delivery that failed after the client's bounded
-retries is reported. The person who made the meeting is told, where they asked, what happened
-to each contact: masked in a group space, whole in their 1:1 space. No contact is logged.
+retries is reported, and one whose outcome is unknown (handed over, never confirmed) is
+reported as what it is: perhaps delivered, not sent again. The person who made the meeting
+is told, where they asked, what happened to each contact: masked in a group space, whole in
+their 1:1 space. No contact is logged.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from bot.conversation.contacts import EMAIL, SMS, Contact
 from bot.conversation.context import EventContext
 from bot.conversation.guest_messages import Invitation, guest_email, guest_sms
 from bot.conversation.plan import MeetingPlan
-from bot.errors import UpstreamError
+from bot.errors import Unconfirmed, UpstreamError
 from bot.upstream.instant_connect import MeetingLinks
 from bot.upstream.mail import Mailer
 from bot.upstream.sms import SmsSender
@@ -29,9 +31,10 @@ log = logging.getLogger(__name__)
 class GuestDelivery:
     """Sends guests their links through whichever of email and SMS the bot has."""
 
-    def __init__(self, mail: Mailer | None, sms: SmsSender | None) -> None:
+    def __init__(self, mail: Mailer | None, sms: SmsSender | None, org_name: str = "") -> None:
         self._mail = mail
         self._sms = sms
+        self._org_name = org_name
         self.channels = frozenset(
             channel for channel, client in ((EMAIL, mail), (SMS, sms)) if client is not None)
 
@@ -47,10 +50,16 @@ class GuestDelivery:
                 subject=plan.subject, link=link, nbf=links.nbf, exp=links.exp, tz=tz,
                 window=window, note=plan.guest_note, organizer_name=person.display_name,
                 organizer_email=person.emails[0] if person.emails else None,
-                meeting_id=links.sub,
+                meeting_id=links.sub, org_name=self._org_name,
             )
             try:
                 context.sender.once(partial(self._send, contact, invitation))
+            except Unconfirmed as error:
+                log.warning("a guest link may have been delivered", extra={
+                    "channel": contact.channel, "error_type": type(error).__name__})
+                lines.append(replies.guest_unconfirmed(contact, link, error,
+                                                       privately=privately))
+                continue
             except UpstreamError as error:
                 log.warning("could not send a guest link", extra={
                     "channel": contact.channel, "error_type": type(error).__name__,
@@ -64,6 +73,7 @@ class GuestDelivery:
     def _send(self, contact: Contact, invitation: Invitation) -> str:
         if contact.channel == EMAIL:
             assert self._mail is not None  # the plan refuses a channel the bot does not have
-            return self._mail.send(guest_email(invitation, contact.address))
+            return self._mail.send(guest_email(invitation, contact.address,
+                                               self._mail.mail_from))
         assert self._sms is not None
         return self._sms.send(contact.address, guest_sms(invitation))

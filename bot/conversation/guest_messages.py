@@ -1,10 +1,15 @@
 """What a guest receives outside Webex: an email with a join button, a QR code and a calendar
 invite, or a text message with the short link.
 
-The email is plain text and HTML (the QR code inline, and attached), plus the invite twice: as a
-``text/calendar; method=REQUEST`` alternative that mail clients offer to add, and as an ``.ics``
-attachment for those that do not. The invite's UID is stable per meeting and guest, so a second
-copy updates the first instead of adding an event.
+Both say who invites (the person and, when ``ORG_NAME`` is set, the organisation): a message
+from an unknown sender with a link reads like phishing. The email is plain text and HTML (the
+QR code inline, and attached; the short link to click, the long one beside it), plus the invite
+twice: as a ``text/calendar; method=REQUEST`` alternative that mail clients offer to add, and as
+an ``.ics`` attachment for those that do not. The invite's UID is stable per meeting and guest,
+so a second copy updates the first instead of adding an event; its SEQUENCE starts at 0 for
+that update to raise, and the guest is asked to answer (RSVP, PARTSTAT=NEEDS-ACTION, RFC 5546).
+The text message's fixed words are in the GSM-7 alphabet, so a subject and names in it keep the
+whole text GSM-7: two segments with the short link.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import html
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -40,6 +46,21 @@ class Invitation:
     organizer_name: str
     organizer_email: str | None
     meeting_id: str  # the broker's ``sub``: unique per meeting
+    org_name: str = ""  # ORG_NAME: the organisation the person invites for
+
+    @property
+    def sender(self) -> str:
+        """Who invites, as the guest reads it: "Dr Claire Martin, Clinique du Parc"."""
+        return ", ".join(self._names) or "Your host"
+
+    @property
+    def invites_you(self) -> str:
+        """"Dr Claire Martin, Clinique du Parc, invites you" (the apposition set off)."""
+        return f"{self.sender}{',' if len(self._names) == 2 else ''} invites you"
+
+    @property
+    def _names(self) -> list[str]:
+        return [name for name in (self.organizer_name, self.org_name) if name]
 
     @property
     def join_url(self) -> str:
@@ -58,14 +79,17 @@ class Invitation:
         return f"{self.meeting_id}-{self.link.role}-{self.link.number}@instant-connect-bot"
 
 
-def guest_email(invitation: Invitation, to: str) -> EmailMessage:
-    """The whole email for one guest (From and Message-ID are the mail sender's to set)."""
+def guest_email(invitation: Invitation, to: str, mail_from: str) -> EmailMessage:
+    """The whole email for one guest, from ``mail_from`` under the name of who invites
+    (Message-ID and Date are the mail sender's to set)."""
     message = EmailMessage()
+    user, _, domain = mail_from.rpartition("@")
+    message["From"] = Address(invitation.sender, user, domain)
     message["To"] = to
     message["Subject"] = f"Your video meeting: {invitation.subject}"
     if invitation.organizer_email:
         message["Reply-To"] = invitation.organizer_email
-    message.set_content(_text(invitation))
+    message.set_content(_text(invitation) + "A calendar invite is attached.\n")
     qr_cid = make_msgid(domain="instant-connect-bot")
     message.add_alternative(_html(invitation, qr_cid[1:-1]), subtype="html")
     qr = qr_png(invitation.join_url)
@@ -81,10 +105,9 @@ def guest_email(invitation: Invitation, to: str) -> EmailMessage:
 
 
 def guest_sms(invitation: Invitation) -> str:
-    """Subject, start and the link, short enough for one or two text messages."""
-    start = datetime.fromtimestamp(invitation.nbf, invitation.tz)
-    return (f"{invitation.subject}: your video meeting from {start:%a %-d %b %H:%M} "
-            f"({invitation.tz}). Join: {invitation.join_url}")
+    """Who invites, the subject, the window and the link: two segments with a short link."""
+    return (f"{invitation.invites_you} to a video meeting ({invitation.subject}), "
+            f"{invitation.window}. Join: {invitation.join_url}")
 
 
 def qr_png(url: str) -> bytes:
@@ -102,6 +125,7 @@ def calendar_invite(invitation: Invitation, attendee: str) -> str:
     calendar.add("method", "REQUEST")
     event = icalendar.Event()
     event.add("uid", invitation.uid)
+    event.add("sequence", 0)
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", datetime.fromtimestamp(invitation.nbf, UTC))
     event.add("dtend", datetime.fromtimestamp(invitation.exp, UTC))
@@ -115,16 +139,21 @@ def calendar_invite(invitation: Invitation, attendee: str) -> str:
         event.add("organizer", organizer)
     if "@" in attendee:
         guest = icalendar.vCalAddress(f"mailto:{attendee}")
+        guest.params["cn"] = icalendar.vText(attendee)  # no name is known: the address
+        guest.params["cutype"] = icalendar.vText("INDIVIDUAL")
         guest.params["role"] = icalendar.vText("REQ-PARTICIPANT")
+        guest.params["partstat"] = icalendar.vText("NEEDS-ACTION")
+        guest.params["rsvp"] = icalendar.vText("TRUE")
         event.add("attendee", guest)
     calendar.add_component(event)
     return calendar.to_ical().decode("utf-8")
 
 
 def _text(invitation: Invitation) -> str:
+    """The email's text, and the invite's DESCRIPTION (which is no place to say it is
+    attached)."""
     lines = [
-        f"{invitation.organizer_name or 'Your host'} invites you to a video meeting: "
-        f"{invitation.subject}",
+        f"{invitation.invites_you} to a video meeting: {invitation.subject}",
         "",
         f"When: {invitation.window}, {invitation.offset}",
         f"Join: {invitation.join_url}",
@@ -133,8 +162,7 @@ def _text(invitation: Invitation) -> str:
         lines.append(f"(or {invitation.link.url})")
     if invitation.note:
         lines += ["", invitation.note]
-    lines += ["", "The link opens in a web browser or the Webex app; no account is needed. "
-                  "A calendar invite is attached."]
+    lines += ["", "The link opens in a web browser or the Webex app; no account is needed."]
     return "\n".join(lines) + "\n"
 
 
@@ -142,12 +170,16 @@ def _html(invitation: Invitation, qr_cid: str) -> str:
     url = html.escape(invitation.join_url, quote=True)
     note = (f'<p style="margin:16px 0;white-space:pre-wrap">{html.escape(invitation.note)}</p>'
             if invitation.note else "")
-    host = html.escape(invitation.organizer_name or "Your host")
+    host = html.escape(invitation.invites_you)
+    full = html.escape(invitation.link.url, quote=True)
+    long_link = (f'<p style="margin:0 0 16px;font-size:11px;color:#555;word-break:break-all">'
+                 f'The full link, if the short one does not open: <a href="{full}">{full}</a>'
+                 "</p>" if invitation.link.short_url else "")
     return f"""<!doctype html>
 <html><body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a">
 <table role="presentation" width="100%" style="max-width:560px;border-collapse:collapse">
 <tr><td>
-<p style="margin:0 0 8px">{host} invites you to a video meeting:</p>
+<p style="margin:0 0 8px">{host} to a video meeting:</p>
 <h1 style="margin:0 0 16px;font-size:22px">{html.escape(invitation.subject)}</h1>
 <p style="margin:0 0 16px">{html.escape(invitation.window)}, {invitation.offset}</p>
 <p style="margin:0 0 16px"><a href="{url}" style="display:inline-block;padding:12px 24px;
@@ -155,6 +187,7 @@ background:#0a7d4f;color:#ffffff;text-decoration:none;border-radius:6px;font-wei
 the meeting</a></p>
 <p style="margin:0 0 16px;font-size:13px;word-break:break-all">Or open this link:
 <a href="{url}">{url}</a></p>
+{long_link}
 {note}
 <p style="margin:16px 0 4px;font-size:13px">On another device? Scan this code:</p>
 <img src="cid:{qr_cid}" width="180" height="180" alt="QR code of the meeting link">

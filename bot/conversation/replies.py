@@ -95,8 +95,21 @@ def _quoted(text: str, limit: int) -> str:
 
 def guest_sent(contact: Contact, link: Link, *, privately: bool) -> str:
     """One contact reached: whole in a 1:1 space, masked in a group space."""
-    how = "email, with calendar invite" if contact.channel == EMAIL else "SMS"
-    return f"{link.label} link sent to {contact.shown(privately=privately)} ({how})"
+    return f"{link.label} link sent to {contact.shown(privately=privately)} ({_how(contact)})"
+
+
+def guest_unconfirmed(
+    contact: Contact, link: Link, error: UpstreamError, *, privately: bool
+) -> str:
+    """One contact perhaps reached: handed over, but never confirmed. Sending it by hand could
+    make it arrive twice, so say what is known."""
+    shown = contact.shown(privately=privately)
+    return (f"{link.label} link to {shown} ({_how(contact)}) may have been delivered: "
+            f"{error.describe()}")
+
+
+def _how(contact: Contact) -> str:
+    return "email, with calendar invite" if contact.channel == EMAIL else "SMS"
 
 
 def guest_not_sent(contact: Contact, error: UpstreamError, *, privately: bool) -> str:

@@ -55,6 +55,7 @@ class ConversationConfig:
     meetings_per_person: int = 30
     meetings_window: timedelta = timedelta(hours=1)
     phone_region: str | None = None
+    org_name: str = ""  # ORG_NAME: who guests are told invites them, beside the person
 
 
 class Conversation:
@@ -80,7 +81,7 @@ class Conversation:
         self._gate = Gatekeeper(config.access, lambda: webex.me().org_id)
         self._forms = Forms(store, webex)
         self._outbox = Outbox(webex, store)
-        self._guests = GuestDelivery(mail, sms)
+        self._guests = GuestDelivery(mail, sms, config.org_name)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,

@@ -10,6 +10,10 @@ Usage::
 never travels in the clear. ``smtps://`` speaks TLS from the start (port 465). ``ca_file``
 trusts a private certificate authority (the sandbox's, or a company relay's).
 
+Parts in 8-bit go only to a relay that offers 8BITMIME (RFC 6152), with ``BODY=8BITMIME``;
+another relay gets them quoted-printable or base64. A connection lost once the message was
+handed over (after DATA) may have delivered it: that is said (``Unconfirmed``), never retried.
+
 A mail server's answers can quote the recipient's address; the errors raised here keep only the
 reply codes, so no address reaches a log line or a reply in a space.
 """
@@ -20,11 +24,11 @@ import smtplib
 import ssl
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
+from email.utils import formatdate, getaddresses, make_msgid
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from bot.errors import Deferred, Rejected, Timeout, Unreachable, UpstreamError
+from bot.errors import Deferred, Rejected, Unconfirmed, Unreachable, UpstreamError
 from bot.upstream.retry import RetryPolicy
 
 SERVICE = "the mail server"
@@ -56,7 +60,12 @@ def check_smtp_url(url: str) -> None:
 
 
 class Mailer(Protocol):
-    """What the bot needs of mail: one message sent, and its reference."""
+    """What the bot needs of mail: the address it sends from, one message sent, and its
+    reference."""
+
+    @property
+    def mail_from(self) -> str:
+        """The From address (MAIL_FROM)."""
 
     def send(self, message: EmailMessage) -> str:
         """Send ``message``; its Message-ID."""
@@ -75,6 +84,11 @@ class SmtpMailer:
         self._user = unquote(parts.username) if parts.username else None
         self._password = unquote(parts.password) if parts.password else None
         self._tls = ssl.create_default_context(cafile=config.ca_file)
+
+    @property
+    def mail_from(self) -> str:
+        """The From address (MAIL_FROM), also the envelope's sender."""
+        return self._config.mail_from
 
     def send(self, message: EmailMessage) -> str:
         """Send ``message`` (From, Date and a Message-ID added when missing); its Message-ID."""
@@ -107,17 +121,32 @@ class SmtpMailer:
             self._deliver(smtp, message)
 
     def _deliver(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
-        """Hand the message over; a connection lost now may have delivered it: not retried."""
+        """Hand the message over. Until DATA starts nothing is delivered, and a lost connection
+        is worth another try; after it, the relay may have kept the message: Unconfirmed, not
+        sent again."""
+        raw, options = as_sent(message, eight_bit=smtp.has_extn("8bitmime"))
         try:
-            smtp.send_message(message, from_addr=self._config.mail_from)
-        except smtplib.SMTPRecipientsRefused as error:
-            codes = sorted({code for code, _ in error.recipients.values()})
-            raise _for_code(codes[0] if codes else 550, "recipient refused") from None
+            code, _ = smtp.mail(self._config.mail_from, options)
+            if code != 250:
+                raise _for_code(code, "sender refused")
+            codes = [smtp.rcpt(address)[0] for _, address in getaddresses(
+                message.get_all("To", []) + message.get_all("Cc", []))]
+            refused = sorted(code for code in codes if code not in (250, 251))
+            if refused or not codes:
+                raise _for_code(refused[0] if refused else 554, "recipient refused")
+        except (smtplib.SMTPException, OSError):
+            raise Unreachable(SERVICE, detail="the connection ended before the message was "
+                                              "handed over") from None
+        try:
+            code, _ = smtp.data(raw)  # raises for a refused DATA, returns the final answer
         except smtplib.SMTPResponseException as error:
             raise _for_code(error.smtp_code, "message refused") from None
         except (smtplib.SMTPException, OSError):
-            raise Timeout(SERVICE, detail="the connection ended before the server confirmed "
-                                          "the message") from None
+            raise Unconfirmed(SERVICE, detail="the connection ended after the message was "
+                                              "handed over, before the server confirmed it") \
+                from None
+        if code != 250:
+            raise _for_code(code, "message refused")
 
     def _connect(self) -> smtplib.SMTP:
         timeout = self._config.timeout
@@ -135,6 +164,18 @@ class SmtpMailer:
             smtp.close()
             raise
         return smtp
+
+
+def as_sent(message: EmailMessage, *, eight_bit: bool) -> tuple[bytes, list[str]]:
+    """The message as it goes on the wire, and MAIL FROM's parameters (RFC 6152).
+
+    A relay that offers 8BITMIME takes 8-bit parts as they are, declared ``BODY=8BITMIME``;
+    any other relay gets every 8-bit part re-encoded (quoted-printable or base64, whichever is
+    shorter). Headers are RFC 2047-encoded either way: 8BITMIME covers bodies only.
+    """
+    policy = message.policy.clone(linesep="\r\n", cte_type="8bit" if eight_bit else "7bit")
+    raw = message.as_bytes(policy=policy)
+    return raw, [] if raw.isascii() else ["BODY=8BITMIME"]
 
 
 def _for_code(code: int, what: str) -> UpstreamError:

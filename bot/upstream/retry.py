@@ -89,14 +89,17 @@ class RetryPolicy:
         self,
         send: Callable[[], T],
         on_retry: Callable[[UpstreamError, int, float], None] | None = None,
+        retryable: Callable[[UpstreamError], bool] = is_retryable,
     ) -> T:
-        """Run ``send`` until it succeeds, fails for good, or the attempts run out."""
+        """Run ``send`` until it succeeds, fails for good, or the attempts run out; a client
+        whose ``send`` knows more (it asked the service) says which errors are worth another
+        try with ``retryable``."""
         attempt = 1
         while True:
             try:
                 return send()
             except UpstreamError as error:
-                if attempt >= self.max_attempts or not is_retryable(error):
+                if attempt >= self.max_attempts or not retryable(error):
                     raise
                 wait = self.delay(attempt, error.retry_after)
                 (on_retry or log_retry)(error, attempt, wait)

@@ -6,21 +6,49 @@ Usage::
     sms = TwilioSms(TwilioConfig(account_sid, Secret(auth_token), from_number="+15005550006"))
     reference = sms.send("+33612345678", "Your link: https://...")      # Twilio's message SID
 
+Creating a message is not idempotent: a 5xx, or an answer that never came, may follow a message
+Twilio created. So before sending again, the client asks Twilio (the Messages list, filtered by
+``To`` and ``DateSent``) whether a message with this body went to this number since the attempt,
+and sends again only if not. When Twilio cannot be asked either, the message may have been
+delivered: ``Unconfirmed``, never sent blindly. A 429, or a connection that was never made,
+created nothing and is simply retried.
+
 Twilio's error messages quote the number; the errors raised here keep only Twilio's error code
 and what it means, so no number reaches a log line or a reply in a space.
 """
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
 
-from bot.errors import MalformedResponse, Rejected, error_for_status, network_errors
+import requests
+from urllib3.exceptions import NewConnectionError
+
+from bot.errors import (
+    MalformedResponse,
+    Rejected,
+    Timeout,
+    Unavailable,
+    Unconfirmed,
+    Unreachable,
+    UpstreamError,
+    error_for_status,
+    is_retryable,
+)
 from bot.secret import Secret
 from bot.upstream.pool import DEFAULT_POOL_SIZE, pooled_session
 from bot.upstream.retry import RetryPolicy, parse_retry_after
 
 SERVICE = "Twilio"
+CLOCK_SKEW = 120.0  # seconds Twilio's clock may trail ours when comparing creation times
+LIST_PAGE_SIZE = 50
+LIST_PAGES = 4  # pages of the Messages list read before the answer counts as unknown
 # What Twilio's commonest refusals of one message mean, in words a person can act on.
 TWILIO_CODES = {
     21211: "not a valid phone number",
@@ -64,34 +92,146 @@ class TwilioSms:
         return f"TwilioSms(url={self._url!r})"
 
     def send(self, to: str, body: str) -> str:
-        """Send one message; Twilio's message SID."""
-        return self._config.retry.call(lambda: self._post(to, body))
+        """Send one message, at most once; Twilio's message SID."""
+        return self._config.retry.call(lambda: self._create_once(to, body),
+                                       retryable=_worth_another_try)
+
+    def _create_once(self, to: str, body: str) -> str:
+        """One attempt; after a 5xx or a lost answer, the message Twilio made meanwhile, if any
+        (raising the attempt's error when there is none, so that the retry sends it)."""
+        started = time.time()
+        try:
+            return self._post(to, body)
+        except (Unavailable, Timeout):
+            sid = self._created_since(to, body, started)
+            if sid is None:
+                raise
+            return sid
+
+    @property
+    def _auth(self) -> tuple[str, str]:
+        return self._config.account_sid, self._config.auth_token.reveal()
 
     def _post(self, to: str, body: str) -> str:
         sender = self._config.from_number
         origin = {"MessagingServiceSid" if sender.startswith("MG") else "From": sender}
-        with network_errors(SERVICE):
-            response = self._session.post(
-                self._url, data={"To": to, "Body": body, **origin},
-                auth=(self._config.account_sid, self._config.auth_token.reveal()),
-                timeout=self._config.timeout,
-            )
-        try:
-            answer = response.json()
-        except ValueError:
-            answer = None
+        with _twilio_network_errors():
+            response = self._session.post(self._url, data={"To": to, "Body": body, **origin},
+                                          auth=self._auth, timeout=self._config.timeout)
+        answer = _json(response)
         if not response.ok:
-            code = answer.get("code") if isinstance(answer, dict) else None
-            meaning = TWILIO_CODES.get(code, "refused") if isinstance(code, int) else ""
-            detail = f"Twilio error {code}: {meaning}" if code else ""
-            if response.status_code in (401, 403):  # not the bot's token: Twilio's own account
-                raise Rejected(SERVICE, status=response.status_code, detail=detail or
-                               "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
-            raise error_for_status(
-                SERVICE, response.status_code, detail=detail,
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
+            raise _error(response, answer)
         if not isinstance(answer, dict) or not isinstance(answer.get("sid"), str):
             raise MalformedResponse(SERVICE, status=response.status_code,
                                     detail="the answer has no message sid")
         return str(answer["sid"])
+
+    def _created_since(self, to: str, body: str, started: float) -> str | None:
+        """The SID of a message with ``body`` Twilio created for ``to`` since ``started``; None
+        when there is none. ``DateSent`` filters by day (GMT), so the day is that of the
+        attempt less the clock skew, and the creation time is compared here."""
+        since = started - CLOCK_SKEW
+        day = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d")
+        url: str | None = self._url
+        params: dict[str, Any] | None = {"To": to, "DateSent>": day, "PageSize": LIST_PAGE_SIZE}
+        for _ in range(LIST_PAGES):
+            if url is None:
+                return None
+            page = self._list_page(url, params)
+            for message in page.get("messages") or []:
+                if _is_this_message(message, body, since):
+                    return str(message["sid"])
+            following = page.get("next_page_uri")
+            url = self._config.api_url.rstrip("/") + following if following else None
+            params = None  # the next page's URI carries them
+        if url is None:
+            return None
+        raise Unconfirmed(SERVICE, detail="Twilio lists too many messages to that number "
+                                          "today to tell")
+
+    def _list_page(self, url: str, params: dict[str, Any] | None) -> dict[str, Any]:
+        """One page of the Messages list; Unconfirmed when Twilio cannot tell."""
+        cannot_tell = "Twilio's answer was lost and Twilio could not be asked whether it sent it"
+        try:
+            with _twilio_network_errors():
+                response = self._session.get(url, params=params, auth=self._auth,
+                                             timeout=self._config.timeout)
+        except UpstreamError:
+            raise Unconfirmed(SERVICE, detail=cannot_tell) from None
+        page = _json(response)
+        if not response.ok or not isinstance(page, dict):
+            raise Unconfirmed(SERVICE, detail=cannot_tell)
+        return page
+
+
+def _worth_another_try(error: UpstreamError) -> bool:
+    """After ``_create_once`` looked, a 5xx or a lost answer means nothing was created."""
+    return is_retryable(error) or isinstance(error, Unavailable | Timeout)
+
+
+def _is_this_message(message: object, body: str, since: float) -> bool:
+    """An outbound message with this body created since ``since`` (a trial account prefixes
+    the body with its own words)."""
+    if not isinstance(message, dict) or not isinstance(message.get("sid"), str):
+        return False
+    if not str(message.get("direction", "")).startswith("outbound"):
+        return False
+    if not str(message.get("body") or "").endswith(body):
+        return False
+    try:
+        created = parsedate_to_datetime(str(message.get("date_created"))).timestamp()
+    except (TypeError, ValueError):
+        return False
+    return created >= since
+
+
+def _json(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error(response: requests.Response, answer: object) -> UpstreamError:
+    """A refusal in words: Twilio's code and what it means when it is one of the known ones;
+    Twilio's generic codes (20000 + the HTTP status) add nothing to the status's own words."""
+    code = answer.get("code") if isinstance(answer, dict) else None
+    meaning = TWILIO_CODES.get(code) if isinstance(code, int) else None
+    detail = f"Twilio error {code}: {meaning}" if meaning else ""
+    if isinstance(code, int) and not meaning and code != 20000 + response.status_code:
+        detail = f"Twilio error {code}"
+    if response.status_code in (401, 403):  # not the bot's token: Twilio's own account
+        return Rejected(SERVICE, status=response.status_code, detail=detail or
+                        "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+    return error_for_status(SERVICE, response.status_code, detail=detail,
+                            retry_after=parse_retry_after(response.headers.get("Retry-After")))
+
+
+@contextlib.contextmanager
+def _twilio_network_errors() -> Iterator[None]:
+    """``requests``' failures as this tree's errors: a connection never made is Unreachable
+    (nothing was sent); one lost after the request went out is a Timeout (it may have been)."""
+    try:
+        yield
+    except requests.ConnectTimeout:
+        raise Unreachable(SERVICE, detail="connection timed out") from None
+    except requests.Timeout:
+        raise Timeout(SERVICE) from None
+    except requests.ConnectionError as error:
+        if _never_connected(error):
+            raise Unreachable(SERVICE) from None
+        raise Timeout(SERVICE, detail="the connection ended before Twilio answered") from None
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether a connection error happened while connecting (refused, no such host)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, NewConnectionError):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, NewConnectionError):
+            return True
+        seen = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) \
+            else seen.__cause__ or seen.__context__
+    return False

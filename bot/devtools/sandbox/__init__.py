@@ -8,7 +8,7 @@ from .journal import Delivery, Recorded
 from .mail import ReceivedMail, SmtpFault, SmtpSession
 from .responses import ApiError
 from .sandbox import Sandbox
-from .sms import SentSms
+from .sms import SentSms, TwilioFault
 
 __all__ = [
     "ApiError",
@@ -20,4 +20,5 @@ __all__ = [
     "SentSms",
     "SmtpFault",
     "SmtpSession",
+    "TwilioFault",
 ]

@@ -6,11 +6,18 @@ password. Before STARTTLS it refuses everything but EHLO, NOOP, STARTTLS and QUI
 it takes no message before AUTH (530). A message answered 250 is in ``received`` before the
 client reads the 250; a message refused (550, 451) is not kept.
 
+8-bit data follows RFC 6152. By default the relay offers 8BITMIME (and SMTPUTF8), and refuses
+a message with 8-bit bytes whose MAIL FROM did not declare ``BODY=8BITMIME`` (or SMTPUTF8):
+``554 5.6.0``, as a strict relay does. With ``eight_bit_mime`` off it offers neither, as a
+7-bit relay: MAIL FROM with a BODY parameter gets ``555``, and 8-bit data gets aiosmtpd's
+``500 Error: strict ASCII mode`` (the mode applies to connections opened after it is set).
+
 Faults, consumed one message at a time: ``refuse`` answers every RCPT TO of the next message
 ``550 5.1.1 mailbox unavailable``; ``tempfail`` answers the next message's end of DATA
 ``451 4.3.0 try again later``; ``slow`` holds the next end-of-DATA answer back for some seconds
 (a client that disconnects meanwhile leaves no message; stopping the relay ends the wait and
-the answer goes out as it would have).
+the answer goes out as it would have); ``drop`` keeps the next message, then drops the
+connection before answering, as a relay that crashed or a network that failed right then.
 
 aiosmtpd logs every line of every message at DEBUG; the relay keeps its logger at ERROR, as
 a real relay's logs are not the bot's.
@@ -45,10 +52,11 @@ from .journal import Journal
 
 USERNAME = "sandbox"
 HOSTNAME = "localhost"
-KINDS = ("refuse", "tempfail", "slow")
+KINDS = ("refuse", "tempfail", "slow", "drop")
 REFUSED = "550 5.1.1 mailbox unavailable"
 TEMPFAIL = "451 4.3.0 try again later"
 ACCEPTED = "250 2.0.0 OK: queued"
+UNDECLARED_8BIT = "554 5.6.0 8-bit data without BODY=8BITMIME (RFC 6152)"
 STOP_GRACE_SECONDS = 2.0
 CLOSE_GRACE_SECONDS = 0.2  # for a TLS goodbye; a client that is not reading never sends one
 # aiosmtpd logs every message line at DEBUG and a deprecation warning at every login.
@@ -57,11 +65,13 @@ logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 @dataclass(frozen=True)
 class ReceivedMail:
-    """One message the relay accepted (250): the envelope and the message bytes as received."""
+    """One message the relay accepted (250): the envelope, MAIL FROM's parameters (such as
+    ``BODY=8BITMIME``) and the message bytes as received."""
 
     mail_from: str
     rcpt_tos: tuple[str, ...]
     data: bytes
+    mail_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,8 +89,9 @@ class SmtpSession:
 class SmtpFault:
     """How the relay misbehaves for the next ``times`` messages (None: until cleared).
 
-    ``kind`` is "refuse" (550 to every RCPT TO), "tempfail" (451 at the end of DATA) or "slow"
-    (the end-of-DATA answer ``seconds`` late).
+    ``kind`` is "refuse" (550 to every RCPT TO), "tempfail" (451 at the end of DATA), "slow"
+    (the end-of-DATA answer ``seconds`` late) or "drop" (the message kept, the connection
+    dropped before the answer).
     """
 
     kind: str
@@ -198,7 +209,7 @@ class _Hooks:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         """Keep the message and answer 250, unless a fault delays or refuses it."""
-        return await self._relay.end_of_data(envelope)
+        return await self._relay.end_of_data(server, envelope)
 
 
 class _RelaySmtp(SMTP):
@@ -223,7 +234,9 @@ class _RelaySmtp(SMTP):
         self.relay.closed(self)
 
     async def push(self, status: AnyStr) -> None:
-        """Record the reply line, then send it."""
+        """Record the reply line, then send it (unless the connection was dropped)."""
+        if self.transport is None or self.transport.is_closing():
+            return
         if self.live is not None:
             text = status.decode("utf-8", "replace") if isinstance(status, bytes) else status
             self.relay.note(self.live, reply=str(text))
@@ -260,6 +273,7 @@ class SmtpRelay:
         self._live: set[_RelaySmtp] = set()
         self._all_closed: asyncio.Event | None = None
         self._delayed: set[asyncio.Future[None]] = set()
+        self.eight_bit_mime = True
 
     # lifecycle ----------------------------------------------------------------------------
 
@@ -300,7 +314,8 @@ class SmtpRelay:
                 auth_required=True,
                 auth_require_tls=True,
                 authenticator=self._authenticate,
-                enable_SMTPUTF8=True,
+                decode_data=not self.eight_bit_mime,  # aiosmtpd's 7-bit mode: no 8BITMIME
+                enable_SMTPUTF8=self.eight_bit_mime,  # SMTPUTF8 requires 8BITMIME (RFC 6531)
                 timeout=60,
                 loop=loop,
             )
@@ -482,21 +497,29 @@ class SmtpRelay:
             return True
         return False
 
-    async def end_of_data(self, envelope: Envelope) -> str:
-        """The answer to a complete message: kept and 250, or late, or 451 and not kept."""
-        slow, tempfail = self._take("slow"), self._take("tempfail")
+    async def end_of_data(self, server: SMTP, envelope: Envelope) -> str:
+        """The answer to a complete message: kept and 250, or late, or refused and not kept, or
+        kept and no answer at all (the connection dropped)."""
+        slow, tempfail, drop = self._take("slow"), self._take("tempfail"), self._take("drop")
         if slow is not None:
             await self._delay(slow.seconds)
         if tempfail is not None:
             return TEMPFAIL
+        content = envelope.original_content or b""
+        declared = "BODY=8BITMIME" in envelope.mail_options or envelope.smtp_utf8
+        if not content.isascii() and not declared:
+            return UNDECLARED_8BIT
         mail = ReceivedMail(
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
-            data=envelope.original_content or b"",
+            mail_options=tuple(envelope.mail_options),
+            data=content,
         )
         with self._lock:
             self._received.append(mail)
             self._journal.changed()
+        if drop is not None and isinstance(server.transport, asyncio.WriteTransport):
+            server.transport.abort()  # the message is kept; its 250 never leaves
         return ACCEPTED
 
     async def _delay(self, seconds: float) -> None:

@@ -40,7 +40,7 @@ from .rest_directory import DirectoryApi
 from .rest_messages import MessagesApi
 from .rest_webhooks import WebhooksApi
 from .server import BackgroundServer
-from .sms import SentSms, TwilioApi
+from .sms import SentSms, TwilioApi, TwilioFault
 from .webhooks import WebhookStore
 from .world import World
 
@@ -204,11 +204,22 @@ class Sandbox:
 
         "refuse": every RCPT TO of the message answered ``550 5.1.1 mailbox unavailable``;
         "tempfail": its end of DATA answered ``451 4.3.0 try again later``; "slow": the end of
-        DATA answered ``seconds`` late (stop() ends the wait). A refused message is not kept.
+        DATA answered ``seconds`` late (stop() ends the wait); "drop": the message kept, then
+        the connection dropped before its 250. A refused message is not kept.
         """
         fault = SmtpFault(kind, times, seconds)
         self._relay.add_fault(fault)
         return fault
+
+    @property
+    def smtp_8bitmime(self) -> bool:
+        """Whether the relay offers 8BITMIME (the default); off, it is a strict 7-bit relay that
+        refuses 8-bit data. Applies to connections opened after it is set."""
+        return self._relay.eight_bit_mime
+
+    @smtp_8bitmime.setter
+    def smtp_8bitmime(self, offered: bool) -> None:
+        self._relay.eight_bit_mime = offered
 
     @property
     def smtp_faults(self) -> list[SmtpFault]:
@@ -243,8 +254,20 @@ class Sandbox:
         return self._twilio.messaging_service_sid
 
     def sms(self) -> list[SentSms]:
-        """Messages Twilio accepted (201), oldest first."""
+        """Messages Twilio created, oldest first (answered 201, or a 5xx after creating)."""
         return self._twilio.sent
+
+    def twilio_fault(self, kind: str, status: int = 500, times: int | None = 1) -> TwilioFault:
+        """Make Twilio fail the next ``times`` creates (None: until cleared) with ``status``:
+        "after_create" keeps the message all the same, "before_create" keeps nothing."""
+        fault = TwilioFault(kind, status, times)
+        self._twilio.add_fault(fault)
+        return fault
+
+    @property
+    def twilio_faults(self) -> list[TwilioFault]:
+        """Copies of the Twilio faults still in force (a used-up fault disappears)."""
+        return self._twilio.faults
 
     # the Webex world ----------------------------------------------------------------------
 
@@ -500,9 +523,10 @@ class Sandbox:
         return self._faults.active
 
     def clear_faults(self) -> None:
-        """Remove every injected fault, SMTP and websocket faults included."""
+        """Remove every injected fault, SMTP, Twilio and websocket faults included."""
         self._faults.clear()
         self._relay.clear_faults()
+        self._twilio.clear_faults()
         self._mercury.clear_faults()
 
     def decrypt(self, cipher: str) -> tuple[dict[str, Any], dict[str, Any]]:

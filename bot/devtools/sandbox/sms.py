@@ -20,22 +20,36 @@ Any other ``To`` must be E.164 (``+``, 8 to 15 digits, no leading 0) or gets 212
 A missing ``To`` is 21604, a missing sender 21603, a missing ``Body`` 21602, a body over
 1600 characters 21617. A message sent through the messaging service starts "accepted" with
 ``from`` null and ``num_segments`` "0", as Twilio's do; one sent from the number, "queued".
+
+``GET`` on the same path lists the account's messages, newest first, as Twilio's Messages list
+does: filtered by ``To``, ``From`` and ``DateSent`` (a GMT day, ``YYYY-MM-DD``, or an ISO date
+and time read as its day; ``DateSent>`` and ``DateSent<`` mean on or after, on or before, that
+day's midnight), paged by ``PageSize`` (50, at most 1000), ``Page`` and ``PageToken``, with
+``next_page_uri`` while more follow. The sandbox hands a message to the carrier at once: the
+list shows it "sent", ``date_sent`` its creation time.
+
+Twilio's own failures (``TwilioFault``), consumed one create at a time: "after_create" keeps
+the message and answers a 5xx all the same (Twilio's answer lost after it acted; creating is
+not idempotent), "before_create" answers the 5xx and keeps nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
 import random
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
+from .faults import use_up
 from .journal import Journal
 from .responses import Call
 
@@ -68,6 +82,8 @@ GSM7 = set(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENDED = set("^{}\\[~]|€\f")
+FAULT_KINDS = ("after_create", "before_create")
+PAGE_SIZE, MAX_PAGE_SIZE = 50, 1000
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,26 @@ class SentSms:
     from_: str
     body: str
     messaging_service_sid: str | None = None
+
+
+@dataclass
+class TwilioFault:
+    """Twilio failing the next ``times`` creates (None: until cleared) with ``status``: after
+    creating the message ("after_create") or before ("before_create")."""
+
+    kind: str
+    status: int = 500
+    times: int | None = 1
+
+    def __post_init__(self) -> None:
+        """Refuse faults that would do nothing or make no sense."""
+        if self.kind not in FAULT_KINDS:
+            raise ValueError(f"Twilio fault kind must be one of {', '.join(FAULT_KINDS)}: "
+                             f"{self.kind!r}")
+        if not 500 <= self.status <= 599:
+            raise ValueError(f"a Twilio fault answers a 5xx, not {self.status}")
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be at least 1 (or None for until cleared)")
 
 
 class TwilioError(Exception):
@@ -107,12 +143,21 @@ def twilio_json(payload: object, status: int) -> Response:
 
 
 def segments(body: str) -> int:
-    """How many SMS segments the body takes: GSM-7 (160, or 153 each) or UCS-2 (70, or 67)."""
+    """How many SMS segments the body takes: GSM-7 (160 septets, or 153 a segment) when every
+    character is in the GSM 03.38 alphabet, else UCS-2 (70 code units, or 67 a segment). An
+    escape pair (GSM-7 extension) or a surrogate pair (UCS-2) is never split across segments."""
     if set(body) <= GSM7 | GSM7_EXTENDED:
-        units, single, multi = sum(2 if c in GSM7_EXTENDED else 1 for c in body), 160, 153
+        units, single, multi = [2 if c in GSM7_EXTENDED else 1 for c in body], 160, 153
     else:
-        units, single, multi = len(body.encode("utf-16-le")) // 2, 70, 67
-    return 1 if units <= single else -(-units // multi)
+        units, single, multi = [2 if ord(c) > 0xFFFF else 1 for c in body], 70, 67
+    if sum(units) <= single:
+        return 1
+    count, used = 1, 0
+    for unit in units:
+        if used + unit > multi:
+            count, used = count + 1, 0
+        used += unit
+    return count
 
 
 class TwilioApi:
@@ -137,6 +182,8 @@ class TwilioApi:
         self.from_number = FROM_NUMBER
         self._rng = rng
         self._sent: list[SentSms] = []
+        self._created: dict[str, datetime] = {}
+        self._faults: list[TwilioFault] = []
 
     def rules(self) -> list[Rule]:
         """The routes this module serves."""
@@ -145,6 +192,11 @@ class TwilioApi:
                 f"{PREFIX}/{API_VERSION}/Accounts/<account_sid>/Messages.json",
                 methods=["POST"],
                 endpoint=self.create,
+            ),
+            Rule(
+                f"{PREFIX}/{API_VERSION}/Accounts/<account_sid>/Messages.json",
+                methods=["GET"],
+                endpoint=self.read,
             ),
         ]
 
@@ -182,12 +234,38 @@ class TwilioApi:
         """Forget the messages accepted."""
         with self._lock:
             self._sent.clear()
+            self._created.clear()
+            self._journal.changed()
+
+    def add_fault(self, fault: TwilioFault) -> None:
+        """Put a fault in force (after those already there)."""
+        with self._lock:
+            self._faults.append(fault)
+            self._journal.changed()
+
+    @property
+    def faults(self) -> list[TwilioFault]:
+        """Copies of the faults still in force."""
+        with self._lock:
+            return [dataclasses.replace(fault) for fault in self._faults]
+
+    def clear_faults(self) -> None:
+        """Remove every Twilio fault."""
+        with self._lock:
+            self._faults.clear()
             self._journal.changed()
 
     def create(self, call: Call) -> Response:
         """POST /2010-04-01/Accounts/{AccountSid}/Messages.json."""
+        with self._lock:
+            fault = use_up(self._faults, lambda fault: True)
         try:
-            return self._create(call)
+            if fault is not None and fault.kind == "before_create":
+                raise TwilioError(fault.status, 20000 + fault.status, "Internal Server Error")
+            created = self._create(call)
+            if fault is not None:  # after_create: the message is kept, the answer is an error
+                raise TwilioError(fault.status, 20000 + fault.status, "Internal Server Error")
+            return created
         except TwilioError as refused:
             return twilio_json(
                 error_body(refused.status, refused.code, refused.message), refused.status
@@ -224,6 +302,54 @@ class TwilioApi:
             raise TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
         return twilio_json(self._keep(to, body, sender, service), 201)
 
+    def read(self, call: Call) -> Response:
+        """GET /2010-04-01/Accounts/{AccountSid}/Messages.json: newest first, filtered, paged."""
+        try:
+            return twilio_json(self._read(call), 200)
+        except TwilioError as refused:
+            return twilio_json(
+                error_body(refused.status, refused.code, refused.message), refused.status
+            )
+
+    def _read(self, call: Call) -> dict[str, Any]:
+        if call.args["account_sid"] != self.account_sid:
+            path = call.request.path.removeprefix(PREFIX)
+            raise TwilioError(404, 20404, f"The requested resource {path} was not found")
+        query = call.request.args
+        size = _whole(query.get("PageSize", str(PAGE_SIZE)), "PageSize", 1, MAX_PAGE_SIZE)
+        page = _whole(query.get("Page", "0"), "Page", 0, None)
+        bounds = {name: _day(query[name]) for name in ("DateSent", "DateSent<", "DateSent>")
+                  if name in query}
+        with self._lock:
+            found = [(sent, self._created[sent.sid]) for sent in reversed(self._sent)]
+        found = [(sent, created) for sent, created in found
+                 if query.get("To", sent.to) == sent.to
+                 and query.get("From", sent.from_) == sent.from_
+                 and _within(created, bounds)]
+        token = query.get("PageToken", "")
+        start = next((n + 1 for n, (sent, _) in enumerate(found) if f"PA{sent.sid}" == token),
+                     page * size)
+        shown = found[start:start + size]
+        kept = {key: value for key, value in query.items() if key not in ("Page", "PageToken")}
+        path = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+
+        def uri(number: int, **more: str) -> str:
+            return f"{path}?{urlencode({**kept, 'PageSize': size, 'Page': number, **more})}"
+
+        following = (uri(page + 1, PageToken=f"PA{shown[-1][0].sid}")
+                     if start + size < len(found) else None)
+        return {
+            "messages": [self._resource(sent, created, listed=True) for sent, created in shown],
+            "end": start + max(len(shown) - 1, 0),
+            "first_page_uri": uri(0),
+            "next_page_uri": following,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": uri(page - 1) if page > 0 else None,
+            "start": start,
+            "uri": f"{path}?{urlencode(query)}",
+        }
+
     def _check_sender(self, sender: str) -> None:
         """Only the magic number +15005550006 sends; other magic numbers fail their own way."""
         if sender == self.from_number:
@@ -244,29 +370,64 @@ class TwilioApi:
         """Record the message; its resource as Twilio answers a create."""
         with self._lock:
             sid = f"SM{self._rng.getrandbits(128):032x}"
-            self._sent.append(SentSms(sid, to, sender or self.from_number, body, service or None))
+            sent = SentSms(sid, to, sender or self.from_number, body, service or None)
+            created = datetime.now(UTC)
+            self._sent.append(sent)
+            self._created[sid] = created
             self._journal.changed()
-        stamp = format_datetime(datetime.now(UTC))
-        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}"
+        return self._resource(sent, created, listed=False)
+
+    def _resource(self, sent: SentSms, created: datetime, *, listed: bool) -> dict[str, Any]:
+        """A message as Twilio shows it: just created, or later in the list (sent by then)."""
+        stamp = format_datetime(created)
+        service = sent.messaging_service_sid
+        base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sent.sid}"
+        status = "sent" if listed else "accepted" if service else "queued"
         return {
             "account_sid": self.account_sid,
             "api_version": API_VERSION,
-            "body": body,
+            "body": sent.body,
             "date_created": stamp,
-            "date_sent": None,
+            "date_sent": stamp if listed else None,
             "date_updated": stamp,
             "direction": "outbound-api",
             "error_code": None,
             "error_message": None,
-            "from": sender or None,
-            "messaging_service_sid": service or None,
+            "from": sent.from_ if listed or not service else None,
+            "messaging_service_sid": service,
             "num_media": "0",
-            "num_segments": "0" if service else str(segments(body)),
+            "num_segments": "0" if service and not listed else str(segments(sent.body)),
             "price": None,
             "price_unit": "USD",
-            "sid": sid,
-            "status": "accepted" if service else "queued",
+            "sid": sent.sid,
+            "status": status,
             "subresource_uris": {"media": f"{base}/Media.json"},
-            "to": to,
+            "to": sent.to,
             "uri": f"{base}.json",
         }
+
+
+def _whole(text: str, name: str, lowest: int, highest: int | None) -> int:
+    """A whole-number query parameter within bounds, or Twilio's 400."""
+    if not text.isdigit() or int(text) < lowest or (highest is not None and int(text) > highest):
+        raise TwilioError(400, 20001, f"Invalid {name}: {text}")
+    return int(text)
+
+
+def _day(text: str) -> datetime:
+    """The GMT midnight a DateSent filter names (a date, or a date and time read as its day)."""
+    try:
+        day = datetime.strptime(text[:10], "%Y-%m-%d")
+    except ValueError:
+        raise TwilioError(400, 20001, f"Invalid DateSent: {text}") from None
+    return day.replace(tzinfo=UTC)
+
+
+def _within(created: datetime, bounds: dict[str, datetime]) -> bool:
+    """Whether a message sent at ``created`` passes the DateSent filters."""
+    if "DateSent" in bounds and not bounds["DateSent"] <= created < bounds["DateSent"] + \
+            timedelta(days=1):
+        return False
+    if "DateSent>" in bounds and created < bounds["DateSent>"]:
+        return False
+    return not ("DateSent<" in bounds and created > bounds["DateSent<"])
