@@ -31,10 +31,11 @@ EXP = NBF + 2 * 3600
 
 def invitation(*, short: str | None = SHORT, note: str = "Please bring your card.",
                subject: str = "Follow-up <Zoë>", org_name: str = "Clinique du Parc",
-               organizer_name: str = "Alice Martin") -> Invitation:
+               organizer_name: str = "Alice Martin", nbf: int = NBF,
+               exp: int = EXP) -> Invitation:
     return Invitation(
-        subject=subject, link=Link("guest", 2, LONG, short), nbf=NBF, exp=EXP,
-        tz=ZoneInfo("Europe/Paris"), window="Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris)",
+        subject=subject, link=Link("guest", 2, LONG, short), nbf=nbf, exp=exp,
+        tz=ZoneInfo("Europe/Paris"),
         note=note, organizer_name=organizer_name, organizer_email="alice@clinic.example.com",
         meeting_id="sub-42", org_name=org_name,
     )
@@ -63,7 +64,7 @@ def test_the_email_has_text_html_qr_and_the_invite_twice() -> None:
     assert f"Join: {SHORT}" in body and LONG in body and "Please bring your card." in body
     assert body.startswith("Alice Martin, Clinique du Parc, invites you to a video meeting: ")
     assert "A calendar invite is attached." in body
-    assert "Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris), UTC+01:00" in body
+    assert "When: Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris, UTC+01:00)\n" in body
     page = mail.get_body(("html",))
     assert page is not None
     html = page.get_content()
@@ -77,6 +78,21 @@ def test_the_email_has_text_html_qr_and_the_invite_twice() -> None:
     attachments = {part.get_filename(): part for part in mail.iter_attachments()}
     assert set(attachments) == {QR_FILENAME, INVITE_FILENAME}
     assert attachments[INVITE_FILENAME].get_param("method") == "REQUEST"
+
+
+def test_a_window_across_a_clock_change_says_each_offset_once() -> None:
+    """The spring change in Paris: each time with its own offset, and no third one after."""
+    nbf = int(datetime(2026, 3, 29, 0, 30, tzinfo=UTC).timestamp())
+    mail = received(guest_email(invitation(nbf=nbf, exp=nbf + 2 * 3600), "zoe@example.org",
+                                MAIL_FROM))
+    shown = "Sun 29 Mar 2026 01:30 UTC+01:00 to 04:30 UTC+02:00 (Europe/Paris)"
+    for kind in ("plain", "html"):
+        part = mail.get_body((kind,))
+        assert part is not None
+        body = part.get_content()
+        assert shown in body
+        assert body.count("UTC+01:00") == 1 and body.count("UTC+02:00") == 1
+    assert shown in guest_sms(invitation(nbf=nbf, exp=nbf + 2 * 3600))
 
 
 def test_the_qr_code_is_the_join_link() -> None:
@@ -114,7 +130,7 @@ def test_the_text_message_says_who_invites_when_and_the_short_link() -> None:
     text = guest_sms(invitation(subject="Follow-up"))
     assert text == (
         "Alice Martin, Clinique du Parc, invites you to a video meeting (Follow-up), "
-        f"Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris). Join: {SHORT}")
+        f"Fri 15 Jan 2027 09:00 to 11:00 (Europe/Paris, UTC+01:00). Join: {SHORT}")
     assert guest_sms(invitation(org_name="")).startswith("Alice Martin invites you to ")
     assert guest_sms(invitation(short=None)).endswith(f"Join: {LONG}")
 

@@ -40,7 +40,7 @@ class GuestDelivery:
 
     def deliver(
         self, plan: MeetingPlan, links: MeetingLinks, person: Person, context: EventContext,
-        tz: tzinfo, window: str,
+        tz: tzinfo,
     ) -> None:
         """One link per contact, in order (guest 1 to the first), then one report in the space."""
         privately = not context.place.group
@@ -48,7 +48,7 @@ class GuestDelivery:
         for contact, link in zip(plan.contacts, links.guests, strict=False):
             invitation = Invitation(
                 subject=plan.subject, link=link, nbf=links.nbf, exp=links.exp, tz=tz,
-                window=window, note=plan.guest_note, organizer_name=person.display_name,
+                note=plan.guest_note, organizer_name=person.display_name,
                 organizer_email=person.emails[0] if person.emails else None,
                 meeting_id=links.sub, org_name=self._org_name,
             )

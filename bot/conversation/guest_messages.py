@@ -25,6 +25,7 @@ from email.utils import make_msgid
 import icalendar
 import segno
 
+from bot.conversation.timewindow import describe_window
 from bot.upstream.instant_connect import Link
 
 QR_FILENAME = "join-qr.png"
@@ -41,7 +42,6 @@ class Invitation:
     nbf: int
     exp: int
     tz: tzinfo
-    window: str  # as the links message in the space says it
     note: str
     organizer_name: str
     organizer_email: str | None
@@ -68,11 +68,10 @@ class Invitation:
         return self.link.short_url or self.link.url
 
     @property
-    def offset(self) -> str:
-        """The start's UTC offset, e.g. ``UTC+01:00``."""
-        moment = datetime.fromtimestamp(self.nbf, self.tz)
-        text = moment.strftime("%z") or "+0000"
-        return f"UTC{text[:3]}:{text[3:]}"
+    def window(self) -> str:
+        """The window as the space reads it, with its UTC offset once: a guest may live in
+        another zone."""
+        return describe_window(self.nbf, self.exp, self.tz, offset=True)
 
     @property
     def uid(self) -> str:
@@ -155,7 +154,7 @@ def _text(invitation: Invitation) -> str:
     lines = [
         f"{invitation.invites_you} to a video meeting: {invitation.subject}",
         "",
-        f"When: {invitation.window}, {invitation.offset}",
+        f"When: {invitation.window}",
         f"Join: {invitation.join_url}",
     ]
     if invitation.link.short_url:
@@ -181,7 +180,7 @@ def _html(invitation: Invitation, qr_cid: str) -> str:
 <tr><td>
 <p style="margin:0 0 8px">{host} to a video meeting:</p>
 <h1 style="margin:0 0 16px;font-size:22px">{html.escape(invitation.subject)}</h1>
-<p style="margin:0 0 16px">{html.escape(invitation.window)}, {invitation.offset}</p>
+<p style="margin:0 0 16px">{html.escape(invitation.window)}</p>
 <p style="margin:0 0 16px"><a href="{url}" style="display:inline-block;padding:12px 24px;
 background:#0a7d4f;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:bold">Join
 the meeting</a></p>

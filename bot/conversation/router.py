@@ -205,17 +205,17 @@ class Conversation:
             raise
         log.info("meeting created", extra={"links": len(links.all),
                                            "room_id": context.place.room_id})
-        window = self._deliver_links(plan, links, person, context, tz)
+        self._deliver_links(plan, links, person, context, tz)
         if plan.contacts:
-            self._guests.deliver(plan, links, person, context, tz, window)
+            self._guests.deliver(plan, links, person, context, tz)
         if form_id is not None:
             self._forms.retire(form_id)
 
     def _deliver_links(
         self, plan: MeetingPlan, links: MeetingLinks, person: Person, context: EventContext,
         tz: tzinfo,
-    ) -> str:
-        """Post the links in the space (host links privately when asked); the window as said."""
+    ) -> None:
+        """Post the links in the space (host links privately when asked)."""
         window = describe_window(links.nbf, links.exp, tz)
         devices = self._device_names(plan.devices)
         if plan.private_host_links and links.hosts:
@@ -229,7 +229,6 @@ class Conversation:
         for message in compose(plan.subject, window, devices, guests, "Meeting links",
                                notes=plan.notices):
             context.post(message.markdown, message.card)
-        return window
 
     # Membership
 
