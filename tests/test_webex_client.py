@@ -7,8 +7,7 @@ import logging
 
 import pytest
 
-from bot.devtools.sandbox import Sandbox
-from bot.devtools.sandbox import Fault
+from bot.devtools.sandbox import Fault, Sandbox
 from bot.errors import RateLimited, Rejected, Unavailable
 from bot.secret import Secret
 from bot.upstream.retry import RetryPolicy
