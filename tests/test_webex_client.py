@@ -137,7 +137,7 @@ def test_a_post_webex_created_but_never_answered_is_in_the_1to1_space(sandbox: S
     webex = WebexClient(Secret(sandbox.bot_token), sandbox.webex_base_url,
                         retry=RetryPolicy(max_attempts=1))
     alice = sandbox.add_person("alice@example.com", "Alice")
-    sandbox.add_fault(Fault("POST", "/v1/messages", status=503, after=True, times=1))
+    sandbox.add_fault(Fault.parse("POST /v1/messages status=503 times=1 after"))
     with pytest.raises(Unavailable):
         webex.send(to_person_id=alice["id"], markdown="Host links")
     [created] = webex.direct_messages(alice["id"], None, 10)
