@@ -97,7 +97,7 @@ class SqliteStore:
         self._idle: list[sqlite3.Connection] = []
         self._pool_key = (os.getpid(), 0)  # (process, generation) the idle connections belong to
         # Any sqlite3 error, not only OperationalError: "file is not a database" is a DatabaseError.
-        self._health = Health("sqlite", (sqlite3.Error, OSError), probe=self.ping)
+        self._health = Health("sqlite", (sqlite3.Error, OSError), probe=lambda: self.ping())
         with self._health.guard(write=True):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._doorbell = Doorbell(self.path.with_name(self.path.name + "-wake"))
