@@ -1,9 +1,10 @@
 """The outbox: a retried event never sends a message twice, and never takes another's message.
 
 Each test drives `Outbox.for_event(...).send(...)` against a real SQLite store and a small fake
-Webex that hands out ids, keeps the messages it "created" per space and thread, and lists them
-newest first as Webex does. A try killed between Webex creating a message and the record being
-written is played by a Webex that creates the message and then raises `Killed`.
+Webex that hands out ids, keeps the messages it "created" per space and thread (a message to a
+person in their 1:1 space), and lists them newest first as Webex does. A try killed between Webex
+creating a message and the record being written is played by a Webex that creates the message
+and then raises `Killed`.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class FakeWebex:
     def __init__(self) -> None:
         self.sends: list[dict[str, Any]] = []  # every call of send, in order
         self.lookups: list[tuple[str, str | None, int]] = []  # every call of recent_messages
+        self.direct_lookups: list[tuple[str, str | None, int]] = []  # ... of direct_messages
         self.messages: list[dict[str, Any]] = []  # what the spaces hold, oldest first
         self.lookup_error: UpstreamError | None = None
         self.die_after_creating = False
@@ -49,7 +51,8 @@ class FakeWebex:
     def send(self, **message: Any) -> str:
         self.sends.append(message)
         item = self.add(
-            markdown=message["markdown"], room_id=message.get("room_id"),
+            markdown=message["markdown"],
+            room_id=message.get("room_id") or direct_space(message["to_person_id"]),
             parent_id=message.get("parent_id"),
         )
         if self.die_after_creating:
@@ -88,11 +91,28 @@ class FakeWebex:
         self.lookups.append((room_id, parent_id, limit))
         if self.lookup_error is not None:
             raise self.lookup_error
+        return self._newest(room_id, limit)
+
+    def direct_messages(
+        self, person_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The 1:1 space's messages with a person, newest first (every thread, as above)."""
+        self.direct_lookups.append((person_id, parent_id, limit))
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        return self._newest(direct_space(person_id), limit)
+
+    def _newest(self, room_id: str, limit: int) -> list[dict[str, Any]]:
         found = [item for item in self.messages if item["roomId"] == room_id]
         return list(reversed(found))[:limit]
 
     def me(self) -> SimpleNamespace:
         return SimpleNamespace(id=BOT_ID)
+
+
+def direct_space(person_id: str) -> str:
+    """The fake's id of the bot's 1:1 space with a person."""
+    return f"direct-with-{person_id}"
 
 
 @pytest.fixture
@@ -389,25 +409,78 @@ def test_a_send_that_claimed_its_message_but_died_before_recording_it_takes_it_b
     assert len(webex.sends) == 1
 
 
-# 6. Where the space cannot be looked in: post again (at least once, never lost) ------------------
+# 6. A message to a person: looked for in their 1:1 space ------------------------------------------
 
 
-def test_a_message_addressed_by_person_id_is_posted_again_without_a_lookup(
+PRIVATE = {"to_person_id": "person-1", "markdown": "**Host links: Follow-up**\nhost: x"}
+
+
+def test_a_message_to_a_person_created_but_never_recorded_is_found_not_posted_again(
     webex: FakeWebex, store: Store
 ) -> None:
+    """Never twice: the host links Webex created before the worker died are found in the
+    person's 1:1 space (a space the send never named), and recorded."""
     since = time.time()
     box = outbox(webex, store)
-    private = {"to_person_id": "person-1", "markdown": "Your host links"}
-    killed_try(webex, store, "evt-1", since, private)
+    killed_try(webex, store, "evt-1", since, PRIVATE)
 
-    again = box.for_event("evt-1", retry=True, since=since).send(**private)
+    found = box.for_event("evt-1", retry=True, since=since).send(**PRIVATE)
 
-    assert webex.lookups == []  # the 1:1 space is not known from a person id
-    assert webex.sends == [private, private]
-    assert again == webex.messages[-1]["id"]
-    # what the retry posted is recorded like any send
-    assert box.for_event("evt-1", retry=True, since=since).send(**private) == again
-    assert len(webex.sends) == 2
+    assert webex.sends == [PRIVATE]  # posted once, by the killed try
+    assert found == webex.messages[0]["id"]
+    assert webex.direct_lookups == [("person-1", None, outbox_module.RECENT_LIMIT)]
+    assert box.for_event("evt-1", retry=True, since=since).send(**PRIVATE) == found
+    assert len(webex.sends) == 1 and len(webex.direct_lookups) == 1
+
+
+def test_a_message_to_a_person_that_never_reached_webex_is_posted_on_the_retry(
+    webex: FakeWebex, store: Store
+) -> None:
+    """Still once: the try died before its post reached Webex; the 1:1 space holds only an older
+    set of links (another meeting, before the event was accepted), which is not taken."""
+    since = time.time()
+    box = outbox(webex, store)
+    older = webex.add(markdown=PRIVATE["markdown"], room_id=direct_space("person-1"),
+                      created=since - CLOCK_SKEW - 60)
+
+    sent = box.for_event("evt-1", retry=True, since=since).send(**PRIVATE)
+
+    assert len(webex.direct_lookups) == 1
+    assert webex.sends == [PRIVATE]
+    assert sent == webex.messages[-1]["id"] != older["id"]
+    assert box.for_event("evt-1", retry=True, since=since).send(**PRIVATE) == sent
+    assert len(webex.sends) == 1
+
+
+def test_a_lookup_in_a_1to1_space_webex_could_not_answer_leaves_the_event_for_later(
+    webex: FakeWebex, store: Store
+) -> None:
+    """A 503 from GET /messages/direct says nothing: the event is retried later, and only its
+    last try posts (a message twice is better than none)."""
+    since = time.time()
+    box = outbox(webex, store)
+    killed_try(webex, store, "evt-1", since, PRIVATE)
+    webex.lookup_error = Unavailable("Webex", status=503)
+
+    with pytest.raises(Unavailable):
+        box.for_event("evt-1", retry=True, since=since).send(**PRIVATE)
+    assert webex.sends == [PRIVATE]
+
+    again = box.for_event("evt-1", retry=True, since=since, last_attempt=True).send(**PRIVATE)
+    assert webex.sends == [PRIVATE, PRIVATE] and again == webex.messages[-1]["id"]
+
+
+def test_a_person_without_a_1to1_space_gets_the_message(webex: FakeWebex, store: Store) -> None:
+    """A 404 for the 1:1 space: there is none, so nothing was posted to it."""
+    since = time.time()
+    webex.lookup_error = Rejected("Webex", status=404)
+
+    sent = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**PRIVATE)
+
+    assert webex.sends == [PRIVATE] and sent == webex.messages[0]["id"]
+
+
+# 7. Where the space cannot be looked in: a group space, where the retry posts again -------------
 
 
 @pytest.mark.parametrize(
@@ -452,7 +525,7 @@ def test_a_lookup_webex_could_not_answer_leaves_the_event_for_later_until_its_la
     assert webex.sends == [done, done] and again == webex.messages[-1]["id"]
 
 
-# 7. A record written while storage is briefly away ---------------------------------------------
+# 8. A record written while storage is briefly away ---------------------------------------------
 
 
 @pytest.mark.parametrize("fail", ["set", "put_if_absent"])

@@ -1,4 +1,5 @@
-"""WebexClient against the sandbox: its connection pool under many threads, its retry log lines."""
+"""WebexClient against the sandbox: its connection pool under many threads, its retry log lines,
+and the 1:1 messages it can list to find a post whose answer it never got."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import logging
 
 import pytest
 
-from bot.devtools.sandbox import Sandbox
-from bot.errors import RateLimited
+from bot.devtools.sandbox import Fault, Sandbox
+from bot.errors import RateLimited, Rejected, Unavailable
 from bot.secret import Secret
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.webex import WebexClient
@@ -97,3 +98,48 @@ def test_other_sdk_warnings_still_reach_the_log(
     sdk.warning("Malformed Retry-After header received: 1.5. Defaulting to 15 seconds.")
     assert [r.getMessage() for r in caplog.records if r.name == sdk.name] == [
         "Error parsing JSON response body"]
+
+
+# The bot's 1:1 messages with a person (GET /messages/direct) ---------------------------------
+
+
+def test_direct_messages_lists_the_1to1_space_of_a_person_newest_first(sandbox: Sandbox) -> None:
+    webex = WebexClient(Secret(sandbox.bot_token), sandbox.webex_base_url)
+    alice = sandbox.add_person("alice@example.com", "Alice")
+    first = webex.send(to_person_id=alice["id"], markdown="First")
+    dm = sandbox.direct_room(alice)["id"]
+    sandbox.post_message(alice, dm, "Hello", mention_bot=False)
+    reply = webex.send(room_id=dm, parent_id=first, markdown="In the thread")
+    last = webex.send(to_person_id=alice["id"], markdown="Last")
+
+    listed = webex.direct_messages(alice["id"], None, 10)
+    assert [m["id"] for m in listed[:2]] == [last, reply]
+    texts = [m.get("markdown", m["text"]) for m in listed]
+    assert texts == ["Last", "In the thread", "Hello", "First"]
+    assert {m["roomType"] for m in listed} == {"direct"}
+    assert [m["id"] for m in webex.direct_messages(alice["id"], first, 10)] == [reply]
+    assert [m["id"] for m in webex.direct_messages(alice["id"], None, 2)] == [last, reply]
+    [asked, *_] = sandbox.requests_matching("GET", "/v1/messages/direct")
+    assert asked.query == {"personId": alice["id"]}  # no max: Webex documents none here
+
+
+def test_direct_messages_of_a_person_without_a_1to1_space_is_a_404(sandbox: Sandbox) -> None:
+    webex = WebexClient(Secret(sandbox.bot_token), sandbox.webex_base_url)
+    bob = sandbox.add_person("bob@example.com", "Bob")
+    with pytest.raises(Rejected) as refused:
+        webex.direct_messages(bob["id"], None, 10)
+    assert refused.value.status == 404
+
+
+def test_a_post_webex_created_but_never_answered_is_in_the_1to1_space(sandbox: Sandbox) -> None:
+    """The sandbox's ``after`` fault: the message is created, then its answer is a 503 (or a
+    dropped connection): the client learns nothing, yet the person has the message."""
+    webex = WebexClient(Secret(sandbox.bot_token), sandbox.webex_base_url,
+                        retry=RetryPolicy(max_attempts=1))
+    alice = sandbox.add_person("alice@example.com", "Alice")
+    sandbox.add_fault(Fault.parse("POST /v1/messages status=503 times=1 after"))
+    with pytest.raises(Unavailable):
+        webex.send(to_person_id=alice["id"], markdown="Host links")
+    [created] = webex.direct_messages(alice["id"], None, 10)
+    assert created["markdown"] == "Host links"
+    assert [r.status for r in sandbox.requests_matching("POST", "/v1/messages")] == [503]

@@ -7,13 +7,17 @@ recorded are skipped and only the rest go out.
 That leaves the gap between Webex creating a message and the record being written: a worker
 killed inside it (under load the gap spans Webex's own processing and a storage write, so a
 killed busy process is nearly always inside it for some event) would make the retry post the
-message again. So on a retry, a send with no record first looks for its message in the space: a
-message of the bot's with the same first line, created since the event was accepted, that no
-send has claimed (every send claims the id it got, so another event's identical reply is never
-taken for this one's). Webex lets a bot list the messages of 1:1 spaces but not of group spaces
-(only those that mention it), so in a group space, or for a message addressed by person id, the
-retry still posts again: at least once, never lost. A lookup Webex could not answer (429, 5xx)
-proves nothing, so the event is left to be retried later, except on its last try, which posts.
+message again. So on a retry, a send with no record first looks for its message: a message of
+the bot's with the same first line, in the same thread, created since the event was accepted,
+that no send has claimed (every send claims the id it got, so another event's identical reply
+is never taken for this one's). A message to a space is looked for in that space, one to a
+person in the bot's 1:1 space with them (``GET /messages/direct``, which needs no room id).
+
+Webex lets a bot list every message of its 1:1 spaces, but in a group space only those that
+mention the bot, which its own messages never do. So a message to a group space whose send was
+never recorded cannot be found, and the retry posts it again: the one case where a person may
+see a message twice. A lookup Webex could not answer (429, 5xx) proves nothing, so the event is
+left to be retried later, except on its last try, which posts rather than say nothing.
 The first try, the common case, costs two store writes per send and no lookup. A record that
 cannot be written because storage just went away is retried for a while before the send counts
 as in doubt.
@@ -105,16 +109,21 @@ class EventSender:
 
     def _find_unrecorded(self, key: str, message: dict[str, Any]) -> str | None:
         """The id of this send's message if Webex has it though it was never recorded."""
-        room_id = message.get("room_id")
-        if room_id is None:
-            return None  # addressed by person id: the 1:1 space is not known here
+        room_id, person_id = message.get("room_id"), message.get("to_person_id")
         parent_id = message.get("parent_id")
         try:
-            recent = self._webex.recent_messages(room_id, parent_id, RECENT_LIMIT)
+            if room_id is not None:
+                recent = self._webex.recent_messages(room_id, parent_id, RECENT_LIMIT)
+            elif person_id is not None:
+                recent = self._webex.direct_messages(person_id, parent_id, RECENT_LIMIT)
+            else:
+                return None
         except UpstreamError as error:
             if is_retryable(error) and not self._last_attempt:
                 raise  # Webex is struggling: better the whole event later than a message twice
-            return None  # a group space, which a bot may not list (or the last try): post again
+            # A group space, which a bot may not list; no 1:1 space yet (so nothing was posted
+            # there); or the last try: post.
+            return None
         me = self._webex.me().id
         first_line = _first_line(message.get("markdown"))
         for item in reversed(recent):  # oldest first

@@ -238,6 +238,17 @@ class WebexClient:
                                         mentionedPeople=mentioned, max=limit), limit)
         ])
 
+    def direct_messages(
+        self, person_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` messages of the bot's 1:1 space with a person, or of one thread
+        of it, newest first (``GET /messages/direct``: the space needs no id, and takes no
+        ``max``; its pages are followed only as far as ``limit``)."""
+        return self._call(lambda: [
+            item.to_dict() for item in itertools.islice(
+                self._api.messages.list_direct(personId=person_id, parentId=parent_id), limit)
+        ])
+
     def delete_message(self, message_id: str) -> None:
         """Remove a message, e.g. a form that must not be submitted twice."""
         self._call(lambda: self._api.messages.delete(message_id))

@@ -120,16 +120,19 @@ class SandboxApp:
         with self._journal.lock:
             tracking = tracking_id(self._tracking_rng)
         fault = self._faults.take(request.method, request.path)
+        service = self._service(request.path)
+        # Carried out before the fault (``after``): what the request did stays done.
+        done = (self._answer(request, service, tracking)
+                if fault is not None and fault.after else None)
         if fault is not None and fault.latency > 0:
             self._stopping.wait(fault.latency)
         if fault is not None and fault.drop:
             self._record(request, 0)
             _drop_connection(environ)
-        service = self._service(request.path)
         if fault is not None and fault.status is not None:
             response = self._fault_response(fault, service, tracking)
         else:
-            response = self._answer(request, service, tracking)
+            response = done if done is not None else self._answer(request, service, tracking)
         response.headers["Trackingid"] = tracking
         self._record(request, response.status_code)
         return response(environ, start_response)

@@ -27,6 +27,9 @@ class Fault:
 
     Examples: ``Fault("POST", "/api/v2/joseencrypt", status=503, times=2)``,
     ``Fault("GET", "/v1/*", latency=0.5)`` (answers normally, late), ``Fault("*", "*", drop=True)``.
+    With ``after`` the request is carried out first and only its answer misbehaves:
+    ``Fault("POST", "/v1/messages", after=True, latency=4, drop=True)`` is a message Webex
+    created whose sender never learns it (killed meanwhile, or its connection lost).
     """
 
     method: str
@@ -37,6 +40,7 @@ class Fault:
     latency: float = 0.0
     drop: bool = False
     body: str | bytes | dict | list | None = None
+    after: bool = False
 
     def __post_init__(self) -> None:
         """Refuse faults that would do nothing or cannot be sent."""
@@ -51,15 +55,16 @@ class Fault:
 
     @classmethod
     def parse(cls, spec: str) -> Fault:
-        """Read "METHOD PATH [status=N] [times=N|always] [retry_after=X] [latency=S] [drop]"."""
+        """Read "METHOD PATH [status=N] [times=N|always] [retry_after=X] [latency=S] [drop]
+        [after]"."""
         words = shlex.split(spec)
         if len(words) < 2:
             raise ValueError(f"fault needs METHOD and PATH: {spec!r}")
         options: dict[str, object] = {"method": words[0], "path": words[1]}
         for word in words[2:]:
             key, sep, value = word.partition("=")
-            if word == "drop":
-                options["drop"] = True
+            if word in ("drop", "after"):
+                options[word] = True
             elif sep and key in ("status", "times"):
                 options[key] = None if value in ("always", "none") else int(value)
             elif sep and key == "retry_after":

@@ -34,6 +34,7 @@ class MessagesApi:
         return [
             Rule("/v1/messages", methods=["POST"], endpoint=self.create),
             Rule("/v1/messages", methods=["GET"], endpoint=self.list_messages),
+            Rule("/v1/messages/direct", methods=["GET"], endpoint=self.list_direct),
             Rule("/v1/messages/<message_id>", methods=["GET"], endpoint=self.get),
             Rule("/v1/messages/<message_id>", methods=["PUT"], endpoint=self.edit),
             Rule("/v1/messages/<message_id>", methods=["DELETE"], endpoint=self.delete),
@@ -106,6 +107,28 @@ class MessagesApi:
         if query.get("parentId"):
             messages = [m for m in messages if m.get("parentId") == query["parentId"]]
         return json_response({"items": messages[::-1][:limit]})
+
+    def list_direct(self, call: Call) -> Response:
+        """GET /v1/messages/direct?personId=..|personEmail=..[&parentId=..]: every message of the
+        bot's 1:1 space with that person (or of one thread), newest first, in one page.
+
+        Webex documents no ``max`` here, and no answer for a person with no 1:1 space with the
+        bot: this answers 404, as for a space the bot is not in.
+        """
+        query = call.request.args
+        given = [key for key in ("personId", "personEmail") if query.get(key)]
+        if len(given) != 1:
+            raise ApiError(400, "Exactly one of personId or personEmail is required.")
+        person = (self._world.person(query["personId"]) if given == ["personId"]
+                  else self._world.person_by_email(query["personEmail"]))
+        direct = [room for room in self._world.rooms_of(person["id"], "direct")
+                  if self._world.membership(room["id"], self._bot_id) is not None]
+        if not direct:
+            raise ApiError(404, "No 1:1 space with this person.")
+        messages = self._world.messages_in(direct[0]["id"])
+        if query.get("parentId"):
+            messages = [m for m in messages if m.get("parentId") == query["parentId"]]
+        return json_response({"items": messages[::-1]})
 
     def action(self, call: Call) -> Response:
         """GET /v1/attachment/actions/{id}."""

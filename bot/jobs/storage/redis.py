@@ -179,7 +179,7 @@ class RedisStore:
         self._put = client.register_script(_PUT)
         self._hit = client.register_script(_HIT)
         # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
-        self._health = Health("redis", (RedisError,))
+        self._health = Health("redis", (RedisError,), probe=lambda: self.ping())
 
     @classmethod
     def from_url(

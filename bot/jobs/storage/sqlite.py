@@ -97,7 +97,7 @@ class SqliteStore:
         self._idle: list[sqlite3.Connection] = []
         self._pool_key = (os.getpid(), 0)  # (process, generation) the idle connections belong to
         # Any sqlite3 error, not only OperationalError: "file is not a database" is a DatabaseError.
-        self._health = Health("sqlite", (sqlite3.Error, OSError))
+        self._health = Health("sqlite", (sqlite3.Error, OSError), probe=lambda: self.ping())
         with self._health.guard(write=True):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._doorbell = Doorbell(self.path.with_name(self.path.name + "-wake"))
@@ -341,8 +341,10 @@ class SqliteStore:
             return db.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()[0]
 
     def ping(self) -> None:
-        """Prove the file can be written: a full disk still lets it be read."""
-        with self._transaction() as db:
+        """Prove the file can be written: a full disk still lets it be read. Not queued behind
+        the workers' writes, as an accept is not: it is also the outage probe, which runs
+        while a worker's write still holds that queue."""
+        with self._transaction(accepting=True) as db:
             self._put(db, "health:ping", repr(self._clock()), None, self._clock())
 
     def persistence(self) -> Persistence:
