@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import NotAuthorized, Rejected, Unavailable, UpstreamError
+from bot.errors import NotAuthorized, Rejected, Unavailable, Unconfirmed, UpstreamError
 from bot.jobs import outbox as outbox_module
 from bot.jobs.outbox import CLOCK_SKEW, Outbox
 from bot.jobs.storage import Store, StoreUnavailable
@@ -569,3 +569,108 @@ def test_a_record_that_cannot_be_written_in_time_leaves_the_send_in_doubt(
     found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**done)
     assert found == webex.messages[0]["id"]
     assert len(webex.sends) == 1
+
+
+# 7. A delivery outside Webex (a guest's email or text) --------------------------------------------
+
+
+class FakeService:
+    """A mail server or Twilio: counts deliveries; can be killed right after one, and can list
+    what it delivered (as Twilio can) or not (as a mail server cannot)."""
+
+    def __init__(self) -> None:
+        self.delivered: list[tuple[str, float]] = []
+        self.die_after_delivering = False
+        self.die_before_delivering = False
+        self.fail_with: UpstreamError | None = None
+        self.finds: list[float] = []
+
+    def deliver(self) -> str:
+        if self.die_before_delivering:
+            raise Killed  # the mark is written; the service never heard of it
+        if self.fail_with is not None:
+            raise self.fail_with
+        reference = f"ref-{len(self.delivered) + 1}"
+        self.delivered.append((reference, time.time()))
+        if self.die_after_delivering:
+            raise Killed  # delivered; the worker never records it
+        return reference
+
+    def find(self, since: float) -> str | None:
+        self.finds.append(since)
+        return next((ref for ref, at in self.delivered if at >= since), None)
+
+
+def deliver_once(store: Store, service: FakeService, *, retry: bool, listed: bool,
+                 event_id: str = "evt-1") -> str:
+    """One try at an event whose one send is a delivery outside Webex."""
+    sender = Outbox(FakeWebex(), store).for_event(  # type: ignore[arg-type]
+        event_id, retry=retry, since=time.time())
+    return sender.once(service.deliver, service="Twilio",
+                       find=service.find if listed else None)
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["Twilio", "mail server"])
+def test_a_delivery_is_made_once_and_its_record_answers_the_retry(
+    store: Store, listed: bool
+) -> None:
+    service = FakeService()
+    first = deliver_once(store, service, retry=False, listed=listed)
+    again = deliver_once(store, service, retry=True, listed=listed)
+    assert first == again == "ref-1" and len(service.delivered) == 1 and service.finds == []
+
+
+def test_a_text_delivered_before_the_worker_died_is_found_not_sent_again(store: Store) -> None:
+    """Never twice: the retry asks the service what it delivered since the try began."""
+    service = FakeService()
+    service.die_after_delivering = True
+    with pytest.raises(Killed):
+        deliver_once(store, service, retry=False, listed=True)
+    service.die_after_delivering = False
+    assert deliver_once(store, service, retry=True, listed=True) == "ref-1"
+    assert len(service.delivered) == 1 and len(service.finds) == 1
+    assert deliver_once(store, service, retry=True, listed=True) == "ref-1"  # now recorded
+    assert len(service.finds) == 1
+
+
+def test_a_text_the_dead_worker_never_sent_goes_out_on_the_retry(store: Store) -> None:
+    """Still once: the try died after marking the delivery, before the service had it."""
+    service = FakeService()
+    service.die_before_delivering = True
+    with pytest.raises(Killed):
+        deliver_once(store, service, retry=False, listed=True)
+    service.die_before_delivering = False
+    assert deliver_once(store, service, retry=True, listed=True) == "ref-1"
+    assert len(service.delivered) == 1 and len(service.finds) == 1
+
+
+def test_an_email_in_doubt_is_said_to_be_perhaps_delivered_not_sent_again(store: Store) -> None:
+    """A mail server cannot be asked: the retry does not send blindly."""
+    service = FakeService()
+    service.die_after_delivering = True
+    with pytest.raises(Killed):
+        deliver_once(store, service, retry=False, listed=False)
+    service.die_after_delivering = False
+    with pytest.raises(Unconfirmed):
+        deliver_once(store, service, retry=True, listed=False)
+    assert len(service.delivered) == 1
+
+
+def test_a_delivery_refused_for_sure_may_be_tried_again(store: Store) -> None:
+    """A definite refusal delivered nothing: the mark is taken back, so a later try delivers
+    without asking, and a doubtful answer keeps it."""
+    service = FakeService()
+    service.fail_with = Rejected("the mail server", status=550)
+    with pytest.raises(Rejected):
+        deliver_once(store, service, retry=False, listed=False)
+    service.fail_with = None
+    assert deliver_once(store, service, retry=True, listed=False) == "ref-1"
+
+    doubtful = FakeService()
+    doubtful.fail_with = Unconfirmed("the mail server")
+    with pytest.raises(Unconfirmed):
+        deliver_once(store, doubtful, retry=False, listed=False, event_id="evt-2")
+    doubtful.fail_with = None
+    with pytest.raises(Unconfirmed):
+        deliver_once(store, doubtful, retry=True, listed=False, event_id="evt-2")
+    assert doubtful.delivered == []

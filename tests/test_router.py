@@ -154,11 +154,14 @@ class FakeMail:
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
         self.error: UpstreamError | None = None
+        self.kill_after_sending = False
 
     def send(self, message: EmailMessage) -> str:
         if self.error is not None:
             raise self.error
         self.sent.append(message)
+        if self.kill_after_sending:
+            raise Killed
         return f"<mail-{len(self.sent)}@test>"
 
 
@@ -168,12 +171,25 @@ class FakeSms:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []
         self.error: UpstreamError | None = None
+        self.kill_after_sending = False
 
     def send(self, to: str, body: str) -> str:
         if self.error is not None:
             raise self.error
         self.sent.append((to, body))
+        if self.kill_after_sending:
+            raise Killed
         return f"SM{len(self.sent)}"
+
+    def sent_since(self, to: str, body: str, since: float) -> str | None:
+        """As Twilio's Messages list answers: what went to ``to`` with ``body`` (all of it is
+        recent here)."""
+        return next((f"SM{number}" for number, sent in enumerate(self.sent, 1)
+                     if sent == (to, body)), None)
+
+
+class Killed(BaseException):
+    """The worker process dying: nothing after it in the try runs."""
 
 
 class Bot:
@@ -695,6 +711,26 @@ def test_a_retried_event_sends_no_email_or_text_twice(bot: Bot) -> None:
     bot.conversation.process(Attempt(dataclasses.replace(job, attempts=2), last=False))
     assert len(bot.mail.sent) == 1 and len(bot.sms.sent) == 1
     assert bot.sends()[-1]["markdown"].startswith("**Guest links for Consultation**")
+
+
+def test_a_worker_killed_right_after_a_guest_delivery_never_sends_it_twice(bot: Bot) -> None:
+    """The text is found in Twilio's list and recorded; the email cannot be looked for, so the
+    report says it may have been delivered, and neither goes out again."""
+    message = bot.add_message("meet Consultation to=+33612345678,zoe@example.org")
+    job = bot.job(message_event(message))
+    bot.sms.kill_after_sending = True
+    with pytest.raises(Killed):
+        bot.conversation.process(Attempt(job, last=False))
+    bot.sms.kill_after_sending, bot.mail.kill_after_sending = False, True
+    with pytest.raises(Killed):
+        bot.conversation.process(Attempt(dataclasses.replace(job, attempts=2), last=False))
+    bot.mail.kill_after_sending = False
+    bot.conversation.process(Attempt(dataclasses.replace(job, attempts=3), last=False))
+    assert len(bot.sms.sent) == 1 and len(bot.mail.sent) == 1
+    report = bot.sends()[-1]["markdown"]
+    assert report.startswith("**Guest links for Consultation**")
+    assert "Guest 1 link sent to" in report
+    assert "Guest 2 link to" in report and "may have been delivered" in report
 
 
 def test_contacts_without_the_channel_are_refused_before_any_meeting(store: Store) -> None:

@@ -17,8 +17,12 @@ class Sender(Protocol):
     def send(self, **message: Any) -> str:
         """Post one Webex message (``WebexClient.send``'s keywords); its id."""
 
-    def once(self, deliver: Callable[[], str]) -> str:
-        """Deliver one thing outside Webex (an email, a text message); its reference."""
+    def once(
+        self, deliver: Callable[[], str], *, service: str,
+        find: Callable[[float], str | None] | None = None,
+    ) -> str:
+        """Deliver one thing outside Webex (an email, a text message) through ``service``; its
+        reference. ``find(since)``: what the service delivered since then, where it can tell."""
 
 
 @dataclass(frozen=True)

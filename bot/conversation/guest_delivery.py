@@ -21,7 +21,9 @@ from bot.conversation.guest_messages import Invitation, guest_email, guest_sms
 from bot.conversation.plan import MeetingPlan
 from bot.errors import Unconfirmed, UpstreamError
 from bot.upstream.instant_connect import MeetingLinks
+from bot.upstream.mail import SERVICE as MAIL_SERVICE
 from bot.upstream.mail import Mailer
+from bot.upstream.sms import SERVICE as SMS_SERVICE
 from bot.upstream.sms import SmsSender
 from bot.upstream.webex import Person
 
@@ -53,7 +55,7 @@ class GuestDelivery:
                 meeting_id=links.sub, org_name=self._org_name,
             )
             try:
-                context.sender.once(partial(self._send, contact, invitation))
+                self._once(context, contact, invitation)
             except Unconfirmed as error:
                 log.warning("a guest link may have been delivered", extra={
                     "channel": contact.channel, "error_type": type(error).__name__})
@@ -70,10 +72,17 @@ class GuestDelivery:
             lines.append(replies.guest_sent(contact, link, privately=privately))
         context.say(replies.guest_report(plan.subject, lines))
 
-    def _send(self, contact: Contact, invitation: Invitation) -> str:
+    def _once(self, context: EventContext, contact: Contact, invitation: Invitation) -> str:
+        """Through the event's sender: never twice, even across a worker killed mid-send
+        (Twilio is asked what it sent; a mail server cannot be)."""
         if contact.channel == EMAIL:
-            assert self._mail is not None  # the plan refuses a channel the bot does not have
-            return self._mail.send(guest_email(invitation, contact.address,
-                                               self._mail.mail_from))
-        assert self._sms is not None
-        return self._sms.send(contact.address, guest_sms(invitation))
+            mail = self._mail
+            assert mail is not None  # the plan refuses a channel the bot does not have
+            message = guest_email(invitation, contact.address, mail.mail_from)
+            return context.sender.once(partial(mail.send, message), service=MAIL_SERVICE)
+        sms = self._sms
+        assert sms is not None
+        text = guest_sms(invitation)
+        return context.sender.once(partial(sms.send, contact.address, text),
+                                   service=SMS_SERVICE,
+                                   find=partial(sms.sent_since, contact.address, text))

@@ -18,18 +18,24 @@ mention the bot, which its own messages never do. So a message to a group space 
 never recorded cannot be found, and the retry posts it again: the one case where a person may
 see a message twice. A lookup Webex could not answer (429, 5xx) proves nothing, so the event is
 left to be retried later, except on its last try, which posts rather than say nothing.
-The first try, the common case, costs two store writes per send and no lookup. A record that
+Deliveries outside Webex (a guest's email or text) are marked as started before they go: a try
+that finds the mark with no reference asks the service where it can (Twilio lists the messages it
+created) and otherwise says the delivery may have happened rather than make it twice.
+
+The first try, the common case, costs two store writes per send and no lookup (three for a
+delivery outside Webex). A record that
 cannot be written because storage just went away is retried for a while before the send counts
 as in doubt.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.errors import UpstreamError, is_retryable
+from bot.errors import Unconfirmed, UpstreamError, is_retryable
 from bot.jobs.storage import Store, patiently
 from bot.upstream.webex import WebexClient
 
@@ -37,6 +43,7 @@ RECORD_TTL = timedelta(days=8).total_seconds()  # far beyond the last retry of a
 CLOCK_SKEW = 120.0  # how far Webex's clock may trail ours when comparing creation times
 RECENT_LIMIT = 50  # messages of the space looked at when a send is in doubt
 RECORD_PATIENCE = 30.0  # seconds a record of a send already made waits for storage to be back
+STARTED = "started:"  # a delivery outside Webex began at this epoch time; no reference yet
 
 
 class Outbox:
@@ -72,15 +79,37 @@ class EventSender:
         self._last_attempt = last_attempt
         self._sent = 0
 
-    def once(self, deliver: Callable[[], str]) -> str:
+    def once(
+        self, deliver: Callable[[], str], *, service: str,
+        find: Callable[[float], str | None] | None = None,
+    ) -> str:
         """Deliver something outside Webex (an email, a text message) unless an earlier try did;
-        ``deliver`` returns its reference, recorded the moment it succeeds. Nothing can be looked
-        up afterwards: a process killed between the delivery and its record delivers again."""
+        ``deliver`` returns its reference, recorded the moment it succeeds.
+
+        The delivery is marked as started first. A try that finds the mark without a reference
+        died between the two: ``find(since)`` (the reference of what was delivered since, or
+        None) decides where the service can be asked, as Twilio can; where it cannot (a mail
+        server), the delivery may have happened and is not made again: ``Unconfirmed``."""
         key = self._next_key()
-        reference = self._store.get(key)
-        if reference is None:
+        recorded = self._store.get(key)
+        if recorded is not None and not recorded.startswith(STARTED):
+            return recorded
+        if recorded is not None:
+            if find is None:
+                raise Unconfirmed(service, detail="the bot stopped while sending it")
+            found = find(float(recorded.removeprefix(STARTED)))
+            if found is not None:
+                self._remember(key, found, only_if_absent=False)
+                return found
+        self._remember(key, f"{STARTED}{time.time()}", only_if_absent=False)
+        try:
             reference = deliver()
-            self._remember(key, reference, only_if_absent=False)
+        except Unconfirmed:
+            raise  # the mark stays: a later try must not deliver blindly either
+        except UpstreamError:
+            patiently(lambda: self._store.delete(key), RECORD_PATIENCE)  # surely not delivered
+            raise
+        self._remember(key, reference, only_if_absent=False)
         return reference
 
     def send(self, **message: Any) -> str:

@@ -66,6 +66,10 @@ class SmsSender(Protocol):
     def send(self, to: str, body: str) -> str:
         """Send ``body`` to ``to`` (E.164); the provider's reference for the message."""
 
+    def sent_since(self, to: str, body: str, since: float) -> str | None:
+        """The reference of a message with ``body`` sent to ``to`` since the epoch time
+        ``since``, or None; ``Unconfirmed`` when the provider cannot tell."""
+
 
 @dataclass(frozen=True)
 class TwilioConfig:
@@ -95,6 +99,10 @@ class TwilioSms:
         """Send one message, at most once; Twilio's message SID."""
         return self._config.retry.call(lambda: self._create_once(to, body),
                                        retryable=_worth_another_try)
+
+    def sent_since(self, to: str, body: str, since: float) -> str | None:
+        """The SID of a message with ``body`` Twilio created for ``to`` since ``since``."""
+        return self._created_since(to, body, since)
 
     def _create_once(self, to: str, body: str) -> str:
         """One attempt; after a 5xx or a lost answer, the message Twilio made meanwhile, if any
