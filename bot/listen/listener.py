@@ -170,11 +170,11 @@ class Listener:
                 log.warning("another connection took the bot's device (is a second listener "
                             "running for this bot?); backing off")
                 wait = self._config.replaced_wait * (0.5 + self._jitter() / 2)
-            except (NotAuthorized, Refused) as error:
-                wait = self._config.refused_wait * (0.5 + self._jitter() / 2)
-                reason = error.describe() if isinstance(error, NotAuthorized) else str(error)
-                log.error("Webex refused the bot's token (WEBEX_BOT_TOKEN); trying again later",
-                          extra={"reason": reason, "retry_in_seconds": round(wait)})
+            except NotAuthorized as error:
+                wait = self._refused("Webex refused the bot's token (WEBEX_BOT_TOKEN): "
+                                     + error.describe())
+            except Refused as error:
+                wait = self._refused(str(error))
             except (ConnectionClosed, InvalidHandshake, OSError, Silent) as error:
                 log.warning("the websocket failed; reconnecting", extra={"reason": _why(error)})
             except UpstreamError as error:
@@ -191,6 +191,12 @@ class Listener:
             self.counts["reconnects"] += 1
             self._stopping.wait(wait if wait is not None else self._backoff.delay(failures, None))
         self._release_lease()
+
+    def _refused(self, why: str) -> float:
+        """Say why Webex refused the socket; how long to wait before the next attempt."""
+        wait = self._config.refused_wait * (0.5 + self._jitter() / 2)
+        log.error(f"{why}; trying again later", extra={"retry_in_seconds": round(wait)})
+        return wait
 
     def stop(self) -> None:
         """Close the socket and end run() (from any thread)."""
@@ -237,7 +243,8 @@ class Listener:
             if status == 404:
                 raise DeviceGone("Webex", status=404) from None
             if status in (401, 403):
-                raise Refused(f"Webex refused the websocket (HTTP {status})") from None
+                raise Refused(f"Webex refused the bot's token when opening the websocket "
+                              f"(HTTP {status}); check WEBEX_BOT_TOKEN") from None
             raise
         with socket:
             connection = Connection(socket, ping_interval=self._config.ping_interval,
