@@ -365,3 +365,19 @@ def test_listen_with_a_refused_token_says_so_in_one_line_and_exits_2(sandbox, tm
     [line] = done.stderr.splitlines()
     assert line.startswith("error: WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP 401)")
     assert "not-the-bots-token" not in done.stderr
+
+
+def statuses(box: Sandbox) -> list[int]:
+    return [handshake["status"] for handshake in box.mercury_handshakes]
+
+
+def test_a_handshake_refused_for_the_token_is_not_retried_at_once(sandbox, tmp_path, caplog):
+    listen = quick_listen(sandbox, refused_wait=0.4)
+    with running(sandbox, listening_settings(sandbox, tmp_path, listen=listen)), \
+            caplog.at_level(logging.ERROR, logger="bot.listen.listener"):
+        sandbox.mercury_fault("refuse", code=403)
+        sandbox.close_mercury(1011, "")
+        sandbox.wait_for(lambda: statuses(sandbox) == [101, 403, 101]
+                         and sandbox.mercury_connected(), timeout=5)
+    [said] = refusals(caplog)
+    assert "when opening the websocket (HTTP 403)" in said
