@@ -102,7 +102,7 @@ class ListenConfig:
     replaced_wait: float = 60.0
     refused_wait: float = 300.0  # after a refused token: someone has to change it
     lease_seconds: float = 15.0  # a killed listener's successor waits at most this long
-    open_timeout: float = 10.0
+    open_timeout: float = 10.0  # for the socket to open, then for its buffer state
     max_pending: int = 1000
     catch_up: CatchUpLimits = field(default_factory=CatchUpLimits)
     proxy: str | None = field(default=None, repr=False)  # may carry a password
