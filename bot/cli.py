@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bot import logs, supervisor
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
-from bot.errors import InvalidRequest, UpstreamError
+from bot.errors import InvalidRequest, NotAuthorized, UpstreamError
 from bot.jobs.storage import open_store
 from bot.limits import DEFAULT_VALID_FOR
 from bot.service import BotService, preflight
@@ -245,7 +245,8 @@ def serve() -> int:
 
 def work(events: str | None = None) -> int:
     """Run the worker threads (and, when events come over the websocket, the listener) until
-    SIGTERM or Ctrl-C; ``events`` overrides EVENTS."""
+    SIGTERM or Ctrl-C; ``events`` overrides EVENTS. A token Webex refuses at start-up is a
+    SettingsError (one line, exit 2), not a network problem to retry."""
     settings = Settings.from_env()
     if events is not None:
         settings = replace(settings, events=events)
@@ -256,6 +257,13 @@ def work(events: str | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
     service = BotService(settings, role="worker")
+    if service.listener is not None:
+        try:
+            service.listener.check_token()
+        except NotAuthorized as refused:
+            raise SettingsError(
+                f"WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP {refused.status}) when "
+                "asked where the websocket is; set the bot's access token") from None
     service.start()
     try:
         stopping.wait()

@@ -32,6 +32,7 @@ The others are defined beside the code that raises them::
     ├── Refused                 bot.web.request_framing: a request the web loop answers itself
     ├── Silent                  bot.listen.connection: the websocket is open but no pong came
     ├── Replaced                bot.listen.listener: another connection took the bot's device
+    ├── Refused                 bot.listen.listener: Webex refused the socket (4400/4401/4403)
     └── UsageError              bot.cli: a bad argument (one line, exit 2)
 
 The sandbox, which stands for Webex and imports nothing from the bot, has its own ``ApiError``.

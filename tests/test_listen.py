@@ -11,12 +11,16 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -289,3 +293,91 @@ def test_the_websocket_goes_through_the_https_proxy(sandbox, tmp_path, alice, dm
     ws_port = urlsplit(sandbox.mercury_url).port
     assert proxy.requests == [f"CONNECT 127.0.0.1:{ws_port} HTTP/1.1"]
     assert proxy.authorizations == ["Basic " + base64.b64encode(b"bot:proxy-pw").decode()]
+
+
+def asked(handshake: dict[str, Any]) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(handshake["path"]).query)
+
+
+@pytest.mark.parametrize("mode", ["asked", "always", "never"])
+def test_buffer_states_are_asked_for_and_not_waited_on_forever(sandbox, tmp_path, alice, dm,
+                                                               mode):
+    """The socket asks what the JS SDK asks; with no buffer state at all (Webex might send it
+    only when asked, or not at all) the listener still listens, after a bounded wait."""
+    sandbox.mercury_buffer_state = mode
+    listen = quick_listen(sandbox, open_timeout=0.5)
+    with running(sandbox, listening_settings(sandbox, tmp_path, listen=listen)) as bot:
+        sandbox.post_message(alice, dm, "help")
+        bot.wait_for_bot_messages(dm, 1)
+        [handshake] = sandbox.mercury_handshakes
+        assert asked(handshake) == {"outboundWireFormat": ["text"], "bufferStates": ["true"],
+                                    "aliasHttpStatus": ["true"]}
+        assert bot.service.listener.counts["reconnects"] == 0
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "bot.listen.listener"
+            and r.levelno == logging.ERROR and "WEBEX_BOT_TOKEN" in r.getMessage()]
+
+
+def test_a_token_revoked_while_listening_is_an_error_per_attempt_long_apart(
+    sandbox, tmp_path, alice, dm, caplog
+):
+    listen = quick_listen(sandbox, refused_wait=1.0)
+    with caplog.at_level(logging.INFO, logger="bot.listen"), \
+            running(sandbox, listening_settings(sandbox, tmp_path, listen=listen)) as bot:
+        sandbox.revoke_token()
+        revoked_at = time.monotonic()
+        poll_until(lambda: len(refusals(caplog)) >= 3, timeout=10)
+        took = time.monotonic() - revoked_at
+        attempts = len(sandbox.mercury_handshakes) - 1
+        assert attempts == len(refusals(caplog)) - 1  # one line per attempt, no more
+        assert took >= 2 * 0.5  # at least half of refused_wait between attempts (jitter)
+        assert "token on the websocket (4401)" in refusals(caplog)[0]
+        sandbox.clear_faults()  # a new token (as if): listening again, nothing lost
+        sandbox.post_message(alice, dm, "help")
+        bot.wait_for_bot_messages(dm, 1)
+
+
+@pytest.mark.parametrize(("code", "meaning"), [(4400, "service account"),
+                                               (4403, "not entitled")])
+def test_a_close_no_reconnect_mends_says_what_it_means(sandbox, tmp_path, caplog, code,
+                                                       meaning):
+    listen = quick_listen(sandbox, refused_wait=0.4)
+    with running(sandbox, listening_settings(sandbox, tmp_path, listen=listen)), \
+            caplog.at_level(logging.ERROR, logger="bot.listen.listener"):
+        sandbox.close_mercury(code, "")
+        sandbox.wait_for(lambda: len(sandbox.mercury_handshakes) == 2
+                         and sandbox.mercury_connected(), timeout=5)
+    [said] = refusals(caplog)
+    assert f"({code})" in said and meaning in said
+
+
+def test_listen_with_a_refused_token_says_so_in_one_line_and_exits_2(sandbox, tmp_path):
+    env = {**os.environ, "WEBEX_BOT_TOKEN": "not-the-bots-token",
+           "WEBEX_API_URL": sandbox.webex_base_url, "U2C_URL": sandbox.u2c_url,
+           "STORAGE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "LOG_LEVEL": "WARNING"}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "bot", "listen"], env=env, timeout=30,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and time.monotonic() - started < 15
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP 401)")
+    assert "not-the-bots-token" not in done.stderr
+
+
+def statuses(box: Sandbox) -> list[int]:
+    return [handshake["status"] for handshake in box.mercury_handshakes]
+
+
+def test_a_handshake_refused_for_the_token_is_not_retried_at_once(sandbox, tmp_path, caplog):
+    listen = quick_listen(sandbox, refused_wait=0.4)
+    with running(sandbox, listening_settings(sandbox, tmp_path, listen=listen)), \
+            caplog.at_level(logging.ERROR, logger="bot.listen.listener"):
+        sandbox.mercury_fault("refuse", code=403)
+        sandbox.close_mercury(1011, "")
+        sandbox.wait_for(lambda: statuses(sandbox) == [101, 403, 101]
+                         and sandbox.mercury_connected(), timeout=5)
+    [said] = refusals(caplog)
+    assert "when opening the websocket (HTTP 403)" in said

@@ -13,19 +13,27 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from bot.devtools.sandbox import Sandbox
-from bot.devtools.sandbox.ids import raw_uuid
+from bot.devtools.sandbox.ids import raw_uuid, webex_id
+
+ASK = "?outboundWireFormat=text&bufferStates=true&aliasHttpStatus=true"
+BUFFER_STATE = "mercury.buffer_state"
+
+
+def catalog(box: Sandbox) -> dict:
+    auth = {"Authorization": f"Bearer {box.bot_token}"}
+    return requests.get(f"{box.u2c_url}/catalog?format=hostmap", headers=auth, timeout=5).json()
 
 
 def device(box: Sandbox) -> dict:
     auth = {"Authorization": f"Bearer {box.bot_token}"}
-    wdm = requests.get(f"{box.u2c_url}/catalog?format=hostmap", headers=auth,
-                       timeout=5).json()["serviceLinks"]["wdm"]
+    wdm = catalog(box)["serviceLinks"]["wdm"]
     return requests.post(f"{wdm}/devices", json={"name": "t"}, headers=auth, timeout=5).json()
 
 
 @contextlib.contextmanager
-def opened(box: Sandbox, record: dict, token: str | None = None) -> Iterator[ClientConnection]:
-    with connect(record["webSocketUrl"], ping_interval=None) as socket:
+def opened(box: Sandbox, record: dict, token: str | None = None,
+           query: str = ASK) -> Iterator[ClientConnection]:
+    with connect(record["webSocketUrl"] + query, ping_interval=None) as socket:
         socket.send(json.dumps({"id": "a", "type": "authorization",
                                 "data": {"token": f"Bearer {token or box.bot_token}"}}))
         yield socket
@@ -35,13 +43,15 @@ def test_an_authorized_socket_is_confirmed_and_gets_every_message(sandbox):
     alice = sandbox.add_person("alice@clinic.example.com", "Alice")
     clinic = sandbox.add_room("Clinic", members=[alice])
     with opened(sandbox, device(sandbox)) as socket:
-        assert json.loads(socket.recv(timeout=5))["data"]["eventType"] == "mercury.buffer_state"
+        assert json.loads(socket.recv(timeout=5))["data"]["eventType"] == BUFFER_STATE
         message = sandbox.post_message(alice, clinic, "no mention", mention_bot=False)
         frame = json.loads(socket.recv(timeout=5))
         activity = frame["data"]["activity"]
         assert (activity["verb"], activity["id"]) == ("post", raw_uuid(message["id"]))
-        assert activity["target"] == {"id": raw_uuid(clinic["id"]), "objectType": "conversation",
-                                      "tags": []}
+        room = raw_uuid(clinic["id"])
+        assert activity["target"] == {
+            "id": room, "objectType": "conversation", "tags": [],
+            "url": f"https://conv-a.wbx2.sandbox.invalid/conversation/api/v1/conversations/{room}"}
         assert not sandbox.mercury_settled()
         socket.send(json.dumps({"type": "ack", "messageId": frame["id"]}))
         sandbox.wait_for(sandbox.mercury_settled)
@@ -109,3 +119,62 @@ def test_waiting_for_settled_wakes_when_a_posted_message_is_delivered(sandbox):
     assert not sandbox.mercury_settled()  # the message is still being delivered
     threading.Timer(0.2, gate.set).start()
     assert sandbox.wait_for(sandbox.mercury_settled, timeout=2.0)
+
+
+@pytest.mark.parametrize(("mode", "query", "told"), [
+    ("asked", ASK, True), ("asked", "", False), ("always", "", True), ("never", ASK, False),
+])
+def test_the_buffer_state_is_sent_as_the_mode_says(mode, query, told):
+    with Sandbox(seed=5, mercury_buffer_state=mode) as box, \
+            opened(box, device(box), query=query) as socket:
+        alice = box.add_person("alice@clinic.example.com", "Alice")
+        box.wait_for(box.mercury_connected)
+        box.post_message(alice, box.direct_room(alice), "help")
+        first = json.loads(socket.recv(timeout=5))["data"]["eventType"]
+        assert first == (BUFFER_STATE if told else "conversation.activity")
+    with pytest.raises(ValueError, match="buffer_state must be"):
+        Sandbox(mercury_buffer_state="sometimes")
+
+
+def test_a_space_of_the_second_cluster_says_so_in_its_ids_frames_and_the_catalog(sandbox):
+    eu = sandbox.add_org("eu")
+    elsa = sandbox.add_person("elsa@klinik.example.de", "Elsa", org_id=eu)
+    dm = sandbox.direct_room(elsa)
+    assert elsa["id"] == webex_id("PEOPLE", raw_uuid(elsa["id"]))  # people stay "us"
+    assert dm["id"] == webex_id("ROOM", raw_uuid(dm["id"]), "eu")
+    hosts = catalog(sandbox)["hostCatalog"]
+    [entry] = hosts["conv-k.wbx2.sandbox.invalid"]
+    assert entry["id"] == "urn:TEAM:eu-central-1_k:conversation"
+    with opened(sandbox, device(sandbox)) as socket:
+        socket.recv(timeout=5)
+        message = sandbox.post_message(elsa, dm, "help")
+        target = json.loads(socket.recv(timeout=5))["data"]["activity"]["target"]
+    assert target["url"].startswith("https://conv-k.wbx2.sandbox.invalid/conversation/")
+    assert message["id"] == webex_id("MESSAGE", raw_uuid(message["id"]), "eu")
+    auth = {"Authorization": f"Bearer {sandbox.bot_token}"}
+    for path, record in (("messages", message), ("rooms", dm)):
+        right = requests.get(f"{sandbox.webex_base_url}{path}/{record['id']}", headers=auth,
+                             timeout=5)
+        assert right.status_code == 200
+        as_us = webex_id(path.upper().rstrip("S"), raw_uuid(record["id"]))
+        wrong = requests.get(f"{sandbox.webex_base_url}{path}/{as_us}", headers=auth, timeout=5)
+        assert wrong.status_code == 404  # the id of the wrong cluster: no such thing
+
+
+def test_a_revoked_token_is_refused_everywhere_until_cleared(sandbox):
+    record = device(sandbox)
+    with opened(sandbox, record) as socket:
+        socket.recv(timeout=5)
+        sandbox.revoke_token()
+        with pytest.raises(ConnectionClosed):
+            socket.recv(timeout=5)
+        assert socket.close_code == 4401
+    auth = {"Authorization": f"Bearer {sandbox.bot_token}"}
+    assert requests.get(f"{sandbox.u2c_url}/catalog", headers=auth, timeout=5).status_code == 401
+    with opened(sandbox, record) as socket, pytest.raises(ConnectionClosed):
+        socket.recv(timeout=5)
+    assert socket.close_code == 4401
+    sandbox.clear_faults()
+    assert catalog(sandbox)["serviceLinks"]["wdm"]
+    with opened(sandbox, record) as socket:
+        assert json.loads(socket.recv(timeout=5))["data"]["eventType"] == BUFFER_STATE

@@ -2,7 +2,9 @@
 
 It starts the sandbox (a local Webex and Instant Connect broker) and the bot, registers the bot's
 webhooks with ``webhooks sync`` (or, with ``--events websocket``, lets the bot open its websocket
-as it does without a public URL: no webhook, no web server), then plays a 1:1 ``help``, being
+as it does without a public URL: no webhook, no web server). The clinic's organisation is
+hosted in Webex's EU cluster, whose ids are not the US ones every example shows (over the
+websocket the bot has to work them out). It then plays a 1:1 ``help``, being
 added to a group space, a mention that gets the form, a submit with two devices, private host
 links and a guest reached by email and SMS (through the sandbox's SMTP relay and Twilio), and a
 second press of the same form. It prints who said what and what the guest received, so a
@@ -12,6 +14,7 @@ file a mail client opens.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email
 import email.policy
@@ -163,7 +166,7 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
     """The sandbox and the bot, wired as in a real deployment: through ``webhooks sync``, or
     the bot's own websocket."""
     secret = secrets.token_hex(16)
-    with Sandbox(seed=2026) as box, tempfile.TemporaryDirectory() as folder:
+    with Sandbox(seed=2026, cluster="eu") as box, tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             bot_token=Secret(box.bot_token),
             webex_base_url=box.webex_base_url,
@@ -211,7 +214,8 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
     dm = box.direct_room(alice)
     show.room(dm, "1:1 with Alice")
     show.say("Offline demo: a local Webex, Instant Connect broker, mail relay and SMS service, "
-             f"and the bot, talking over {channel}.\n")
+             f"and the bot, talking over {channel}. The clinic's spaces are hosted in Webex's "
+             f"EU cluster: their ids name {_cluster(dm['id'])}.\n")
     show.act("Alice (1:1): help", lambda: box.post_message(alice, dm, "help"))
 
     clinic = box.add_room("Clinic", members=[alice, bob])
@@ -241,6 +245,12 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
              lambda: box.submit_card(bob, form["id"], inputs))
     show.say(f"\nEvery step above went through {channel}, the bot's durable queue, and "
              "the local Webex, broker, SMTP relay and Twilio.")
+
+
+def _cluster(webex_id: str) -> str:
+    """The cluster a Webex id names (ciscospark://CLUSTER/KIND/uuid)."""
+    text = base64.b64decode(webex_id + "=" * (-len(webex_id) % 4)).decode("ascii")
+    return text.removeprefix("ciscospark://").rsplit("/", 2)[0]
 
 
 def _is_form(message: dict[str, Any]) -> bool:

@@ -23,7 +23,7 @@ CONFIRMATIONS = ("mercury.buffer_state", "mercury.registration_status")
 
 
 class Silent(Exception):
-    """The socket is open but Webex says nothing: no pong, or no answer to the authorization."""
+    """The socket is open but Webex says nothing: no pong came in time."""
 
 
 class Connection:
@@ -47,9 +47,13 @@ class Connection:
         self._sequence: int | None = None
         self._early: list[Frame] = []
 
-    def authorize(self, token: Secret, timeout: float) -> None:
-        """Send the token in the first frame, then wait for Webex to confirm it (a
-        ``mercury.buffer_state`` event, as the JS SDK waits for): only then do events flow."""
+    def authorize(self, token: Secret, timeout: float) -> bool:
+        """Send the token in the first frame, then wait up to ``timeout`` for Webex to say the
+        socket is ready: ``mercury.buffer_state``, which the socket's URL asks for, as the JS
+        SDK's does (or ``mercury.registration_status``, its answer to the shared mode's
+        question). Any other frame coming first shows the socket authorized as well; it is
+        kept for receive(), in order. False when nothing came in time: the socket is used all
+        the same, since a refused token closes it and a dead one misses its pong."""
         self._send({"id": str(uuid.uuid4()), "type": "authorization",
                     "data": {"token": f"Bearer {token.reveal()}"}})
         until = self._clock() + timeout
@@ -58,10 +62,10 @@ class Connection:
                 frame = read_frame(self._socket.recv(timeout=left))
             except TimeoutError:
                 break
-            if frame.event_type in CONFIRMATIONS:
-                return
-            self._early.append(frame)  # kept for receive(), in order
-        raise Silent(f"Webex did not confirm the authorization within {timeout:g} s")
+            if frame.event_type not in CONFIRMATIONS:
+                self._early.append(frame)
+            return True
+        return False
 
     def receive(self, timeout: float) -> Frame | None:
         """The next frame within ``timeout`` seconds, or None; pings as due; Silent if no pong."""

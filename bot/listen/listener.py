@@ -20,6 +20,9 @@ What it promises, and how:
 - *Gaps are said, and caught up where Webex allows.* The store keeps when the listener last
   heard Webex; after a reconnect or restart the log says what it could not have seen, and the
   1:1 messages and mentions of the gap are listed and stored (:mod:`bot.listen.catch_up`).
+- *A refused token is not a network problem.* :meth:`Listener.check_token` lets a process
+  starting up stop at once on a refused token; later, a refusal (401/403, or the socket closed
+  with 4401, 4400 or 4403) is an error line per attempt, ``refused_wait`` apart.
 """
 
 from __future__ import annotations
@@ -34,15 +37,17 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
 
-from bot.errors import UpstreamError
+from bot.errors import NotAuthorized, UpstreamError
 from bot.jobs.acceptance import Acceptance, Outcome
 from bot.jobs.storage import Store, StoreUnavailable
 from bot.listen.activity import Frame
 from bot.listen.catch_up import CatchUpLimits, catch_up
+from bot.listen.clusters import Clusters
 from bot.listen.connection import Connection, Silent
 from bot.listen.resolve import Resolver
 from bot.secret import Secret
@@ -56,7 +61,19 @@ LEASE_KEY = "listen:lease"
 HEARD_KEY = "listen:heard-at"
 REPLACED = 4000  # another connection for the same device took over
 DEVICE_NOT_FOUND = 4404
-UNAUTHORIZED = 4401
+REFUSALS = {
+    4400: "Webex closed the websocket as a bad request (4400), which the JS SDK reads as a "
+          "service account's token: it cannot hold a websocket. WEBEX_BOT_TOKEN must be a "
+          "bot's token (or use webhooks)",
+    4401: "Webex refused the bot's token on the websocket (4401): it was revoked or is "
+          "invalid. Set a valid one in WEBEX_BOT_TOKEN",
+    4403: "Webex forbade the websocket (4403): the account of WEBEX_BOT_TOKEN is not "
+          "entitled to Webex messaging",
+}
+"""Closes that no reconnect mends (the JS SDK gives up on 4400 and 4403), and what they mean."""
+SOCKET_QUERY = {"outboundWireFormat": "text", "bufferStates": "true", "aliasHttpStatus": "true"}
+"""What the JS SDK asks of the socket: text frames, a buffer state after the authorization, and
+HTTP statuses in errors."""
 REREGISTRATIONS = 3  # new devices in a row before backing off
 # The websockets library logs headers and frames at DEBUG (the token is in both) and each
 # connection at INFO: only its warnings are worth a line.
@@ -66,6 +83,10 @@ WIRE_LOG.setLevel(logging.WARNING)
 
 class Replaced(Exception):
     """Webex closed the socket because another connection took the device."""
+
+
+class Refused(Exception):
+    """Webex refused the socket for its token or account; the message says what it means."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +100,9 @@ class ListenConfig:
     backoff_base: float = 1.0
     backoff_cap: float = 240.0
     replaced_wait: float = 60.0
+    refused_wait: float = 300.0  # after a refused token: someone has to change it
     lease_seconds: float = 15.0  # a killed listener's successor waits at most this long
-    open_timeout: float = 10.0
+    open_timeout: float = 10.0  # for the socket to open, then for its buffer state
     max_pending: int = 1000
     catch_up: CatchUpLimits = field(default_factory=CatchUpLimits)
     proxy: str | None = field(default=None, repr=False)  # may carry a password
@@ -108,6 +130,7 @@ class Listener:
         self._store = store
         self._acceptance = acceptance
         self._resolver = Resolver(webex)
+        self._clusters = Clusters(registry)
         self._clock = clock
         self._jitter = jitter
         self._backoff = RetryPolicy(base_delay=config.backoff_base, max_wait=config.backoff_cap,
@@ -147,6 +170,11 @@ class Listener:
                 log.warning("another connection took the bot's device (is a second listener "
                             "running for this bot?); backing off")
                 wait = self._config.replaced_wait * (0.5 + self._jitter() / 2)
+            except NotAuthorized as error:
+                wait = self._refused("Webex refused the bot's token (WEBEX_BOT_TOKEN): "
+                                     + error.describe())
+            except Refused as error:
+                wait = self._refused(str(error))
             except (ConnectionClosed, InvalidHandshake, OSError, Silent) as error:
                 log.warning("the websocket failed; reconnecting", extra={"reason": _why(error)})
             except UpstreamError as error:
@@ -164,6 +192,12 @@ class Listener:
             self._stopping.wait(wait if wait is not None else self._backoff.delay(failures, None))
         self._release_lease()
 
+    def _refused(self, why: str) -> float:
+        """Say why Webex refused the socket; how long to wait before the next attempt."""
+        wait = self._config.refused_wait * (0.5 + self._jitter() / 2)
+        log.error(f"{why}; trying again later", extra={"retry_in_seconds": round(wait)})
+        return wait
+
     def stop(self) -> None:
         """Close the socket and end run() (from any thread)."""
         self._stopping.set()
@@ -179,6 +213,16 @@ class Listener:
             return "connected"
         return "standing by" if self._standing_by else "connecting"
 
+    def check_token(self) -> None:
+        """Ask Webex's service catalog, as the listener does first: NotAuthorized when Webex
+        refuses the token, so a process starting up can say so and stop. Any other failure is
+        left to run(), which retries it."""
+        try:
+            self._registry.catalog()
+        except UpstreamError as error:
+            if isinstance(error, NotAuthorized):
+                raise
+
     def wait_until_connected(self, timeout: float) -> bool:
         """Block until the socket is open and authorized (tests and the demo)."""
         return self._connected.wait(timeout)
@@ -190,20 +234,26 @@ class Listener:
         headers = {"Authorization": f"Bearer {self._token.reveal()}",
                    "TrackingID": f"instant-connect-bot_{uuid.uuid4()}"}
         try:
-            socket = connect(device.websocket_url, additional_headers=headers,
+            socket = connect(_with_query(device.websocket_url), additional_headers=headers,
                              open_timeout=self._config.open_timeout, ping_interval=None,
                              proxy=self._config.proxy, max_size=4 * 1024 * 1024,
                              logger=WIRE_LOG)
         except InvalidStatus as error:
-            if error.response.status_code == 404:
+            status = error.response.status_code
+            if status == 404:
                 raise DeviceGone("Webex", status=404) from None
+            if status in (401, 403):
+                raise Refused(f"Webex refused the bot's token when opening the websocket "
+                              f"(HTTP {status}); check WEBEX_BOT_TOKEN") from None
             raise
         with socket:
             connection = Connection(socket, ping_interval=self._config.ping_interval,
                                     pong_timeout=self._config.pong_timeout)
             self._connection = connection
             try:
-                connection.authorize(self._token, timeout=self._config.open_timeout)
+                if not connection.authorize(self._token, timeout=self._config.open_timeout):
+                    log.info("Webex sent no buffer state after the authorization; listening "
+                             "anyway", extra={"waited_seconds": self._config.open_timeout})
                 self._opened()
                 self._read(connection)
             except ConnectionClosed as error:
@@ -253,7 +303,8 @@ class Listener:
         if frame.activity is None:
             return Outcome.IGNORED
         try:
-            event = self._resolver.event(frame.activity)
+            cluster = self._clusters.of(frame.activity.conversation_url)
+            event = self._resolver.event(frame.activity.in_cluster(cluster))
         except UpstreamError as error:
             log.error("could not look up an event from the websocket; it waits",
                       extra={"reason": error.describe()})
@@ -306,8 +357,8 @@ class Listener:
             raise DeviceGone("Webex", status=404) from None
         if close is not None and (close.code == REPLACED or close.reason == "replaced"):
             raise Replaced() from None
-        if close is not None and close.code == UNAUTHORIZED:
-            log.error("Webex refused the bot's token on the websocket (WEBEX_BOT_TOKEN)")
+        if close is not None and close.code in REFUSALS and not self._stopping.is_set():
+            raise Refused(REFUSALS[close.code]) from None
         if not self._stopping.is_set():
             raise error
 
@@ -351,6 +402,13 @@ def heard_lately(store: Store, config: ListenConfig, now: float) -> bool:
     listener of its own (a web process) reports as the websocket being connected."""
     heard = store.get(HEARD_KEY)
     return heard is not None and now - float(heard) <= config.lease_seconds
+
+
+def _with_query(websocket_url: str) -> str:
+    """The device's socket URL with what the JS SDK asks in its query."""
+    parts = urlsplit(websocket_url)
+    query = dict(parse_qsl(parts.query)) | SOCKET_QUERY
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _why(error: BaseException) -> str:

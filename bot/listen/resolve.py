@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.errors import Rejected
 from bot.events import MEMBERSHIP, MESSAGE, Event
-from bot.listen.activity import Activity
+from bot.listen.activity import PublicActivity
 from bot.upstream.webex import WebexClient
 
 # What messages/created and attachmentActions/created carry in ``data`` (no content).
@@ -25,7 +25,7 @@ class Resolver:
     def __init__(self, webex: WebexClient) -> None:
         self._webex = webex
 
-    def event(self, activity: Activity) -> Event | None:
+    def event(self, activity: PublicActivity) -> Event | None:
         """The webhook-shaped event, or None when it is nothing the bot's webhooks would see:
         its own messages, group messages that do not mention it, other people joining."""
         me = self._webex.me().id
@@ -57,7 +57,7 @@ class Resolver:
         return _event(activity.kind, record, activity.actor_id)
 
 
-def _announced(activity: Activity) -> dict[str, Any]:
+def _announced(activity: PublicActivity) -> dict[str, Any]:
     """What a webhook would announce, from the activity alone."""
     data = {"id": activity.event_id, "roomId": activity.room_id, "personId": activity.actor_id,
             "created": activity.published or None}

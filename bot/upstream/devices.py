@@ -5,17 +5,21 @@ Webex does not document this for bots; it is what the Webex clients and the JS S
 and reuses it on every reconnect and restart, and registers a new one only when Webex says the
 old one is gone (a 404), so devices do not pile up on the bot's account.
 
+The catalog's host map also says which cluster each host belongs to; the listener reads the
+cluster of a space from it (the host of an activity's conversation URL).
+
 Usage::
 
     registry = DeviceRegistry(token, "https://u2c.wbx2.com/u2c/api/v1", retry=policy)
     device = registry.find_or_register()          # GET devices, else POST one
+    registry.catalog().cluster_of("conv-k.wbx2.com")   # "urn:TEAM:eu-central-1_k:conversation"
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import requests
@@ -59,6 +63,40 @@ class Device:
         return cls(**json.loads(text))
 
 
+@dataclass(frozen=True)
+class ServiceCatalog:
+    """What ``catalog?format=hostmap`` answers: each service's address (``serviceLinks``) and,
+    from the host map (``hostCatalog``), the cluster id of every host it lists."""
+
+    links: dict[str, str] = field(default_factory=dict)
+    clusters: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_hostmap(cls, body: dict[str, Any]) -> ServiceCatalog:
+        """Read the answer; entries that are not what the JS SDK reads are skipped.
+
+        A host map entry is keyed by a service's default host and lists the hosts serving it,
+        each with a cluster id (``urn:TEAM:<cluster>:<service>``); the key itself takes its
+        first entry's cluster, as the JS SDK's ``findClusterId`` does."""
+        links = {name: url for name, url in (body.get("serviceLinks") or {}).items()
+                 if isinstance(name, str) and isinstance(url, str)}
+        clusters: dict[str, str] = {}
+        host_map = body.get("hostCatalog")
+        for key, entries in (host_map.items() if isinstance(host_map, dict) else ()):
+            good = [entry for entry in entries if isinstance(entry, dict)
+                    and isinstance(entry.get("host"), str) and isinstance(entry.get("id"), str)
+                    ] if isinstance(entries, list) else []
+            for entry in good:
+                clusters.setdefault(entry["host"].lower(), entry["id"])
+            if good and isinstance(key, str):
+                clusters.setdefault(key.lower(), good[0]["id"])
+        return cls(links, clusters)
+
+    def cluster_of(self, host: str) -> str | None:
+        """The cluster id the host map gives this host, or None."""
+        return self.clusters.get(host.lower())
+
+
 class DeviceRegistry:
     """Finds or registers the bot's device, each call retried within bounds."""
 
@@ -71,7 +109,7 @@ class DeviceRegistry:
         self._retry = retry or RetryPolicy()
         self._timeout = timeout
         self._session = requests.Session()  # honours HTTPS_PROXY, as requests always does
-        self._wdm_url: str | None = None
+        self._catalog: ServiceCatalog | None = None
 
     def __repr__(self) -> str:
         return "DeviceRegistry()"
@@ -88,15 +126,19 @@ class DeviceRegistry:
         log.info("registered a device for the bot")
         return device
 
+    def catalog(self, *, refresh: bool = False) -> ServiceCatalog:
+        """The service catalog, asked once (again when ``refresh``)."""
+        if self._catalog is None or refresh:
+            body = self._request("GET", f"{self._u2c_url}/catalog?format=hostmap")
+            self._catalog = ServiceCatalog.from_hostmap(body)
+        return self._catalog
+
     def _wdm(self) -> str:
-        """The WDM service's address, from the service catalog (asked once)."""
-        if self._wdm_url is None:
-            catalog = self._request("GET", f"{self._u2c_url}/catalog?format=hostmap")
-            wdm = (catalog.get("serviceLinks") or {}).get("wdm")
-            if not isinstance(wdm, str) or not wdm.startswith(("https://", "http://")):
-                raise MalformedResponse(SERVICE, detail="the service catalog names no wdm")
-            self._wdm_url = wdm.rstrip("/")
-        return self._wdm_url
+        """The WDM service's address, from the service catalog."""
+        wdm = self.catalog().links.get("wdm", "")
+        if not wdm.startswith(("https://", "http://")):
+            raise MalformedResponse(SERVICE, detail="the service catalog names no wdm")
+        return wdm.rstrip("/")
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None = None
                  ) -> dict[str, Any]:

@@ -1,8 +1,10 @@
 """The service catalog and the device service (WDM): where a bot finds its websocket.
 
-``GET /u2c/api/v1/catalog?format=hostmap`` names the device service; ``/wdm/api/v1/devices``
-lists, registers, reads, refreshes and deletes the bot's devices. Each device's
-``webSocketUrl`` points at the sandbox's websocket server (:mod:`.mercury`).
+``GET /u2c/api/v1/catalog?format=hostmap`` names the services (``serviceLinks``) and, in its
+host map (``hostCatalog``), the cluster of each host: every cluster's conversation service is
+there, which is how a client learns the cluster of a space from an activity's ``target.url``.
+``/wdm/api/v1/devices`` lists, registers, reads, refreshes and deletes the bot's devices. Each
+device's ``webSocketUrl`` points at the sandbox's websocket server (:mod:`.mercury`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 from werkzeug.routing import Rule
 from werkzeug.wrappers import Response
 
-from .ids import IdFactory, now_iso
+from .ids import CLUSTERS, IdFactory, now_iso
 from .journal import Journal
 from .responses import ApiError, Call, json_response, read_json_object
 
@@ -99,9 +101,10 @@ class Devices:
 class DevicesApi:
     """The catalog and WDM routes."""
 
-    def __init__(self, devices: Devices, http_url: Callable[[], str]) -> None:
+    def __init__(self, devices: Devices, http_url: Callable[[], str], home_cluster: str) -> None:
         self._devices = devices
         self._http_url = http_url
+        self._home = CLUSTERS[home_cluster]
 
     def rules(self) -> list[Rule]:
         """The routes this module serves."""
@@ -117,8 +120,15 @@ class DevicesApi:
     def catalog(self, call: Call) -> Response:
         """GET /u2c/api/v1/catalog?format=hostmap: the services' addresses."""
         base = self._http_url()
-        return json_response({"serviceLinks": {"wdm": f"{base}/wdm/api/v1",
-                                               "hydra": f"{base}/v1"}})
+        return json_response({
+            "serviceLinks": {"wdm": f"{base}/wdm/api/v1", "hydra": f"{base}/v1",
+                             "conversation": self._home.conversation_url},
+            "hostCatalog": {
+                cluster.conversation_host: [{"host": cluster.conversation_host, "ttl": -1,
+                                             "priority": 5,
+                                             "id": f"{cluster.team}:conversation"}]
+                for cluster in CLUSTERS.values()},
+        })
 
     def list_devices(self, call: Call) -> Response:
         """GET /wdm/api/v1/devices: the bot's live devices."""

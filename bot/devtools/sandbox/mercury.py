@@ -2,10 +2,16 @@
 
 One authorized socket per device: the client opens ``/mercury/api/v1/apps/wx2/registrations/
 <device>/messages`` (404 for a device that is unknown or deleted), sends its token in an
-``authorization`` frame (else close 4401), is told ``mercury.buffer_state`` (the JS SDK waits
-for it before it counts as connected), then receives one frame per event, answers each
-``ping`` with a ``pong``, and acknowledges frames. A second socket for a device takes over: the
-first is closed with 4000 "replaced"; a deleted device's socket is closed with 4404.
+``authorization`` frame (else close 4401), is told ``mercury.buffer_state`` (the JS SDK asks
+for it with ``bufferStates=true`` in the query and waits for it before it counts as connected),
+then receives one frame per event, answers each ``ping`` with a ``pong``, and acknowledges
+frames.
+
+Whether Webex sends the buffer state unasked is not known, so ``buffer_state`` plays each
+answer: "asked" (the default: only to a socket whose query has ``bufferStates=true``),
+"always", or "never". A revoked token (``refuse_token``) is closed with 4401 at authorization.
+A second socket for a device takes over: the first is closed with 4000 "replaced"; a deleted
+device's socket is closed with 4404.
 
 Events that happen while a device has no socket are *missed* (Webex does not replay them, as
 far as known). A frame sent but not acknowledged when its socket closes is *resent* when the
@@ -25,12 +31,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 
-from .activities import activity, frame
+from .activities import Space, activity, frame
 from .delivery import Event
 from .devices import Devices
 from .journal import Journal
@@ -41,6 +48,7 @@ AUTH_TIMEOUT_SECONDS = 10.0
 WIRE_LOG = logging.getLogger("bot.devtools.sandbox.mercury.wire")
 WIRE_LOG.setLevel(logging.WARNING)
 KINDS = ("refuse", "drop", "close", "duplicate", "delay", "silent")
+BUFFER_STATES = ("asked", "always", "never")
 
 
 @dataclass
@@ -73,6 +81,7 @@ class _Socket:
 
     connection: ServerConnection
     device: str
+    asks_buffer_state: bool = False
     authorized: bool = False
     mute: bool = False
 
@@ -89,16 +98,18 @@ class Mercury:
     """The websocket server, its faults and its record."""
 
     def __init__(self, journal: Journal, devices: Devices, token: str,
-                 room_type: Callable[[object], str | None], host: str,
+                 space_of: Callable[[str], Space], host: str,
                  stopping: threading.Event) -> None:
         self._journal = journal
         self._lock = journal.lock
         self._devices = devices
         self._expected_token = f"Bearer {token}"
-        self._room_type = room_type
+        self._space_of = space_of
         self._host = host
         self._stopping = stopping
         self.replay = True
+        self._buffer_state = "asked"
+        self.refuse_token = False
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._sockets: list[_Socket] = []
@@ -138,6 +149,17 @@ class Mercury:
         return f"ws://{self._host}:{self._server.socket.getsockname()[1]}"
 
     # control ------------------------------------------------------------------------------
+
+    @property
+    def buffer_state(self) -> str:
+        """When ``mercury.buffer_state`` is sent: "asked", "always" or "never"."""
+        return self._buffer_state
+
+    @buffer_state.setter
+    def buffer_state(self, mode: str) -> None:
+        if mode not in BUFFER_STATES:
+            raise ValueError(f"buffer_state must be one of {', '.join(BUFFER_STATES)}")
+        self._buffer_state = mode
 
     def add_fault(self, fault: MercuryFault) -> MercuryFault:
         """Put a fault in force."""
@@ -193,7 +215,7 @@ class Mercury:
 
     def publish(self, event: Event) -> None:
         """Send an event to every live device of the bot (or record it missed)."""
-        described = activity(event, self._room_type(event.data.get("roomId")))
+        described = activity(event, self._space_of(str(event.data.get("roomId"))))
         if described is None:
             return
         for device in self._devices.live_uuids:
@@ -295,9 +317,11 @@ class Mercury:
 
     def _handle(self, connection: ServerConnection) -> None:
         """Authorize, take the device over, resend what waits, then answer pings and acks."""
-        match = PATH.match(connection.request.path if connection.request else "")
+        path = connection.request.path if connection.request else ""
+        match = PATH.match(path)
         assert match is not None
-        socket = _Socket(connection, match.group(1))
+        asked = parse_qs(urlsplit(path).query).get("bufferStates") == ["true"]
+        socket = _Socket(connection, match.group(1), asks_buffer_state=asked)
         with self._lock:
             self._sockets.append(socket)
         try:
@@ -318,15 +342,18 @@ class Mercury:
         except (TimeoutError, ValueError):
             return False
         token = (first.get("data") or {}).get("token") if isinstance(first, dict) else None
-        return first.get("type") == "authorization" and token == self._expected_token
+        return first.get("type") == "authorization" and token == self._expected_token \
+            and not self.refuse_token
 
     def _take_over(self, socket: _Socket) -> None:
         with self._lock:
             replaced = [s for s in self._sockets
                         if s.device == socket.device and s.authorized and s is not socket]
             # Confirmed before any frame: a publisher sees the socket authorized only after.
-            socket.connection.send(json.dumps({"id": str(uuid.uuid4()),
-                                               "data": {"eventType": "mercury.buffer_state"}}))
+            if self._buffer_state == "always" or (
+                    self._buffer_state == "asked" and socket.asks_buffer_state):
+                socket.connection.send(json.dumps({
+                    "id": str(uuid.uuid4()), "data": {"eventType": "mercury.buffer_state"}}))
             socket.authorized = True
             waiting = list(self._state.setdefault(socket.device, _Device())
                            .unacknowledged.values())

@@ -15,6 +15,10 @@ Example::
         sb.wait_for(lambda: sb.requests_matching("POST", "/v1/messages"))
         sb.wait_for(sb.mail)                                 # a guest's link by email
         sb.mercury_fault("drop")                             # the next frame cuts the socket
+
+Spaces are hosted in the cluster of their creator's organisation: the sandbox's own (the
+bot's) is in ``cluster`` ("us" unless told "eu"), others made with ``add_org("eu")`` where they
+say; their ids, and their activities' ``target.url``, say so.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TypeVar
 
+from .activities import Space
 from .app import SandboxApp
 from .broker import Broker
 from .ciphers import unseal
@@ -57,11 +62,12 @@ class Sandbox:
     """A seeded, recorded, fault-injectable stand-in for Webex and the Instant Connect broker."""
 
     def __init__(self, seed: int = 0, *, host: str = "127.0.0.1", port: int = 0,
-                 mercury_replay: bool = True) -> None:
+                 mercury_replay: bool = True, mercury_buffer_state: str = "asked",
+                 cluster: str = "us") -> None:
         self.seed = seed
         self._journal = Journal()
         ids = IdFactory(seed)
-        self._world = World(self._journal, ids)
+        self._world = World(self._journal, ids, cluster)
         self.bot_token = f"sandbox-bot-token-{seeded(seed, 'token').getrandbits(96):024x}"
         self.jose_secret = hashlib.sha512(f"instant-connect-sandbox:{seed}".encode()).digest()
         bot_id = self._world.bot["id"]
@@ -84,13 +90,14 @@ class Sandbox:
         )
         self._stopping = threading.Event()
         self._devices = Devices(self._journal, ids, lambda: self.url, lambda: self.mercury_url)
-        self._mercury = Mercury(self._journal, self._devices, self.bot_token, self._room_type,
+        self._mercury = Mercury(self._journal, self._devices, self.bot_token, self._space,
                                 host, self._stopping)
         self._mercury.replay = mercury_replay
+        self._mercury.buffer_state = mercury_buffer_state
         self._dispatcher.subscribe(self._mercury.publish)
         rules = [
             *DirectoryApi(self._world).rules(),
-            *DevicesApi(self._devices, lambda: self.url).rules(),
+            *DevicesApi(self._devices, lambda: self.url, cluster).rules(),
             *MessagesApi(self._world, self._dispatcher).rules(),
             *WebhooksApi(self._webhooks).rules(),
             *broker.rules(),
@@ -281,6 +288,10 @@ class Sandbox:
         """The sandbox's default organization id."""
         return self._world.org_id
 
+    def add_org(self, cluster: str) -> str:
+        """A new organisation whose people's spaces are hosted in ``cluster`` ("us" or "eu")."""
+        return self._world.add_org(cluster)
+
     def add_person(
         self,
         email: str,
@@ -294,11 +305,13 @@ class Sandbox:
     def add_room(
         self, title: str, members: list[Ref] | None = None, *, with_bot: bool = True
     ) -> dict[str, Any]:
-        """Create a group space, with the bot as a member unless with_bot is False."""
+        """Create a group space, with the bot as a member unless with_bot is False; it is
+        hosted in the cluster of its first member's organisation."""
         return self._world.add_room(title, [_id(m) for m in members or []], with_bot=with_bot)
 
     def direct_room(self, person: Ref) -> dict[str, Any]:
-        """The 1:1 space between a person and the bot, created on first use."""
+        """The 1:1 space between a person and the bot, created on first use (hosted in the
+        cluster of the person's organisation)."""
         return self._world.direct_room(_id(person))
 
     def post_message(
@@ -399,6 +412,16 @@ class Sandbox:
         return self._mercury.url
 
     @property
+    def mercury_buffer_state(self) -> str:
+        """When a socket is told ``mercury.buffer_state`` after its authorization: "asked"
+        (only when its query has ``bufferStates=true``), "always" or "never"."""
+        return self._mercury.buffer_state
+
+    @mercury_buffer_state.setter
+    def mercury_buffer_state(self, mode: str) -> None:
+        self._mercury.buffer_state = mode
+
+    @property
     def mercury_replay(self) -> bool:
         """Whether frames left unacknowledged are resent on the device's next socket."""
         return self._mercury.replay
@@ -473,8 +496,8 @@ class Sandbox:
         with self._journal.lock:
             return list(self._mercury.missed)
 
-    def _room_type(self, room_id: object) -> str | None:
-        return self._world.room(room_id)["type"] if isinstance(room_id, str) else None
+    def _space(self, room_id: str) -> Space:
+        return Space(self._world.room(room_id)["type"], self._world.cluster_of(room_id))
 
     # recording, waiting, faults, ciphers --------------------------------------------------
 
@@ -522,9 +545,20 @@ class Sandbox:
         """Copies of the faults still in force (a used-up fault disappears)."""
         return self._faults.active
 
+    def revoke_token(self) -> None:
+        """Refuse the bot's token from now on, as Webex does once it is revoked (until
+        clear_faults): 401 on REST, the catalog and the devices; open websockets closed with
+        4401 and new ones refused with it."""
+        for path in ("/v1/*", "/u2c/*", "/wdm/*"):
+            self._faults.add(Fault("*", path, status=401))
+        self._mercury.refuse_token = True
+        self._mercury.close_all(4401, "unauthorized")
+
     def clear_faults(self) -> None:
-        """Remove every injected fault, SMTP, Twilio and websocket faults included."""
+        """Remove every injected fault, SMTP, Twilio and websocket faults and a revoked token
+        included."""
         self._faults.clear()
+        self._mercury.refuse_token = False
         self._relay.clear_faults()
         self._twilio.clear_faults()
         self._mercury.clear_faults()

@@ -2,6 +2,11 @@
 
 Methods raise ``ApiError`` with the status Webex would answer, so the REST routes and the
 test-facing ``Sandbox`` share one set of rules. All state sits behind the journal's lock.
+
+A space is hosted in the cluster of the organisation of the person who created it (the bot's
+organisation's, ``home_cluster``, but for organisations made with ``add_org``); its id, and
+those of its messages, memberships and card actions, name that cluster, so an id spelled with
+another cluster is not found (404), as in Webex.
 """
 
 from __future__ import annotations
@@ -10,7 +15,7 @@ import copy
 from typing import Any
 
 from .content import CONTENT_KEYS
-from .ids import IdFactory, now_iso
+from .ids import CLUSTERS, IdFactory, now_iso
 from .journal import Journal
 from .responses import ApiError
 
@@ -22,11 +27,16 @@ NO_MESSAGE = "Could not find a message with provided ID."
 class World:
     """Own every person, space, membership, message and attachment action."""
 
-    def __init__(self, journal: Journal, ids: IdFactory) -> None:
+    def __init__(self, journal: Journal, ids: IdFactory, home_cluster: str = "us") -> None:
         self._journal = journal
         self._lock = journal.lock
         self._ids = ids
         self.org_id = ids.new("ORGANIZATION")
+        if home_cluster not in CLUSTERS:
+            raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}")
+        self.home_cluster = home_cluster
+        self._org_clusters = {self.org_id: home_cluster}
+        self._room_clusters: dict[str, str] = {}
         self._people: dict[str, dict[str, Any]] = {}
         self._rooms: dict[str, dict[str, Any]] = {}
         self._members: dict[str, dict[str, dict[str, Any]]] = {}
@@ -39,7 +49,16 @@ class World:
             "instant-connect@webex.bot", "Instant Connect", kind="bot", nick_name="Instant"
         )
 
-    # people -------------------------------------------------------------------------------
+    # organisations and people -------------------------------------------------------------
+
+    def add_org(self, cluster: str) -> str:
+        """A new organisation whose spaces are hosted in ``cluster`` (a name in CLUSTERS)."""
+        if cluster not in CLUSTERS:
+            raise ValueError(f"cluster must be one of {', '.join(CLUSTERS)}")
+        with self._lock:
+            org_id = self._ids.new("ORGANIZATION")
+            self._org_clusters[org_id] = cluster
+            return org_id
 
     def add_person(
         self,
@@ -98,17 +117,20 @@ class World:
         with self._lock:
             for person_id in people:
                 self.person(person_id)
-            room_id = self._ids.new("ROOM")
+            creator = people[0] if people else self.bot["id"]
+            cluster = self._org_clusters.get(self._people[creator]["orgId"], self.home_cluster)
+            room_id = self._ids.new("ROOM", cluster)
             room: dict[str, Any] = {
                 "id": room_id,
                 "title": title,
                 "type": room_type,
                 "isLocked": False,
-                "creatorId": people[0] if people else self.bot["id"],
+                "creatorId": creator,
                 "created": now_iso(),
             }
             room["lastActivity"] = room["created"]
             self._rooms[room_id] = room
+            self._room_clusters[room_id] = cluster
             self._members[room_id] = {}
             for person_id in people:
                 self.add_member(room_id, person_id)
@@ -130,6 +152,12 @@ class World:
                 raise ApiError(404, NO_ROOM)
             return copy.deepcopy(self._rooms[room_id])
 
+    def cluster_of(self, room_id: str) -> str:
+        """The cluster hosting a space (a name in CLUSTERS), or 404."""
+        with self._lock:
+            self.room(room_id)
+            return self._room_clusters[room_id]
+
     def add_member(self, room_id: str, person_id: str) -> dict[str, Any]:
         """Make a person a member of a space (idempotent) and return the membership."""
         with self._lock:
@@ -138,7 +166,7 @@ class World:
             members = self._members[room_id]
             if person_id not in members:
                 members[person_id] = {
-                    "id": self._ids.new("MEMBERSHIP"),
+                    "id": self._ids.new("MEMBERSHIP", self._room_clusters[room_id]),
                     "roomId": room_id,
                     "roomType": room["type"],
                     "personId": person_id,
@@ -182,7 +210,8 @@ class World:
             if parent_id is not None:
                 self._check_parent(parent_id, room_id)
             author = self._people[author_id]
-            message: dict[str, Any] = {"id": self._ids.new("MESSAGE"), "roomId": room_id}
+            message: dict[str, Any] = {
+                "id": self._ids.new("MESSAGE", self._room_clusters[room_id]), "roomId": room_id}
             if parent_id is not None:
                 message["parentId"] = parent_id
             message["roomType"] = room["type"]
@@ -266,7 +295,7 @@ class World:
                 raise ApiError(404, NO_MESSAGE)
             self.member_room(message["roomId"], person_id)
             action = {
-                "id": self._ids.new("ATTACHMENT_ACTION"),
+                "id": self._ids.new("ATTACHMENT_ACTION", self._room_clusters[message["roomId"]]),
                 "type": "submit",
                 "messageId": message_id,
                 "inputs": copy.deepcopy(inputs),
