@@ -22,7 +22,9 @@ def test_the_scripted_demo_shows_every_step():
     assert "Guest 1 link sent to z•••@example.org (email, with calendar invite)" in text
     assert "Zoë's inbox (zoe@example.org): Your video meeting: Patient follow-up" in text
     assert "QR code and calendar invite attached (join-qr.png, invite.ics)" in text
-    assert "invites you to a video meeting (Patient follow-up), " in text
+    assert "From: Alice Martin, Clinique du Parc" in text
+    assert ("Alice Martin, Clinique du Parc, invites you to a video meeting (Patient follow-up), "
+            in text)
 
 
 def test_the_demo_over_the_websocket_prints_the_same_transcript():

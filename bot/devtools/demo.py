@@ -94,6 +94,7 @@ class Transcript:
             lines = text.get_content().splitlines() if text is not None else []
             attached = [part.get_filename() for part in parsed.iter_attachments()]
             self.say(f"  {name}'s inbox ({mail.rcpt_tos[0]}): {parsed['Subject']}")
+            self.say(f"      From: {parsed['From'].addresses[0].display_name}")
             for line in lines[2:4]:  # When:, Join:
                 self.say(f"      {line}")
             files = ", ".join(map(str, attached))
@@ -177,6 +178,7 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
             storage_url=f"sqlite:///{folder}/demo.sqlite3",
             device_catalog=CATALOG,
             default_timezone="Europe/Paris",
+            org_name="Clinique du Parc",
             retry=RetryPolicy(max_attempts=2, max_wait=1.0),
             **sandbox_guest_channels(box),
         )
