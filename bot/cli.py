@@ -102,8 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how the bot hears Webex: signed webhooks (default) or the websocket")
     commands.add_parser("serve", help="run the whole bot: gunicorn's web processes and "
                         "WORKER_PROCESSES worker processes")
-    commands.add_parser("work", help="run one worker process: the jobs the web processes "
-                        "stored (and the websocket, with EVENTS=websocket or both)")
+    working = commands.add_parser("work", help="run one worker process: the jobs the web "
+                                  "processes stored (and the websocket, with EVENTS=websocket "
+                                  "or both)")
+    working.add_argument("--owner", help="the id its claims are held under (serve gives one, "
+                         "and hands that id's jobs back when the process dies); default: a new one")
     commands.add_parser("listen", help="run the bot with its events over a websocket: "
                         "no public URL, no web server (one per bot)")
     commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
@@ -207,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve()
         if args.command == "work":
-            return work()
+            return work(owner=args.owner)
         if args.command == "listen":  # this process has no webhook endpoint: the websocket
             return work(events="websocket")
         if args.command == "bench":
@@ -236,6 +239,7 @@ def serve() -> int:
     for warning in preflight(settings):
         log.warning(warning)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
+    os.environ["STORAGE_URL"] = settings.storage_url  # where the supervisor hands jobs back
     if settings.server.worker_processes:
         argv = supervisor.command(argv, settings.server.worker_processes,
                                   settings.log_level or "INFO")
@@ -243,9 +247,9 @@ def serve() -> int:
     return 1  # execvp only returns by raising
 
 
-def work(events: str | None = None) -> int:
+def work(events: str | None = None, owner: str | None = None) -> int:
     """Run the worker threads (and, when events come over the websocket, the listener) until
-    SIGTERM or Ctrl-C; ``events`` overrides EVENTS."""
+    SIGTERM or Ctrl-C; ``events`` overrides EVENTS; ``owner`` names the claims."""
     settings = Settings.from_env()
     if events is not None:
         settings = replace(settings, events=events)
@@ -255,7 +259,7 @@ def work(events: str | None = None) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    service = BotService(settings, role="worker")
+    service = BotService(settings, role="worker", worker_owner=owner)
     service.start()
     try:
         stopping.wait()
