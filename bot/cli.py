@@ -29,7 +29,7 @@ from pathlib import Path
 from bot import logs, supervisor
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
 from bot.errors import InvalidRequest, UpstreamError
-from bot.jobs.storage import open_store
+from bot.jobs.storage import StoreUnavailable, open_store
 from bot.limits import DEFAULT_VALID_FOR
 from bot.service import BotService, preflight
 from bot.settings import Settings, SettingsError
@@ -110,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("listen", help="run the bot with its events over a websocket: "
                         "no public URL, no web server (one per bot)")
     commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
+    release = commands.add_parser("release-jobs", help="hand a dead worker process's jobs back at "
+                                  "once (serve does it when one of its worker processes dies)")
+    release.add_argument("owner", help="the dead process's owner id (its --owner)")
 
     from bot.devtools.bench.options import FULL_RUN, STORE_CHOICES
 
@@ -219,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_main(args)
         if args.command == "webhooks":
             return run_webhooks(args, Settings.from_env())
+        if args.command == "release-jobs":
+            return release_jobs(Settings.from_env(), args.owner)
         if args.command == "abandoned":
             return list_abandoned(Settings.from_env())
         return run_links(args)
@@ -239,7 +244,6 @@ def serve() -> int:
     for warning in preflight(settings):
         log.warning(warning)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
-    os.environ["STORAGE_URL"] = settings.storage_url  # where the supervisor hands jobs back
     if settings.server.worker_processes:
         argv = supervisor.command(argv, settings.server.worker_processes,
                                   settings.log_level or "INFO")
@@ -266,6 +270,22 @@ def work(events: str | None = None, owner: str | None = None) -> int:
     finally:
         log.info("stopping: closing the websocket, letting the workers finish")
         service.stop()
+    return 0
+
+
+def release_jobs(settings: Settings, owner: str) -> int:
+    """Make a dead worker process's claims claimable now and forget its heartbeat (see
+    ``Store.release``); exit 1 when the store cannot be reached (the leases still run out)."""
+    logs.configure(settings.log_level or "INFO", settings.secret_values())
+    store = open_store(settings.storage_url)
+    try:
+        released = store.release(owner)
+    except StoreUnavailable:  # the store logged why
+        return 1
+    finally:
+        store.close()
+    log.info("jobs of a dead worker process handed back", extra={"owner": owner,
+                                                                 "jobs": released})
     return 0
 
 

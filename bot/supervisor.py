@@ -8,10 +8,10 @@ the signal on and waits: gunicorn finishes its requests, the workers their curre
 
 A worker that dies loses nothing and holds nothing up: each worker process is started with an
 owner id of its own (``--owner``, never reused), and once it is dead (reaped, so it can write
-nothing more) its jobs are handed back at once and its heartbeat forgotten
-(``python -m bot.jobs.release``), before another is started: the web processes' /readyz says
-"no worker process" meanwhile, and the jobs go to the next worker process without waiting for
-their leases to run out.
+nothing more) its jobs are handed back at once and its heartbeat forgotten (``python -m bot
+release-jobs``, a process of its own so that this one stays small), before another is started:
+the web processes' /readyz says "no worker process" meanwhile, and the jobs go to the next
+worker process without waiting for their leases to run out.
 
 Its children do not outlive it: each is started with a parent-death signal (see
 ``bot.lifeline``), so a ``serve`` SIGKILLed by a process manager takes gunicorn (whose web
@@ -42,7 +42,7 @@ from bot.lifeline import child_of_this_process
 log = logging.getLogger(__name__)
 
 WORKER_COMMAND = (sys.executable, "-m", "bot", "work")
-RELEASE_COMMAND = (sys.executable, "-m", "bot.jobs.release")
+RELEASE_COMMAND = (sys.executable, "-m", "bot", "release-jobs")
 RELEASE_SECONDS = 15.0  # the store client's own timeouts and retries, and a margin
 CHECK_SECONDS = 0.2  # how often dead children are looked for; wake-ups do not wait on it
 STEADY_SECONDS = 30.0  # a worker that ran this long is started again at once
@@ -119,8 +119,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("web_command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     logs.configure(args.log_level)
-    return supervise(args.web_command, args.workers,
-                     release_command=(*RELEASE_COMMAND, "--log-level", args.log_level))
+    return supervise(args.web_command, args.workers)
 
 
 def supervise(web_command: Sequence[str], worker_processes: int,

@@ -13,7 +13,7 @@ is never claimed a second time by another worker while the first is still workin
 same heartbeat tells the store this worker process is alive, which the web processes' readiness
 reads. Every claim is held under the process's owner id: ``serve`` gives each worker process it
 starts one of its own (``--owner``), and when that process dies hands its jobs back at once
-(``python -m bot.jobs.release``); a worker process nobody watches has a random one, and its jobs
+(``python -m bot release-jobs``); a worker process nobody watches has a random one, and its jobs
 wait for their lease to run out.
 
 Storage may go away at any moment (a Redis restart, a full disk): no error ends a thread. A
