@@ -29,7 +29,7 @@ from pathlib import Path
 from bot import logs, supervisor
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
 from bot.errors import InvalidRequest, NotAuthorized, UpstreamError
-from bot.jobs.storage import open_store
+from bot.jobs.storage import StoreUnavailable, open_store
 from bot.limits import DEFAULT_VALID_FOR
 from bot.service import BotService, preflight
 from bot.settings import Settings, SettingsError
@@ -102,11 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="how the bot hears Webex: signed webhooks (default) or the websocket")
     commands.add_parser("serve", help="run the whole bot: gunicorn's web processes and "
                         "WORKER_PROCESSES worker processes")
-    commands.add_parser("work", help="run one worker process: the jobs the web processes "
-                        "stored (and the websocket, with EVENTS=websocket or both)")
+    working = commands.add_parser("work", help="run one worker process: the jobs the web "
+                                  "processes stored (and the websocket, with EVENTS=websocket "
+                                  "or both)")
+    working.add_argument("--owner", help="the id its claims are held under (serve gives one, "
+                         "and hands that id's jobs back when the process dies); default: a new one")
     commands.add_parser("listen", help="run the bot with its events over a websocket: "
                         "no public URL, no web server (one per bot)")
     commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
+    release = commands.add_parser("release-jobs", help="hand a dead worker process's jobs back at "
+                                  "once (serve does it when one of its worker processes dies)")
+    release.add_argument("owner", help="the dead process's owner id (its --owner)")
 
     from bot.devtools.bench.options import FULL_RUN, STORE_CHOICES
 
@@ -207,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return serve()
         if args.command == "work":
-            return work()
+            return work(owner=args.owner)
         if args.command == "listen":  # this process has no webhook endpoint: the websocket
             return work(events="websocket")
         if args.command == "bench":
@@ -216,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_main(args)
         if args.command == "webhooks":
             return run_webhooks(args, Settings.from_env())
+        if args.command == "release-jobs":
+            return release_jobs(Settings.from_env(), args.owner)
         if args.command == "abandoned":
             return list_abandoned(Settings.from_env())
         return run_links(args)
@@ -243,10 +251,10 @@ def serve() -> int:
     return 1  # execvp only returns by raising
 
 
-def work(events: str | None = None) -> int:
+def work(events: str | None = None, owner: str | None = None) -> int:
     """Run the worker threads (and, when events come over the websocket, the listener) until
-    SIGTERM or Ctrl-C; ``events`` overrides EVENTS. A token Webex refuses at start-up is a
-    SettingsError (one line, exit 2), not a network problem to retry."""
+    SIGTERM or Ctrl-C; ``events`` overrides EVENTS; ``owner`` names the claims. A token Webex
+    refuses at start-up is a SettingsError (one line, exit 2), not a network problem to retry."""
     settings = Settings.from_env()
     if events is not None:
         settings = replace(settings, events=events)
@@ -256,7 +264,7 @@ def work(events: str | None = None) -> int:
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    service = BotService(settings, role="worker")
+    service = BotService(settings, role="worker", worker_owner=owner)
     if service.listener is not None:
         try:
             service.listener.check_token()
@@ -270,6 +278,22 @@ def work(events: str | None = None) -> int:
     finally:
         log.info("stopping: closing the websocket, letting the workers finish")
         service.stop()
+    return 0
+
+
+def release_jobs(settings: Settings, owner: str) -> int:
+    """Make a dead worker process's claims claimable now and forget its heartbeat (see
+    ``Store.release``); exit 1 when the store cannot be reached (the leases still run out)."""
+    logs.configure(settings.log_level or "INFO", settings.secret_values())
+    store = open_store(settings.storage_url)
+    try:
+        released = store.release(owner)
+    except StoreUnavailable:  # the store logged why
+        return 1
+    finally:
+        store.close()
+    log.info("jobs of a dead worker process handed back", extra={"owner": owner,
+                                                                 "jobs": released})
     return 0
 
 

@@ -26,7 +26,7 @@ from bot.conversation.router import Conversation
 from bot.errors import UpstreamError
 from bot.jobs.acceptance import Acceptance
 from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
-from bot.jobs.worker import ALIVE_FACT, Worker
+from bot.jobs.worker import Worker
 from bot.listen.listener import Listener, heard_lately
 from bot.logs import silenced
 from bot.settings import Settings, SettingsError
@@ -53,6 +53,7 @@ class BotService:
         webex: WebexClient | None = None,
         meetings: InstantConnectClient | None = None,
         role: Role = "all",
+        worker_owner: str | None = None,
     ) -> None:
         self.settings = settings
         self.store = store or open_settings_store(settings)
@@ -62,7 +63,7 @@ class BotService:
             settings.bot_token, settings.webex_base_url,
             timeout=settings.webex_timeout, retry=settings.retry, pool_size=pool_size,
         )
-        self.worker = None if role == "web" else self._worker(meetings, pool_size)
+        self.worker = None if role == "web" else self._worker(meetings, pool_size, worker_owner)
         self.intake = Intake(settings.intake_config(), self.store, on_accepted=self._wake) \
             if settings.webhooks and role != "worker" else None
         self.listener = self._listener() if settings.websocket and role != "web" else None
@@ -70,7 +71,8 @@ class BotService:
         self._token_checked_at = float("-inf")
         self._lock = threading.Lock()
 
-    def _worker(self, meetings: InstantConnectClient | None, pool_size: int) -> Worker:
+    def _worker(self, meetings: InstantConnectClient | None, pool_size: int,
+                owner: str | None) -> Worker:
         """The worker threads and the conversation they run (a web process has neither)."""
         settings = self.settings
         meetings = meetings or InstantConnectClient(
@@ -84,7 +86,7 @@ class BotService:
         return Worker(
             self.store, conversation.process,
             threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
-            max_attempts=settings.max_attempts,
+            max_attempts=settings.max_attempts, owner=owner,
         )
 
     def _wake(self) -> None:
@@ -139,7 +141,7 @@ class BotService:
         problems = []
         try:
             self.store.ping()
-            if self.worker is None and self.store.get(ALIVE_FACT) is None:
+            if self.worker is None and self.store.live_workers() == 0:
                 problems.append("no worker process has said it is alive in the last "
                                 f"{self.settings.job_lease_seconds:g} s")
         except StoreUnavailable:  # what failed is in the log; this endpoint may be public

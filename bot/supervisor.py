@@ -4,8 +4,19 @@ The web processes only verify, store and answer; the job workers run in processe
 (``python -m bot work``), so an acknowledgement shares no GIL and no thread with them. This
 process starts both, starts a worker process again when one dies (at once if it had run a while,
 else after a backoff, so one that cannot start does not spin), and on SIGTERM or Ctrl-C passes
-the signal on and waits: gunicorn finishes its requests, the workers their current job. A worker
-that dies loses nothing: its jobs' leases run out and the next worker takes them.
+the signal on and waits: gunicorn finishes its requests, the workers their current job.
+
+A worker that dies loses nothing and holds nothing up: each worker process is started with an
+owner id of its own (``--owner``, never reused), and once it is dead (reaped, so it can write
+nothing more) its jobs are handed back at once and its heartbeat forgotten (``python -m bot
+release-jobs``, a process of its own so that this one stays small), before another is started:
+the web processes' /readyz says "no worker process" meanwhile, and the jobs go to the next
+worker process without waiting for their leases to run out.
+
+Its children do not outlive it: each is started with a parent-death signal (see
+``bot.lifeline``), so a ``serve`` SIGKILLed by a process manager takes gunicorn (whose web
+processes follow their master the same way) and the workers with it, and the port is free for
+the next ``serve``.
 
 ``serve`` checks the settings, then replaces itself with ``python -m bot.supervisor``: this module
 imports nothing but the standard library and the log format, so the process that only watches
@@ -17,17 +28,22 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Sequence
 
 from bot import logs
+from bot.lifeline import child_of_this_process
 
 log = logging.getLogger(__name__)
 
 WORKER_COMMAND = (sys.executable, "-m", "bot", "work")
+RELEASE_COMMAND = (sys.executable, "-m", "bot", "release-jobs")
+RELEASE_SECONDS = 15.0  # the store client's own timeouts and retries, and a margin
 CHECK_SECONDS = 0.2  # how often dead children are looked for; wake-ups do not wait on it
 STEADY_SECONDS = 30.0  # a worker that ran this long is started again at once
 MAX_BACKOFF_SECONDS = 30.0
@@ -35,11 +51,15 @@ STOP_SECONDS = 40.0  # gunicorn's graceful timeout (30 s) and a margin
 
 
 class WorkerProcess:
-    """One ``python -m bot work`` child, started again whenever it dies."""
+    """One ``python -m bot work`` child, started again whenever it dies, once its jobs are
+    handed back."""
 
-    def __init__(self, number: int, command: Sequence[str]) -> None:
+    def __init__(self, number: int, command: Sequence[str],
+                 release_command: Sequence[str]) -> None:
         self.number = number
+        self.owner = ""
         self._command = list(command)
+        self._release_command = list(release_command)
         self._quick_deaths = 0
         self._restart_at = 0.0
         self._started_at = 0.0
@@ -52,11 +72,25 @@ class WorkerProcess:
             if code is None:
                 return
             self._died(code, now)
+            self._release()
         if now >= self._restart_at:
-            self.process = subprocess.Popen(self._command)
+            self.owner = f"{socket.gethostname()}:{uuid.uuid4().hex}"
+            self.process = subprocess.Popen([*self._command, "--owner", self.owner],
+                                            preexec_fn=child_of_this_process())
             self._started_at = now
             log.info("worker process started", extra={"worker": self.number,
                                                        "pid": self.process.pid})
+
+    def _release(self) -> None:
+        """Hand the dead process's jobs back now; if that fails, their leases still run out."""
+        try:
+            code = subprocess.run([*self._release_command, self.owner], timeout=RELEASE_SECONDS,
+                                  preexec_fn=child_of_this_process()).returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        if code != 0:
+            log.warning("could not hand back the jobs of the worker process that died; they are "
+                        "taken again when their leases run out", extra={"worker": self.number})
 
     def _died(self, code: int, now: float) -> None:
         self.process = None
@@ -89,16 +123,18 @@ def main(argv: Sequence[str]) -> int:
 
 
 def supervise(web_command: Sequence[str], worker_processes: int,
-              worker_command: Sequence[str] = WORKER_COMMAND) -> int:
+              worker_command: Sequence[str] = WORKER_COMMAND,
+              release_command: Sequence[str] = RELEASE_COMMAND) -> int:
     """Run gunicorn and ``worker_processes`` workers until gunicorn exits or a signal comes;
     return gunicorn's exit code (0 after a signal)."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
-    workers = [WorkerProcess(number, worker_command) for number in range(1, worker_processes + 1)]
+    workers = [WorkerProcess(number, worker_command, release_command)
+               for number in range(1, worker_processes + 1)]
     for worker in workers:
         worker.keep_running(time.monotonic())
-    web = subprocess.Popen(list(web_command))
+    web = subprocess.Popen(list(web_command), preexec_fn=child_of_this_process())
     try:
         while not stopping.wait(CHECK_SECONDS):
             if web.poll() is not None:

@@ -9,8 +9,11 @@ Run with ``python -m pytest -m slow tests/test_faults.py``.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
+import signal
+import statistics
 import threading
 import time
 from collections import Counter
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 
 from bot.devtools.sandbox import Delivery
 from bot.settings import Settings
@@ -32,8 +36,10 @@ from tests.support.faults import (
     count_outcomes,
     cpu_seconds,
     fleet,
+    kill_a_worker_mid_submit,
     log_lines,
     percentile,
+    poll_until,
     redis_server,
     redis_url_for,
     report,
@@ -405,3 +411,44 @@ def test_a_flood_is_refused_beyond_the_backlog_and_what_was_taken_is_done(
     assert backlog_full_lines == len(refused)
     assert replies_to_refused == 0, "a refused event was processed anyway"
     assert growth < RSS_GROWTH_BOUND, "worker memory grew under the flood"
+
+
+# 6: a worker process killed: its jobs and readiness ------------------------------------------
+
+KILL_RUNS = 3
+READINESS_WATCH_SECONDS = 60.0  # the worker's lease: a liveness that outlives its process ends
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "redis"])
+def test_a_killed_worker_processs_jobs_and_readiness_follow_at_once(
+    engine: str, redis_base: str | None, tmp_path: Path
+) -> None:
+    """SIGKILL the worker process while it waits on the broker for a submit, with the default
+    60 s lease, several times: the seconds from the kill to the links message; then SIGKILL an
+    idle one: the seconds until /readyz says no worker process runs."""
+    deployment = Deployment(f"one-instance-{engine}", 1, engine)
+    with fleet(tmp_path, storage_url=storage_for(deployment, redis_base), seed=61) as crew:
+        [bot] = crew.bots
+        submits, to_links = [], []
+        for run in range(KILL_RUNS):
+            submit, seconds = kill_a_worker_mid_submit(crew, f"Killed mid form {run}")
+            submits.append(submit)
+            to_links.append(round(seconds, 2))
+        poll_until(bot.worker_pids, timeout=30)
+        [worker] = bot.worker_pids()
+        os.kill(worker, signal.SIGKILL)
+        killed_at = time.monotonic()
+        try:
+            poll_until(lambda: not requests.get(bot.url + "/readyz", timeout=5).ok,
+                       timeout=READINESS_WATCH_SECONDS)
+            to_not_ready: float | None = round(time.monotonic() - killed_at, 2)
+        except TimeoutError:
+            to_not_ready = None  # ready all along
+        ledger = count_outcomes(crew, submits)
+    figures = {"engine": engine, "runs": KILL_RUNS, "kill_to_links_seconds": to_links,
+               "median_kill_to_links_seconds": statistics.median(to_links),
+               "kill_to_not_ready_seconds": to_not_ready, **ledger.figures()}
+    report(f"worker-killed-{engine}", figures)
+    ledger.assert_exactly_once()
+    assert max(to_links) < 20, "a dead worker's job waited for its lease"
+    assert to_not_ready is not None and to_not_ready < 5

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -24,7 +25,13 @@ import requests
 from bot.devtools.as_deployed import LaunchedBot, children_of, launched_bot, sandbox_env
 from bot.devtools.sandbox import Sandbox
 from bot.supervisor import WorkerProcess
-from tests.support.faults import poll_until, redis_server
+from tests.support.faults import (
+    count_outcomes,
+    fleet,
+    kill_a_worker_mid_submit,
+    poll_until,
+    redis_server,
+)
 
 SECRET = "process-model-tests-secret-41c9"
 
@@ -101,6 +108,64 @@ def test_a_worker_process_killed_is_started_again_and_loses_nothing(
         assert second != first
 
 
+def test_a_killed_worker_processs_pending_submit_is_taken_again_at_once_not_after_its_lease(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """Killed while its job waits on the broker, with a 60 s lease: the next worker process
+    takes the job as soon as it runs, and the person gets one set of links."""
+    with fleet(tmp_path, storage_url=storage_url, seed=26) as crew:
+        submit, seconds = kill_a_worker_mid_submit(crew, "Pending form")
+        assert seconds < 20, f"the links came {seconds:.1f} s after the kill"
+        count_outcomes(crew, [submit]).assert_exactly_once()
+
+
+def test_readiness_says_no_worker_process_soon_after_the_worker_process_is_killed(
+    tmp_path: Path
+) -> None:
+    """The supervisor forgets the dead process's heartbeat: /readyz is 503 until the next
+    worker process says it is alive (here: its start takes it about a second)."""
+    with served(27, f"sqlite:///{tmp_path}/bot.sqlite3", tmp_path, workers=1) as (_, bot):
+        poll_until(lambda: ready(bot), timeout=30)
+        [first] = bot.worker_pids()
+        os.kill(first, signal.SIGKILL)
+        said = poll_until(lambda: not_ready_because(bot), timeout=5)
+        assert any("no worker process has said it is alive" in problem for problem in said)
+        poll_until(lambda: ready(bot), timeout=30)
+
+
+def not_ready_because(bot: LaunchedBot) -> list[str]:
+    """The problems /readyz names (none when ready)."""
+    answer = requests.get(bot.url + "/readyz", timeout=5)
+    return [] if answer.ok else list(answer.json()["problems"])
+
+
+def test_serve_killed_takes_its_children_along_and_the_next_serve_gets_the_port(
+    tmp_path: Path
+) -> None:
+    """A process manager SIGKILLs ``serve``: gunicorn's master, its web processes and the worker
+    process go too, within seconds, and ``serve`` started again on the same port serves."""
+    with Sandbox(seed=28) as box:
+        env = sandbox_env(box, f"sqlite:///{tmp_path}/bot.sqlite3", SECRET)
+        with launched_bot(env, workers=2, log_dir=tmp_path) as first:
+            poll_until(lambda: len(first.web_pids()) == 2 and first.worker_pids(), timeout=30)
+            children = [pid for pid in first.roles() if pid != first.process.pid]
+            first.process.kill()
+            first.process.wait()
+            try:
+                # Gone first: a web process still stopping could answer the next one's /healthz.
+                poll_until(lambda: not [pid for pid in children if running(pid)], timeout=10)
+                (tmp_path / "second").mkdir()
+                with launched_bot(env, workers=2, log_dir=tmp_path / "second",
+                                  port=urlsplit(first.url).port) as second:
+                    box.register_webhook(second.webhook_url, SECRET, "messages", "created")
+                    assert answered(box, ask_for_help(box, "barbara"))
+                    assert "Connection in use" not in second.log_path.read_text()
+            finally:  # on failure, no orphan may outlive the test
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+
+
 def test_sigterm_stops_the_web_and_the_worker_processes(tmp_path: Path) -> None:
     with Sandbox(seed=23) as box:
         env = sandbox_env(box, f"sqlite:///{tmp_path}/bot.sqlite3", SECRET)
@@ -148,7 +213,8 @@ def test_serve_with_the_websocket_listens_in_the_worker_process(tmp_path: Path) 
 
 def test_a_worker_process_that_keeps_dying_is_started_again_ever_more_slowly() -> None:
     """Backoff 0.5 s, 1 s, ... after quick deaths; at once after one that ran a while."""
-    worker = WorkerProcess(1, [sys.executable, "-c", "raise SystemExit(3)"])
+    worker = WorkerProcess(1, [sys.executable, "-c", "raise SystemExit(3)"],
+                           release_command=[sys.executable, "-c", "pass"])
 
     def died_by(now: float) -> None:
         assert worker.process is not None

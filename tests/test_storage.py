@@ -403,6 +403,114 @@ def test_backlog_counts_pending_and_leased_jobs(store: Store) -> None:
     assert store.backlog() == 2
 
 
+# --- dead workers: heartbeats and release -------------------------------------------------------
+
+
+def test_a_released_owners_jobs_are_claimable_at_once(store: Store) -> None:
+    for number in range(3):
+        store.accept(f"e{number}", "messages", "{}")
+    assert store.claim("dead", 60).event_id == "e0"  # type: ignore[union-attr]
+    assert store.claim("live", 60).event_id == "e1"  # type: ignore[union-attr]
+    assert store.release("dead") == 1  # no clock moved: the lease has 60 s to run
+    again = store.claim("next", 60)
+    assert again is not None and (again.event_id, again.attempts) == ("e0", 2)
+    assert store.claim("next", 60).event_id == "e2"  # type: ignore[union-attr]
+    assert store.claim("next", 60) is None, "the live owner's job was handed out again"
+    assert store.extend("e1", "live", 60) is True
+    store.complete("e1", "live")
+    assert store.backlog() == 2
+
+
+def test_what_a_released_owner_sends_late_loses(store: Store) -> None:
+    store.accept("e1", "messages", "{}")
+    store.accept("e2", "messages", "{}")
+    assert store.claim("dead", 60) is not None
+    store.heartbeat("dead", 60)
+    store.release("dead")
+    assert store.extend("e1", "dead", 60) is False
+    store.complete("e1", "dead")
+    store.abandon("e1", "dead", "late")
+    store.heartbeat("dead", 60)
+    assert store.claim("dead", 60) is None  # e2 is ready, but not for a dead owner
+    assert (store.backlog(), store.abandoned(), store.live_workers()) == (2, [], 0)
+    assert store.claim("next", 60).event_id == "e1"  # type: ignore[union-attr]
+
+
+def test_heartbeats_count_the_live_workers(store: Store, clock: FakeClock) -> None:
+    assert store.live_workers() == 0
+    store.heartbeat("w1", 10)
+    store.heartbeat("w2", 20)
+    assert store.live_workers() == 2
+    clock.advance(15)
+    assert store.live_workers() == 1
+    store.heartbeat("w1", 10)
+    assert store.live_workers() == 2
+    assert store.release("w2") == 0
+    assert store.release("never-seen") == 0
+    assert store.live_workers() == 1
+
+
+def test_a_job_put_back_for_later_stays_put_when_its_owner_is_released(
+    store: Store, clock: FakeClock
+) -> None:
+    store.accept("e1", "messages", "{}")
+    assert store.claim("w1", 60) is not None
+    store.retry_later("e1", "w1", 30)
+    assert store.extend("e1", "w1", 60) is False  # no longer w1's
+    assert store.release("w1") == 0
+    assert store.claim("w2", 60) is None, "the backoff was cut short"
+    clock.advance(30)
+    job = store.claim("w2", 60)
+    assert job is not None and job.attempts == 2
+
+
+def test_a_release_wakes_a_waiting_worker(store: Store) -> None:
+    store.accept("e1", "messages", "{}")
+    store.wait_for_work(0.01)  # a SQLite waiter opens its pipe on its first wait
+    while store.wait_for_work(0.01):
+        pass  # the accept's wake-up
+    assert store.claim("dead", 60) is not None
+    store.release("dead")
+    assert store.wait_for_work(1) is True
+
+
+def test_releasing_dead_owners_never_hands_a_live_owners_job_out_twice(backend: Backend) -> None:
+    """Owners claim from two connections while dead ones are released between their claims:
+    each job goes to exactly one live owner, whatever the interleaving."""
+    seed = backend.make(clock=time.time)
+    jobs = 60
+    for number in range(jobs):
+        seed.accept(f"e{number}", "messages", "{}")
+    claimed: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def live(name: str) -> None:
+        store = backend.make(clock=time.time)
+        deadline = time.monotonic() + 30
+        while sum(claimed.values()) < jobs and time.monotonic() < deadline:
+            job = store.claim(name, 600)
+            if job is not None:
+                with lock:
+                    claimed[job.event_id] += 1
+
+    def dying(round_: int) -> None:
+        store = backend.make(clock=time.time)
+        for number in range(jobs):
+            owner = f"dead-{round_}-{number}"
+            if store.claim(owner, 600) is None:
+                return
+            store.release(owner)
+
+    threads = [threading.Thread(target=live, args=(f"live-{n}",)) for n in range(3)]
+    threads += [threading.Thread(target=dying, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(claimed.values()) == [1] * jobs
+    assert seed.backlog() == jobs
+
+
 # --- retention ---------------------------------------------------------------------------------
 
 

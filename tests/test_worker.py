@@ -39,17 +39,14 @@ class HandClock:
 
 
 class SpyStore(SqliteStore):
-    """The SQLite engine, counting claims and able to fail them or shorten retry backoffs.
-
-    With ``lease`` (the worker's lease), an `extend` asking for any other duration is the
-    worker putting a failed job back with its backoff: the duration asked is kept in
-    ``backoffs`` and the job is made visible again after ``QUICK_BACKOFF`` instead, so retries
-    come in milliseconds while the worker's code stays as it is.
+    """The SQLite engine, counting claims and able to fail them, and shortening retry backoffs:
+    the delay a failed job is put back with is kept in ``backoffs`` and the job is made visible
+    again after ``QUICK_BACKOFF`` instead, so retries come in milliseconds while the worker's
+    code stays as it is.
     """
 
-    def __init__(self, path: Path, *, clock: Clock = time.time, lease: float | None = None) -> None:
+    def __init__(self, path: Path, *, clock: Clock = time.time) -> None:
         super().__init__(path, clock=clock)
-        self._lease = lease
         self._spy_lock = threading.Lock()
         self.claims = 0  # claims answered (counted after the engine answered)
         self.claim_failures: list[Exception] = []  # raised, in order, by the next claims
@@ -67,12 +64,10 @@ class SpyStore(SqliteStore):
             self.claims += 1
         return job
 
-    def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
-        if self._lease is not None and lease_seconds != self._lease:
-            with self._spy_lock:
-                self.backoffs.append(lease_seconds)
-            lease_seconds = QUICK_BACKOFF
-        return super().extend(event_id, owner, lease_seconds)
+    def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
+        with self._spy_lock:
+            self.backoffs.append(delay_seconds)
+        super().retry_later(event_id, owner, QUICK_BACKOFF)
 
 
 class DeafStore(SpyStore):
@@ -236,7 +231,7 @@ def test_the_job_of_a_worker_that_died_is_claimed_again_once_its_lease_runs_out(
 def test_a_failing_job_is_retried_with_backoff_then_abandoned_after_its_last_attempt(
     tmp_path: Path,
 ) -> None:
-    store = SpyStore(tmp_path / "x.sqlite3", lease=LONG_LEASE)
+    store = SpyStore(tmp_path / "x.sqlite3")
     store.accept("poison", "messages", "{}")
     tries: list[Attempt] = []
 
@@ -266,7 +261,7 @@ def test_a_failing_job_is_retried_with_backoff_then_abandoned_after_its_last_att
 def test_a_job_that_fails_once_is_done_on_its_retry_and_every_thread_lives(
     tmp_path: Path,
 ) -> None:
-    store = SpyStore(tmp_path / "x.sqlite3", lease=LONG_LEASE)
+    store = SpyStore(tmp_path / "x.sqlite3")
     store.accept("flaky", "messages", "{}")
     tries: list[tuple[int, bool]] = []
 

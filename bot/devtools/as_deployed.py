@@ -148,11 +148,13 @@ def command_line(pid: int) -> tuple[str, ...]:
 
 @contextlib.contextmanager
 def launched_bot(
-    env: Mapping[str, str], *, workers: int = 2, threads: int = 8, log_dir: Path | None = None
+    env: Mapping[str, str], *, workers: int = 2, threads: int = 8, log_dir: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[LaunchedBot]:
-    """Run ``python -m bot serve`` on a free port until the block ends, then stop it."""
+    """Run ``python -m bot serve`` on ``port`` (a free one by default) until the block ends,
+    then stop it."""
     with launched([sys.executable, "-m", "bot", "serve"], env, workers=workers,
-                  threads=threads, log_dir=log_dir, name="bot") as bot:
+                  threads=threads, log_dir=log_dir, name="bot", port=port) as bot:
         yield bot
 
 
@@ -165,10 +167,12 @@ def launched(
     threads: int,
     log_dir: Path | None,
     name: str,
+    port: int | None = None,
 ) -> Iterator[LaunchedBot]:
-    """Run a gunicorn-style server on a free port (``command`` may be built from the final
-    environment) until /healthz answers, yield it, and stop it when the block ends."""
-    port = free_port()
+    """Run a gunicorn-style server on ``port`` (a free one by default; ``command`` may be built
+    from the final environment) until /healthz answers, yield it, and stop it when the block
+    ends."""
+    port = port or free_port()
     folder = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     log_path = folder / f"{name}-{port}.log"
     child_env = {

@@ -10,7 +10,11 @@ job wakes the next, so a flood is drained by every thread at once while an idle 
 store only twice a second whatever WORKER_THREADS is.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
 is never claimed a second time by another worker while the first is still working on it; the
-same heartbeat renews a fact (``ALIVE_FACT``) by which the web processes know a worker is alive.
+same heartbeat tells the store this worker process is alive, which the web processes' readiness
+reads. Every claim is held under the process's owner id: ``serve`` gives each worker process it
+starts one of its own (``--owner``), and when that process dies hands its jobs back at once
+(``python -m bot release-jobs``); a worker process nobody watches has a random one, and its jobs
+wait for their lease to run out.
 
 Storage may go away at any moment (a Redis restart, a full disk): no error ends a thread. A
 claim that fails is tried again at the next poll; a job whose completion cannot be recorded is
@@ -34,9 +38,6 @@ from bot.logs import bind
 
 log = logging.getLogger(__name__)
 
-# A fact every worker process renews, so web processes can tell that somebody takes their jobs.
-ALIVE_FACT = "workers:alive"
-
 
 @dataclass(frozen=True)
 class Attempt:
@@ -58,14 +59,17 @@ class Worker:
         lease_seconds: float = 60.0,
         poll_seconds: float = 0.5,
         max_attempts: int = 5,
+        owner: str | None = None,
     ) -> None:
+        """``owner``: the id this process's claims are held under (unique per process: a
+        release names it); by default one made up here."""
         self._store = store
         self._process = process
         self._threads_wanted = threads
         self._lease = lease_seconds
         self._poll = poll_seconds
         self._max_attempts = max_attempts
-        self._owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._wake = threading.Condition()
         self._finished = threading.Condition()
         self._pending_wakeups = 0
@@ -165,7 +169,7 @@ class Worker:
         still being processed here."""
         while True:
             try:
-                self._store.set(ALIVE_FACT, self._owner, ttl_seconds=self._lease)
+                self._store.heartbeat(self._owner, ttl_seconds=self._lease)
                 self._renew_held()
             except StoreUnavailable:
                 pass  # the store logged the outage; a lease that runs out is claimed again later
@@ -218,7 +222,7 @@ class Worker:
             log.exception("processing failed; it will be retried", extra=extra)
         self._release(job)  # no renewal may undo the backoff
         with contextlib.suppress(StoreUnavailable):  # then the lease sets the backoff
-            self._store.extend(job.event_id, self._owner, retry_in)
+            self._store.retry_later(job.event_id, self._owner, retry_in)
 
     def _give_up(self, job: Job) -> None:
         self._release(job)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import selectors
+import signal
 import socket
 import time
 from concurrent.futures import Future
@@ -29,6 +30,7 @@ from gunicorn import util
 from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
+from bot.lifeline import die_with_parent
 from bot.web.request_framing import (
     CONTINUE,
     REQUEST_READ_SECONDS,
@@ -91,7 +93,16 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.lingering: dict[Connection, float] = {}
 
     def init_process(self) -> None:
-        """Read the body limit, then run gthread's loop."""
+        """Follow the master when it dies, read the body limit, then run gthread's loop.
+
+        gthread notices a dead master only between two turns of its loop (it compares its
+        parent's pid, up to a second later); the parent-death signal ends it at once, through
+        the same graceful stop as a SIGTERM from the master. Until gthread sets its own signal
+        handlers the process still has the master's, which would swallow a SIGTERM (from the
+        master stopping, or the parent-death signal) while the body limit's import takes half a
+        second: the stop is taken here from the start (gthread's loop then never starts)."""
+        signal.signal(signal.SIGTERM, self._stop_before_the_loop)
+        die_with_parent(self.ppid)
         self.max_body = max_body_bytes()
         if not self.buffering:
             self.log.warning("BufferingThreadWorker: TLS, HTTP/2, uWSGI or PROXY protocol "
@@ -300,6 +311,10 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             if deadline > now:
                 break
             self._close(conn)
+
+    def _stop_before_the_loop(self, signum: int, frame: object) -> None:
+        """SIGTERM before gthread's handlers are set (its own needs its loop's queue)."""
+        self.alive = False
 
     def _cap_keepalive(self, deadline: float) -> None:
         """When stopping: requests being read get as long as kept-alive connections."""

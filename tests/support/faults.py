@@ -379,6 +379,31 @@ class Killer(threading.Thread):
         self.join(timeout=5)
 
 
+# A worker process killed mid-job ------------------------------------------------------------
+
+BROKER_HELD_SECONDS = 300.0  # the broker sits on the first call: the worker is killed meanwhile
+
+
+def kill_a_worker_mid_submit(crew: Fleet, subject: str) -> tuple[Planned, float]:
+    """A person submits a form; while the worker process that took it waits on the broker,
+    SIGKILL that process. Returns the submit, once done, and the seconds from the kill to its
+    links message in the person's space (the broker answers the retry at once)."""
+    [(person, form_id)] = crew.forms(1)
+    submit = crew.submit_event(person, form_id, subject)
+    held = crew.sandbox.fail("POST", "/api/v2/joseencrypt", status=None, times=1,
+                             latency=BROKER_HELD_SECONDS)
+    assert 200 <= crew.deliver_until_accepted(submit)[-1].status < 300
+    crew.sandbox.wait_for(lambda: held not in crew.sandbox.faults, timeout=30)
+    [worker] = crew.bots[0].worker_pids()  # the broker's call taken: the worker is in it
+    os.kill(worker, signal.SIGKILL)
+    killed_at = time.monotonic()
+    crew.sandbox.wait_for(lambda: [m for m in crew.bot_messages(submit.room_id)
+                                   if subject in m.get("markdown", "")], timeout=120)
+    seconds = time.monotonic() - killed_at
+    crew.wait_idle(30)  # the form is retired just after the links
+    return submit, seconds
+
+
 # Counting outcomes --------------------------------------------------------------------------
 
 

@@ -2,8 +2,9 @@
 
 The webhook endpoint calls `Store.accept` before answering 200, so an accepted event survives a
 crash and a redelivered one is dropped. Workers then `claim` jobs with a lease (a visibility
-timeout, as in SQS): a worker that dies simply lets its lease run out and the job becomes
-claimable again, with `attempts` counting every claim.
+timeout, as in SQS): a worker that dies lets its lease run out and the job becomes claimable
+again, with `attempts` counting every claim; sooner when whoever saw it die (``serve``) calls
+`release` with its owner id. Worker processes `heartbeat`, and `live_workers` counts them.
 
 Two engines implement it: SQLite (`sqlite:///relative.db`, `sqlite:////abs/path.db`), a file
 shared by every process on one machine, and Redis (`redis://host:port/db`, `rediss://...`,

@@ -15,6 +15,9 @@ Clock = Callable[[], float]
 T = TypeVar("T")
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
+# How long a released owner stays refused: far longer than a write of a dead process can linger
+# in flight (a command sent just before a SIGKILL may still reach Redis after its death is seen).
+RELEASED_OWNER_SECONDS = 24 * 3600.0
 
 
 class BacklogFull(Exception):
@@ -84,6 +87,28 @@ class Store(Protocol):
 
     def extend(self, event_id: str, owner: str, lease_seconds: float) -> bool:
         """Renew the lease of a job still held by `owner`; False if another owner took it."""
+        ...
+
+    def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
+        """Put back a job `owner` holds, claimable again in `delay_seconds`: it is no longer
+        `owner`'s, so releasing `owner` later does not cut its backoff short."""
+        ...
+
+    def heartbeat(self, owner: str, ttl_seconds: float) -> None:
+        """Say the worker process `owner` is alive for `ttl_seconds` more (nothing once `owner`
+        was released)."""
+        ...
+
+    def live_workers(self) -> int:
+        """Count the worker processes whose last heartbeat has not run out."""
+        ...
+
+    def release(self, owner: str) -> int:
+        """`owner`'s process is known to be dead: every job it holds is claimable at once, its
+        heartbeat is forgotten, and whatever it sent that arrives late loses (a claim or a
+        heartbeat is refused for `RELEASED_OWNER_SECONDS`; an extend, complete or abandon finds
+        the job no longer its own). Jobs of other owners are untouched. Returns how many jobs
+        went back; they wake a waiting worker as an accept does."""
         ...
 
     def backlog(self) -> int:

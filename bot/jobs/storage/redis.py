@@ -2,12 +2,13 @@
 
 Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance order), `leased`
 (claimed jobs by lease end), `job:<id>` (a job's fields), `seen:<id>` (dedupe marker),
-`abandoned`, `fact:<key>`, `hits:<key>` and `wake` (one entry per accept, popped by an idle
-worker process blocked on it, so it wakes at once). Expiry is decided by the store's clock,
-passed into every script, so tests can move time; Redis' own expiry, set a grace period later,
-only reclaims memory. Needs a single Redis (not Cluster: scripts touch keys they discover) with the
-`noeviction` policy. Durability is what the server's persistence gives: see `persistence()`,
-which the bot checks before it starts.
+`abandoned`, `fact:<key>`, `hits:<key>`, `workers` (worker processes by end of life),
+`released:<owner>` (an owner whose process died, refused from then on) and `wake` (one entry per
+accept, popped by an idle worker process blocked on it, so it wakes at once). Expiry is decided
+by the store's clock, passed into every script, so tests can move time; Redis' own expiry, set a
+grace period later, only reclaims memory. Needs a single Redis (not Cluster: scripts touch keys
+they discover) with the `noeviction` policy. Durability is what the server's persistence gives:
+see `persistence()`, which the bot checks before it starts.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from redis.retry import Retry
 
 from bot.jobs.storage.contract import (
     DEFAULT_RETENTION_SECONDS,
+    RELEASED_OWNER_SECONDS,
     AbandonedJob,
     BacklogFull,
     Clock,
@@ -65,6 +67,7 @@ return 1
 """
 
 _CLAIM = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, id in ipairs(expired) do
     redis.call('ZREM', KEYS[2], id)
@@ -120,6 +123,46 @@ return 1
 """
 )
 
+# Extra ARGV: visible_at.
+_RETRY_LATER = (
+    _HELD
+    + """
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('HSET', KEYS[1], 'owner', '')
+return 1
+"""
+)
+
+# KEYS: workers, released:<owner>. ARGV: owner, alive_until, now.
+_HEARTBEAT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+return 1
+"""
+
+# KEYS: ready, leased, workers, released:<owner>, wake. ARGV: owner, job key prefix,
+# refusal ms, max wake-ups. A leased job is the owner's while its `owner` field names it.
+_RELEASE = """
+redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+redis.call('ZREM', KEYS[3], ARGV[1])
+local released = 0
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local key = ARGV[2] .. id
+    if redis.call('HGET', key, 'owner') == ARGV[1] then
+        redis.call('ZREM', KEYS[2], id)
+        redis.call('ZADD', KEYS[1], redis.call('HGET', key, 'seq'), id)
+        redis.call('HSET', key, 'owner', '')
+        released = released + 1
+    end
+end
+if released > 0 then
+    redis.call('LPUSH', KEYS[5], 1)
+    redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[4]) - 1)
+end
+return released
+"""
+
 # ARGV: only_if_absent ('1' or '0'), value, now, expires_at ('' = never), ttl_ms ('' = none).
 _PUT = """
 if ARGV[1] == '1' then
@@ -170,12 +213,15 @@ class RedisStore:
         self._retention = retention_seconds
         self._ready, self._leased = prefix + "ready", prefix + "leased"
         self._abandoned_key, self._seq = prefix + "abandoned", prefix + "seq"
-        self._wake = prefix + "wake"
+        self._wake, self._workers = prefix + "wake", prefix + "workers"
         self._accept = client.register_script(_ACCEPT)
         self._claim = client.register_script(_CLAIM)
         self._complete = client.register_script(_COMPLETE)
         self._abandon = client.register_script(_ABANDON)
         self._extend = client.register_script(_EXTEND)
+        self._retry_later = client.register_script(_RETRY_LATER)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._release = client.register_script(_RELEASE)
         self._put = client.register_script(_PUT)
         self._hit = client.register_script(_HIT)
         # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
@@ -245,7 +291,8 @@ class RedisStore:
         check_positive("lease_seconds", lease_seconds)
         now = self._clock()
         args = [_ts(now), _ts(now + lease_seconds), owner, self._job_key("")]
-        found = self._run(self._claim, [self._ready, self._leased], args)
+        keys = [self._ready, self._leased, self._released_key(owner)]
+        found = self._run(self._claim, keys, args)
         if found is None:
             return None
         event_id, kind, payload, attempts, accepted_at = found
@@ -271,6 +318,37 @@ class RedisStore:
         check_positive("lease_seconds", lease_seconds)
         args = [event_id, owner, _ts(self._clock() + lease_seconds)]
         return self._run(self._extend, self._held(event_id), args) == 1
+
+    def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
+        """Lease the job to nobody until the delay ends."""
+        check_positive("delay_seconds", delay_seconds)
+        args = [event_id, owner, _ts(self._clock() + delay_seconds)]
+        self._run(self._retry_later, self._held(event_id), args)
+
+    def _released_key(self, owner: str) -> str:
+        """Name the marker of an owner whose process died."""
+        return f"{self._prefix}released:{owner}"
+
+    def heartbeat(self, owner: str, ttl_seconds: float) -> None:
+        """Score the owner in `workers` by its end of life, unless it was released."""
+        check_owner(owner)
+        check_positive("ttl_seconds", ttl_seconds)
+        now = self._clock()
+        self._run(self._heartbeat, [self._workers, self._released_key(owner)],
+                  [owner, _ts(now + ttl_seconds), _ts(now)])
+
+    def live_workers(self) -> int:
+        """Count the owners in `workers` whose end of life is still ahead."""
+        with self._health.guard(write=False):
+            return int(self._client.zcount(self._workers, f"({_ts(self._clock())}", "+inf"))
+
+    def release(self, owner: str) -> int:
+        """Mark the owner released and requeue the leased jobs its name is on, atomically."""
+        check_owner(owner)
+        keys = [self._ready, self._leased, self._workers, self._released_key(owner), self._wake]
+        args: list[str | int] = [owner, self._job_key(""), int(RELEASED_OWNER_SECONDS * 1000),
+                                 _MAX_WAKEUPS]
+        return int(self._run(self._release, keys, args))
 
     def backlog(self) -> int:
         """Count ready plus leased jobs in one atomic read."""

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bot.jobs.storage.contract import (
     DEFAULT_RETENTION_SECONDS,
+    RELEASED_OWNER_SECONDS,
     AbandonedJob,
     BacklogFull,
     Clock,
@@ -68,6 +69,11 @@ CREATE TABLE IF NOT EXISTS hits (
 );
 CREATE INDEX IF NOT EXISTS hits_key_at ON hits (key, at);
 CREATE INDEX IF NOT EXISTS hits_expires_at ON hits (expires_at);
+CREATE TABLE IF NOT EXISTS workers (
+    owner TEXT PRIMARY KEY,
+    alive_until REAL NOT NULL,
+    released_at REAL
+);
 """
 
 _JOB_COLUMNS = "event_id, kind, payload, attempts, accepted_at"
@@ -217,6 +223,8 @@ class SqliteStore:
         if not self._any_visible(now):
             return None  # an idle poll must not take the write lock the webhooks wait for
         with self._transaction() as db:
+            if self._released(db, owner):
+                return None
             row = db.execute(
                 f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND visible_at <= ?"
                 " ORDER BY seq LIMIT 1",
@@ -266,6 +274,58 @@ class SqliteStore:
                 (self._clock() + lease_seconds, event_id, owner),
             ).rowcount
         return renewed == 1
+
+    def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
+        """Hand the job back to nobody, visible again after the delay."""
+        check_positive("delay_seconds", delay_seconds)
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET owner = NULL, visible_at = ?"
+                " WHERE event_id = ? AND owner = ? AND state = 'queued'",
+                (self._clock() + delay_seconds, event_id, owner),
+            )
+
+    def heartbeat(self, owner: str, ttl_seconds: float) -> None:
+        """Move the owner's row's end of life out, unless the owner was released."""
+        check_owner(owner)
+        check_positive("ttl_seconds", ttl_seconds)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO workers (owner, alive_until) VALUES (?, ?) ON CONFLICT (owner)"
+                " DO UPDATE SET alive_until = excluded.alive_until WHERE released_at IS NULL",
+                (owner, self._clock() + ttl_seconds),
+            )
+
+    def live_workers(self) -> int:
+        """Count the rows whose end of life is still ahead (a released row's is past)."""
+        with self._borrow() as db:
+            return db.execute("SELECT COUNT(*) FROM workers WHERE alive_until > ?",
+                              (self._clock(),)).fetchone()[0]
+
+    def release(self, owner: str) -> int:
+        """Mark the owner released and make its jobs visible now, in one transaction."""
+        check_owner(owner)
+        now = self._clock()
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO workers (owner, alive_until, released_at) VALUES (?, 0, ?)"
+                " ON CONFLICT (owner) DO UPDATE SET alive_until = 0, released_at = ?",
+                (owner, now, now),
+            )
+            released: int = db.execute(
+                "UPDATE jobs SET owner = NULL, visible_at = MIN(visible_at, ?)"
+                " WHERE owner = ? AND state = 'queued'",
+                (now, owner),
+            ).rowcount
+        if released:
+            self._doorbell.ring()
+        return released
+
+    @staticmethod
+    def _released(db: sqlite3.Connection, owner: str) -> bool:
+        """Whether `owner` was released (and so must not claim again)."""
+        return db.execute("SELECT 1 FROM workers WHERE owner = ? AND released_at IS NOT NULL",
+                          (owner,)).fetchone() is not None
 
     def backlog(self) -> int:
         """Count queued jobs, leased or not."""
@@ -375,3 +435,5 @@ class SqliteStore:
             )
             db.execute("DELETE FROM facts WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM hits WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM workers WHERE COALESCE(released_at + ?, alive_until) <= ?",
+                       (RELEASED_OWNER_SECONDS, now))
