@@ -31,6 +31,7 @@ from bot.conversation.timewindow import clock_change_notice, describe_window, pa
 from bot.errors import InvalidRequest, NotAuthorized, UpstreamError
 from bot.jobs.storage import StoreUnavailable, open_store
 from bot.limits import DEFAULT_VALID_FOR
+from bot.listen.listener import release_lease_of
 from bot.service import BotService, preflight
 from bot.settings import Settings, SettingsError
 from bot.upstream.instant_connect import (
@@ -282,12 +283,14 @@ def work(events: str | None = None, owner: str | None = None) -> int:
 
 
 def release_jobs(settings: Settings, owner: str) -> int:
-    """Make a dead worker process's claims claimable now and forget its heartbeat (see
-    ``Store.release``); exit 1 when the store cannot be reached (the leases still run out)."""
+    """Make a dead worker process's claims claimable now, forget its heartbeat (see
+    ``Store.release``) and free the websocket if its listener held it; exit 1 when the store
+    cannot be reached (the leases still run out)."""
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     store = open_store(settings.storage_url)
     try:
         released = store.release(owner)
+        release_lease_of(store, owner)
     except StoreUnavailable:  # the store logged why
         return 1
     finally:

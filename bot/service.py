@@ -66,7 +66,8 @@ class BotService:
         self.worker = None if role == "web" else self._worker(meetings, pool_size, worker_owner)
         self.intake = Intake(settings.intake_config(), self.store, on_accepted=self._wake) \
             if settings.webhooks and role != "worker" else None
-        self.listener = self._listener() if settings.websocket and role != "web" else None
+        self.listener = self._listener(worker_owner) \
+            if settings.websocket and role != "web" else None
         self._listening: threading.Thread | None = None
         self._token_checked_at = float("-inf")
         self._lock = threading.Lock()
@@ -95,7 +96,7 @@ class BotService:
         if self.worker is not None:
             self.worker.notify()
 
-    def _listener(self) -> Listener:
+    def _listener(self, owner: str | None) -> Listener:
         settings = self.settings
         acceptance = Acceptance(self.store, max_backlog=settings.max_backlog,
                                 retention_seconds=settings.dedupe_retention.total_seconds(),
@@ -103,7 +104,7 @@ class BotService:
         registry = DeviceRegistry(settings.bot_token, settings.listen.u2c_url,
                                   retry=settings.retry, timeout=settings.webex_timeout)
         return Listener(settings.listen, settings.bot_token, registry, self.webex, self.store,
-                        acceptance)
+                        acceptance, owner=owner)
 
     def start(self) -> None:
         """Start the workers, and the listener in a thread of its own."""

@@ -27,7 +27,7 @@ import pytest
 from bot.devtools.sandbox import Sandbox
 from bot.jobs.storage import StoreUnavailable
 from bot.jobs.storage.sqlite import SqliteStore
-from bot.listen.listener import DEVICE_KEY
+from bot.listen.listener import DEVICE_KEY, LEASE_KEY, release_lease_of
 from bot.service import BotService
 from bot.settings import Settings
 from cards import inputs as ids
@@ -282,6 +282,30 @@ def test_a_second_listener_of_the_bot_stands_by(sandbox, tmp_path, alice, dm):
             assert len(sandbox.mercury_handshakes) == 1
         finally:
             second.stop()
+
+
+def test_a_dead_worker_processs_websocket_lease_is_freed_for_the_next_listener(
+    sandbox, tmp_path, alice, dm
+):
+    """``release-jobs`` frees the lease the dead process's listener held (60 s left on it), and
+    only that one: the next listener takes the socket at its next look, not after the lease."""
+    settings = listening_settings(sandbox, tmp_path, listen=quick_listen(sandbox))
+    successor = BotService(settings, role="worker", worker_owner="host:next")
+    store = successor.store
+    store.set(LEASE_KEY, "listener-host:dead", 60)
+    release_lease_of(store, "host:someone-alive")
+    assert store.get(LEASE_KEY) == "listener-host:dead"
+    successor.start()
+    try:
+        listener = successor.listener
+        poll_until(lambda: listener.state == "standing by", timeout=10)
+        release_lease_of(store, "host:dead")
+        assert listener.wait_until_connected(timeout=10), "the freed lease was not taken"
+        assert store.get(LEASE_KEY) == "listener-host:next"
+        sandbox.post_message(alice, dm, "help")
+        RunningBot(sandbox, successor, "").wait_for_bot_messages(dm, 1)
+    finally:
+        successor.stop()
 
 
 def test_the_websocket_goes_through_the_https_proxy(sandbox, tmp_path, alice, dm):

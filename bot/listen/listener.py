@@ -120,9 +120,11 @@ class Listener:
         store: Store,
         acceptance: Acceptance,
         *,
+        owner: str | None = None,
         clock: Callable[[], float] = time.time,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        """``owner``: the worker process's id, whose death frees the lease (``release-jobs``)."""
         self._config = config
         self._token = token
         self._registry = registry
@@ -135,7 +137,7 @@ class Listener:
         self._jitter = jitter
         self._backoff = RetryPolicy(base_delay=config.backoff_base, max_wait=config.backoff_cap,
                                     jitter=jitter)
-        self._owner = f"listener-{uuid.uuid4()}"
+        self._owner = _lease_holder(owner or str(uuid.uuid4()))
         self._stopping = threading.Event()
         self._connected = threading.Event()
         self._standing_by = False
@@ -388,13 +390,27 @@ class Listener:
 
     def _release_lease(self) -> None:
         with contextlib.suppress(StoreUnavailable):  # else it expires by itself
-            if self._store.get(LEASE_KEY) == self._owner:
-                self._store.delete(LEASE_KEY)
+            _release_lease(self._store, self._owner)
 
     def _heard(self) -> None:
         # When the store is down the next tick writes it; the catch-up then starts earlier.
         with contextlib.suppress(StoreUnavailable):
             self._store.set(HEARD_KEY, repr(self._clock()))
+
+
+def release_lease_of(store: Store, owner: str) -> None:
+    """Free the websocket's lease if the listener of the dead worker process ``owner`` held
+    it, so the next listener takes the socket at once rather than after the lease."""
+    _release_lease(store, _lease_holder(owner))
+
+
+def _lease_holder(owner: str) -> str:
+    return f"listener-{owner}"
+
+
+def _release_lease(store: Store, holder: str) -> None:
+    if store.get(LEASE_KEY) == holder:
+        store.delete(LEASE_KEY)
 
 
 def heard_lately(store: Store, config: ListenConfig, now: float) -> bool:
