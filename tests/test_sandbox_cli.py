@@ -76,6 +76,7 @@ def test_cli_is_seeded() -> None:
 @pytest.mark.parametrize(
     "argv",
     [
+        ["--cluster", "mars"],
         ["--port", "x"],
         ["--seed"],
         ["--fault", "GET"],

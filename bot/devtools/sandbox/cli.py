@@ -15,6 +15,7 @@ import threading
 from typing import NoReturn
 
 from .faults import Fault
+from .ids import CLUSTERS
 from .sandbox import Sandbox
 
 
@@ -41,12 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     parser.add_argument("--seed", type=int, default=0, help="seed for ids, shorts and defaults")
+    parser.add_argument("--cluster", choices=sorted(CLUSTERS), default="us",
+                        help="the Webex cluster hosting the bot's organisation's spaces")
     parser.add_argument(
         "--fault",
         type=_fault,
         action="append",
         default=[],
-        help='e.g. "POST /api/v2/joseencrypt status=503 times=2 retry_after=1 latency=0.5 drop"',
+        help='e.g. "POST /api/v2/joseencrypt status=503 times=2 retry_after=1 latency=0.5 drop"'
+             ' ("after": carry the request out first, then answer with the fault)',
     )
     return parser
 
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as leaving:
         return int(leaving.code or 0)
-    sandbox = Sandbox(seed=args.seed, host=args.host, port=args.port)
+    sandbox = Sandbox(seed=args.seed, host=args.host, port=args.port, cluster=args.cluster)
     for fault in args.fault:
         sandbox.add_fault(fault)
     try:
