@@ -12,8 +12,11 @@ import json
 import logging
 import sys
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+#: Secrets shorter than this are masked only inside URLs (see :class:`Masker`).
+MIN_MASKED_LENGTH = 8
 _context: contextvars.ContextVar[dict[str, object]] = contextvars.ContextVar("log_context")
 
 
@@ -43,32 +46,68 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        # Longest first, so a secret containing another is masked whole; each also in the form
-        # json.dumps writes it (a quote or backslash in a secret is escaped there).
-        self._secrets = sorted(
-            {form for secret in secrets if secret
-             for form in (secret, json.dumps(secret, ensure_ascii=False)[1:-1])},
-            key=len, reverse=True,
-        )
+        self._masker = Masker(secrets)
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": round(record.created, 3),
+        entry: dict[str, object] = {
+            "time": iso_time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
         }
-        entry.update(_context.get({}))
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
+        fields: dict[str, object] = {"message": record.getMessage()}
+        fields.update(_context.get({}))
+        fields.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
-        return self.mask(json.dumps(entry, default=str, ensure_ascii=False))
+            fields["error"] = self.formatException(record.exc_info)
+        # Only what a line carries is masked: the names of its fields, its time, level and
+        # logger are the code's own and never a secret.
+        for name, value in fields.items():
+            entry[name] = self._masker.masked(value)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def iso_time(created: float) -> str:
+    """A record's time as ISO 8601 in UTC to the millisecond, as log shippers read it."""
+    stamp = datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class Masker:
+    """Replaces secrets by ``***`` in the values a log line carries.
+
+    A secret of ``MIN_MASKED_LENGTH`` characters or more is masked wherever it appears. A
+    shorter one cannot be: replacing every "x" would garble every line and, by the gaps, give
+    the secret away. It is masked only where a URL carries it as a password (``:pw@``); the
+    settings refuse such short webhook secrets in the first place.
+    """
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        given = {secret for secret in secrets if secret}
+        # Longest first, so a secret containing another is masked whole.
+        self._long = sorted((s for s in given if len(s) >= MIN_MASKED_LENGTH),
+                            key=len, reverse=True)
+        self._short = sorted(given.difference(self._long), key=len, reverse=True)
 
     def mask(self, text: str) -> str:
-        """Replace every known secret by ``***``."""
-        for secret in self._secrets:
+        """``text`` with every known secret replaced."""
+        for secret in self._long:
             text = text.replace(secret, "***")
+        for secret in self._short:
+            text = text.replace(f":{secret}@", ":***@")
         return text
+
+    def masked(self, value: object) -> object:
+        """``value`` with its text masked, nested dicts and lists included; what JSON cannot
+        hold is written as its text."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {str(key): self.masked(item) for key, item in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.masked(item) for item in value]
+        return self.mask(str(value))
 
 
 def configure(level: str = "INFO", secrets: Iterable[str] = ()) -> None:

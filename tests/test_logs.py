@@ -6,7 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -59,7 +59,9 @@ def test_a_record_is_one_json_line_with_its_basics(capture: Capture) -> None:
     assert entry["level"] == "warning"
     assert entry["logger"] == capture.logger.name
     assert entry["message"] == "delivery D1 refused\nfor a reason"
-    assert isinstance(entry["time"], float) and entry["time"] > 1.7e9
+    written = datetime.fromisoformat(entry["time"])
+    assert entry["time"].endswith("Z") and written.utcoffset() == timedelta(0)
+    assert abs((datetime.now(UTC) - written).total_seconds()) < 60
 
 
 def test_extra_fields_become_top_level_keys(capture: Capture) -> None:
@@ -169,6 +171,30 @@ def test_a_secret_containing_another_is_masked_whole() -> None:
     capture = Capture(("abc123", "abc123-and-more-secret"))
     capture.logger.info("abc123-and-more-secret")
     assert capture.only()["message"] == "***"
+
+
+@pytest.mark.parametrize("short", ["x", "e", "bot", "info", "1234567"])
+def test_a_short_secret_never_mangles_names_or_common_words(short: str) -> None:
+    """A secret too short to mask without garbling the line (WEBHOOK_SECRET=x once turned
+    "Webex" into "Webe***" and the logger into "***.upstream.retry") leaves the text alone,
+    and the field names, level, logger and time are never masked, whatever the secrets."""
+    capture = Capture((short, "time", "level", "message", "service"))
+    capture.logger.name = "bot.upstream.retry"
+    capture.logger.info("retrying after a failed call to Webex 1234567", extra={
+        "service": "Webex", "host": "webexapis.com", "status": None})
+    entry = capture.only()
+    assert entry["logger"] == "bot.upstream.retry" and entry["level"] == "info"
+    assert set(entry) == {"time", "level", "logger", "message", "service", "host", "status"}
+    assert entry["message"] == "retrying after a failed call to Webex 1234567"
+    assert (entry["service"], entry["host"]) == ("Webex", "webexapis.com")
+    assert "***" not in capture.text
+
+
+def test_a_short_password_is_still_masked_inside_a_url() -> None:
+    """Where a URL carries it, even a short password is masked: there it cannot be a word."""
+    capture = Capture(("pw",))
+    capture.logger.info("connecting", extra={"url": "redis://:pw@cache:6379/0"})
+    assert capture.only()["url"] == "redis://:***@cache:6379/0"
 
 
 def test_text_that_is_not_a_secret_is_left_alone() -> None:
