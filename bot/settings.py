@@ -43,6 +43,9 @@ from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_SOURCES = ("webhooks", "websocket", "both")
 MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
+#: A webhook secret is all that proves a delivery came from Webex: one shorter than this could be
+#: guessed, and could not be masked in the logs without garbling them.
+MIN_WEBHOOK_SECRET_LENGTH = 16
 
 
 class SettingsError(ValueError):
@@ -58,6 +61,7 @@ class Settings:
     webex_timeout: float = 20.0
     instant_connect: InstantConnectConfig = field(default_factory=InstantConnectConfig)
     webhook_secret: Secret | None = None
+    previous_webhook_secret: Secret | None = None  # still accepted while webhooks are rotated
     allow_unsigned_webhooks: bool = False
     webhook_path: str = "/webhooks"
     public_url: str | None = None
@@ -105,13 +109,18 @@ class Settings:
         if not webex_url.rstrip("/").endswith("/v1"):
             raise SettingsError("WEBEX_API_URL must end with /v1, such as "
                                 "https://webexapis.com/v1: every call would fail without it.")
-        secret = read.text("WEBHOOK_SECRET", "")
+        secret = read.webhook_secret("WEBHOOK_SECRET")
+        previous = read.webhook_secret("WEBHOOK_SECRET_PREVIOUS")
+        if previous is not None and secret is None:
+            raise SettingsError("WEBHOOK_SECRET_PREVIOUS is set without WEBHOOK_SECRET: during a "
+                                "rotation both are set, the new secret in WEBHOOK_SECRET.")
         return cls(
             bot_token=Secret(read.required("WEBEX_BOT_TOKEN")),
             webex_base_url=webex_url if webex_url.endswith("/") else webex_url + "/",
             webex_timeout=read.number("WEBEX_TIMEOUT", cls.webex_timeout),
             instant_connect=broker,
-            webhook_secret=Secret(secret) if secret else None,
+            webhook_secret=secret,
+            previous_webhook_secret=previous,
             allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
             webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
@@ -176,6 +185,7 @@ class Settings:
         self.require_webhook_secret()
         return IntakeConfig(
             webhook_secret=self.webhook_secret,
+            previous_webhook_secret=self.previous_webhook_secret,
             max_body_bytes=self.max_body_bytes,
             max_backlog=self.max_backlog,
             retention_seconds=self.dedupe_retention.total_seconds(),
@@ -183,7 +193,8 @@ class Settings:
 
     def secret_values(self) -> list[str]:
         """Every secret in these settings, so the logs can mask them."""
-        secrets = [self.bot_token, self.webhook_secret, self.sms.auth_token if self.sms else None]
+        secrets = [self.bot_token, self.webhook_secret, self.previous_webhook_secret,
+                   self.sms.auth_token if self.sms else None]
         values = [secret.reveal() for secret in secrets if secret is not None]
         urls = [self.storage_url, self.mail.url if self.mail else "", self.listen.proxy or ""]
         return values + [password for password in map(_password, urls) if password]
@@ -270,6 +281,16 @@ class _Reader:
         if not value:
             raise SettingsError(f"{name} is not set: the bot needs its Webex bot token.")
         return value
+
+    def webhook_secret(self, name: str) -> Secret | None:
+        """A webhook secret of real strength, or None when unset."""
+        value = self.text(name, "")
+        if value and len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+            raise SettingsError(
+                f"{name} must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters: it is all that "
+                "proves a webhook came from Webex, so a short one can be guessed (make one with "
+                "'python -c \"import secrets; print(secrets.token_hex(16))\"').")
+        return Secret(value) if value else None
 
     def needed(self, name: str, *, by: str) -> str:
         value = self.text(name, "")

@@ -198,6 +198,41 @@ def test_the_comparison_is_constant_time_over_the_raw_bytes(
     assert [_text(b) for _, b in calls] == ["0" * 40, expected]
 
 
+PREVIOUS_SECRET = "the-secret-being-rotated-out"
+
+
+def test_during_a_rotation_either_secret_signs_and_no_other(store: Store) -> None:
+    """WEBHOOK_SECRET_PREVIOUS: Webex may still sign with the old secret while ``webhooks sync``
+    moves each webhook to the new one; both pass, a third does not, and once the old secret is
+    dropped from the settings its deliveries are refused."""
+    rotating = Intakes(store, previous_webhook_secret=Secret(PREVIOUS_SECRET))
+    bodies = [envelope(f"MSG-rot-{n}") for n in range(3)]
+    assert rotating.receive(bodies[0], {"X-Spark-Signature": sign(bodies[0], PREVIOUS_SECRET)}
+                            )[0] == 200
+    assert rotating.receive(bodies[1], signed(bodies[1]))[0] == 200
+    assert rotating.receive(bodies[2], {"X-Spark-Signature": sign(bodies[2], "x" * 20)}
+                            )[0] == 401
+    rotated = Intakes(store)
+    assert rotated.receive(bodies[2], {"X-Spark-Signature": sign(bodies[2], PREVIOUS_SECRET)}
+                           )[0] == 401
+    assert store.backlog() == 2
+
+
+def test_during_a_rotation_both_secrets_are_compared_in_constant_time(
+    monkeypatch: pytest.MonkeyPatch, store: Store
+) -> None:
+    """Each secret's signature is compared with compare_digest, the second even when the first
+    matched: the time taken does not tell which secret signed."""
+    front = Intakes(store, previous_webhook_secret=Secret(PREVIOUS_SECRET))
+    compared: list[Any] = []
+    original = hmac.compare_digest
+    monkeypatch.setattr(bot.web.envelope.hmac, "compare_digest",
+                        lambda a, b: compared.append(a) or original(a, b))
+    body = envelope("MSG-ct-rot")
+    assert front.receive(body, signed(body))[0] == 200
+    assert {_text(a) for a in compared} == {sign(body, WEBHOOK_SECRET), sign(body, PREVIOUS_SECRET)}
+
+
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 

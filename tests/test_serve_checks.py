@@ -68,6 +68,8 @@ MISTAKES = [
     ("DEVICE_CATALOG", "Lab=lab@localhost"),
     ("DEVICE_CATALOG", "Lab=lab@example.com;lab=lab2@example.com"),
     ("DEDUPE_RETENTION", "10m"),
+    ("WEBHOOK_SECRET", "x"),
+    ("WEBHOOK_SECRET_PREVIOUS", "old-and-short"),
 ]
 
 

@@ -370,6 +370,30 @@ def test_a_catch_up_window_of_0_turns_the_catch_up_off() -> None:
         "http://proxy:3128"
 
 
+@pytest.mark.parametrize("name", ["WEBHOOK_SECRET", "WEBHOOK_SECRET_PREVIOUS"])
+@pytest.mark.parametrize("weak", ["Z", "s3cret", "fifteen-chars!!"])
+def test_a_weak_webhook_secret_is_one_line_naming_it_and_saying_why(name: str, weak: str) -> None:
+    """A secret under 16 characters is refused, the variable named, the reason given, the
+    value never shown."""
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env(**{"WEBHOOK_SECRET": HOOK_SECRET, name: weak}))
+    message = str(raised.value)
+    assert message.startswith(f"{name} must be at least 16 characters") and "\n" not in message
+    assert "guessed" in message and weak not in message.split(":", 1)[1]
+
+
+def test_a_previous_webhook_secret_is_read_and_masked_during_a_rotation() -> None:
+    """WEBHOOK_SECRET_PREVIOUS is accepted beside the new secret, reaches the intake and is
+    masked in the logs like the current one; alone it is a mistake, named."""
+    rotating = Settings.from_env(env(WEBHOOK_SECRET=HOOK_SECRET,
+                                     WEBHOOK_SECRET_PREVIOUS="whs-old-one-being-retired"))
+    assert rotating.previous_webhook_secret == Secret("whs-old-one-being-retired")
+    assert rotating.intake_config().previous_webhook_secret == rotating.previous_webhook_secret
+    assert {HOOK_SECRET, "whs-old-one-being-retired"} <= set(rotating.secret_values())
+    with pytest.raises(SettingsError, match="^WEBHOOK_SECRET_PREVIOUS is set without"):
+        Settings.from_env(env(WEBHOOK_SECRET_PREVIOUS="whs-old-one-being-retired"))
+
+
 def test_a_blank_webhook_secret_counts_as_none() -> None:
     """WEBHOOK_SECRET of spaces is not a secret: the bot still refuses to serve unsigned."""
     s = Settings.from_env(env(WEBHOOK_SECRET="   "))

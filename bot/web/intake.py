@@ -29,13 +29,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IntakeConfig:
-    """What the intake checks: the signature (None: unsigned, for local development), the body
-    size, the backlog bound, and how old an event may be (the dedupe records' retention)."""
+    """What the intake checks: the signature (None: unsigned, for local development; during a
+    rotation the previous secret signs too), the body size, the backlog bound, and how old an
+    event may be (the dedupe records' retention)."""
 
     webhook_secret: Secret | None
     max_body_bytes: int
     max_backlog: int
     retention_seconds: float
+    previous_webhook_secret: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class Intake:
         *,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._secret = config.webhook_secret
+        self._secrets = tuple(secret.reveal() for secret in (
+            config.webhook_secret, config.previous_webhook_secret) if secret is not None)
         self._max_bytes = config.max_body_bytes
         self._acceptance = Acceptance(store, max_backlog=config.max_backlog,
                                       retention_seconds=config.retention_seconds,
@@ -67,9 +70,12 @@ class Intake:
         """Decide the answer to a delivery; stores it durably before saying 200."""
         if len(body) > self._max_bytes:
             return Reply(413, {"error": "body too large"})
-        if self._secret is not None:
+        if self._secrets:
             signature = _header(headers, SIGNATURE_HEADER)
-            if not signature_matches(body, signature, self._secret.reveal()):
+            # Every secret is checked, each in constant time: how long the answer takes does
+            # not tell which one matched, nor whether the first did.
+            matches = [signature_matches(body, signature, secret) for secret in self._secrets]
+            if not any(matches):
                 log.warning("refused a webhook with a missing or wrong signature")
                 return Reply(401, {"error": "invalid signature"})
         try:
