@@ -19,7 +19,10 @@ conversation explains a failure the same way wherever it came from::
         └── MalformedResponse   a 2xx whose body is not what the API documents
 
 Every ``UpstreamError`` keeps the service name, the HTTP status and Webex's tracking id so a
-person can quote a reference; none of them ever holds a token or a cipher.
+person can quote a reference; none of them ever holds a token or a cipher. A failure on the
+network also keeps, for the log only (``log_fields``), the host it was calling and the cause
+in an operator's words (DNS, refused, timeout, TLS, proxy, reset): the person reads the plain
+explanation, the operator what to fix.
 
 The others are defined beside the code that raises them::
 
@@ -41,10 +44,16 @@ The sandbox, which stands for Webex and imports nothing from the bot, has its ow
 from __future__ import annotations
 
 import contextlib
+import http.client
+import socket
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 
 
 @dataclass(frozen=True)
@@ -83,9 +92,13 @@ class UpstreamError(BotError):
         tracking_id: str | None = None,
         detail: str = "",
         retry_after: float | None = None,
+        host: str | None = None,
+        cause: str | None = None,
     ) -> None:
         self.service = service
         self.retry_after = retry_after
+        self.host = host  # for the log: where the call went (no path, no query)
+        self.cause = cause  # for the log: what failed on the network
         self.status = status
         self.tracking_id = tracking_id
         self.detail = detail
@@ -102,6 +115,14 @@ class UpstreamError(BotError):
         if self.tracking_id:
             parts.append(f"Reference: {self.tracking_id}")
         return " ".join(parts)
+
+    def log_fields(self) -> dict[str, Any]:
+        """What a log line says of this failure: the person's explanation leaves out the host
+        and the network's cause, the operator needs both."""
+        fields = {"service": self.service, "status": self.status,
+                  "tracking_id": self.tracking_id, "error_type": type(self).__name__}
+        return fields | {name: value for name, value in
+                         (("host", self.host), ("cause", self.cause)) if value}
 
 
 class Rejected(UpstreamError):
@@ -184,12 +205,100 @@ def error_for_status(
 
 @contextlib.contextmanager
 def network_errors(service: str) -> Iterator[None]:
-    """Turn ``requests``' connection failures and timeouts into this tree's errors."""
+    """Turn ``requests``' connection failures and timeouts into this tree's errors, each with
+    the host and the cause for the log."""
     try:
         yield
-    except requests.ConnectTimeout:
-        raise Unreachable(service, detail="connection timed out") from None
-    except requests.Timeout:
-        raise Timeout(service) from None
-    except requests.ConnectionError:
-        raise Unreachable(service) from None
+    except requests.ConnectTimeout as error:
+        raise Unreachable(service, detail="connection timed out", **network_facts(error)) \
+            from None
+    except requests.Timeout as error:
+        raise Timeout(service, **network_facts(error)) from None
+    except requests.ConnectionError as error:
+        raise Unreachable(service, **network_facts(error)) from None
+
+
+class NetworkFacts(TypedDict):
+    """``UpstreamError``'s keywords for a failure on the network."""
+
+    host: str | None
+    cause: str
+
+
+def network_facts(error: BaseException) -> NetworkFacts:
+    """The host a failed call went to and why it failed."""
+    return NetworkFacts(host=host_of(error), cause=network_cause(error))
+
+
+def host_of(error: BaseException) -> str | None:
+    """``host`` or ``host:port`` of the request that failed: never its path or query (a broker
+    URL's query carries ciphers) nor a user or password."""
+    url = getattr(getattr(error, "request", None), "url", None)
+    if not isinstance(url, str):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return f"{parts.hostname}:{port}" if port else parts.hostname
+
+
+def network_cause(error: BaseException) -> str:
+    """Why a connection failed, in the words an operator looks for: DNS, connection refused,
+    timeout, TLS, proxy, reset; read from the chain of exceptions ``requests`` and ``urllib3``
+    wrap, so it does not depend on their messages (which quote the URL)."""
+    chain = _chain(error)
+
+    def seen(*kinds: type[BaseException]) -> BaseException | None:
+        return next((link for link in chain if isinstance(link, kinds)), None)
+
+    via_proxy = "proxy: " if seen(requests.exceptions.ProxyError,
+                                  urllib3.exceptions.ProxyError) else ""
+    tls = seen(ssl.SSLError)
+    if seen(urllib3.exceptions.NameResolutionError, socket.gaierror):
+        cause = "DNS: the host name does not resolve"
+    elif isinstance(tls, ssl.SSLCertVerificationError):
+        cause = f"TLS: {tls.verify_message or 'certificate verify failed'}"
+    elif tls is not None or seen(requests.exceptions.SSLError):
+        cause = f"TLS: {getattr(tls, 'reason', None) or 'handshake failed'}"
+    elif seen(ConnectionRefusedError):
+        cause = "connection refused"
+    elif seen(requests.ConnectTimeout, urllib3.exceptions.ConnectTimeoutError):
+        cause = "timeout while connecting"
+    elif seen(requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError):
+        cause = "timeout waiting for the answer"
+    elif seen(ConnectionResetError):
+        cause = "connection reset"
+    elif seen(http.client.RemoteDisconnected, ConnectionAbortedError,
+              urllib3.exceptions.ProtocolError):
+        cause = "connection closed before the answer"
+    elif system := _errno_text(chain):
+        cause = system
+    else:
+        cause = type(chain[-1]).__name__
+    return via_proxy + cause
+
+
+def _errno_text(chain: list[BaseException]) -> str:
+    """The system's words for the first OS error with an errno ("No route to host")."""
+    for link in chain:
+        if isinstance(link, OSError) and link.errno is not None and link.strerror:
+            return str(link.strerror).lower()
+    return ""
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and every exception it wraps (arguments, ``reason``, cause and context)."""
+    found: list[BaseException] = []
+    waiting: list[object] = [error]
+    while waiting and len(found) < 32:
+        link = waiting.pop(0)
+        if not isinstance(link, BaseException) or any(link is known for known in found):
+            continue
+        found.append(link)
+        waiting.extend([*link.args, getattr(link, "reason", None), link.__cause__,
+                        link.__context__])
+    return found

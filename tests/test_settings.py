@@ -390,7 +390,7 @@ def test_a_previous_webhook_secret_is_read_and_masked_during_a_rotation() -> Non
     assert rotating.previous_webhook_secret == Secret("whs-old-one-being-retired")
     assert rotating.intake_config().previous_webhook_secret == rotating.previous_webhook_secret
     assert {HOOK_SECRET, "whs-old-one-being-retired"} <= set(rotating.secret_values())
-    with pytest.raises(SettingsError, match="^WEBHOOK_SECRET_PREVIOUS is set without"):
+    with pytest.raises(SettingsError, match=r"^WEBHOOK_SECRET_PREVIOUS is set without"):
         Settings.from_env(env(WEBHOOK_SECRET_PREVIOUS="whs-old-one-being-retired"))
 
 

@@ -64,8 +64,7 @@ class GuestDelivery:
                 continue
             except UpstreamError as error:
                 log.warning("could not send a guest link", extra={
-                    "channel": contact.channel, "error_type": type(error).__name__,
-                    "status": error.status})
+                    "channel": contact.channel, **error.log_fields()})
                 lines.append(replies.guest_not_sent(contact, error, privately=privately))
                 continue
             log.info("guest link sent", extra={"channel": contact.channel})

@@ -286,9 +286,7 @@ class Conversation:
         except UpstreamError as error:
             if _worth_retrying_later(error) and not context.last_attempt:
                 raise  # Webex itself is struggling: the worker tries the whole event again soon
-            log.warning("upstream failure told to the person", extra={
-                "service": error.service, "status": error.status,
-                "tracking_id": error.tracking_id, "error_type": type(error).__name__})
+            log.warning("upstream failure told to the person", extra=error.log_fields())
             context.say(replies.upstream_failure(error))
 
 

@@ -28,7 +28,14 @@ from email.utils import formatdate, getaddresses, make_msgid
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from bot.errors import Deferred, Rejected, Unconfirmed, Unreachable, UpstreamError
+from bot.errors import (
+    Deferred,
+    Rejected,
+    Unconfirmed,
+    Unreachable,
+    UpstreamError,
+    network_cause,
+)
 from bot.upstream.retry import RetryPolicy
 
 SERVICE = "the mail server"
@@ -114,9 +121,10 @@ class SmtpMailer:
         except smtplib.SMTPResponseException as error:
             raise _for_code(error.smtp_code, "connection refused") from None
         except ssl.SSLError as error:
-            raise Unreachable(SERVICE, detail=f"TLS failed: {error.reason}") from None
+            raise Unreachable(SERVICE, detail=f"TLS failed: {error.reason}",
+                              host=self._where, cause=network_cause(error)) from None
         except (smtplib.SMTPException, OSError) as error:  # nothing sent yet: worth a retry
-            raise Unreachable(SERVICE, detail=type(error).__name__) from None
+            raise Unreachable(SERVICE, host=self._where, cause=network_cause(error)) from None
         with smtp:
             self._deliver(smtp, message)
 
@@ -147,6 +155,11 @@ class SmtpMailer:
                 from None
         if code != 250:
             raise _for_code(code, "message refused")
+
+    @property
+    def _where(self) -> str:
+        """The relay, as the log names it."""
+        return f"{self._host}:{self._port}"
 
     def _connect(self) -> smtplib.SMTP:
         timeout = self._config.timeout

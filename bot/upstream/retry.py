@@ -108,14 +108,7 @@ class RetryPolicy:
 
 
 def log_retry(error: UpstreamError, attempt: int, wait: float) -> None:
-    """Say in the log that a call failed and will be tried again, with its reference."""
-    log.warning(
-        "retrying after a failed call",
-        extra={
-            "service": error.service,
-            "status": error.status,
-            "tracking_id": error.tracking_id,
-            "call_attempt": attempt,
-            "wait_seconds": round(wait, 3),
-        },
-    )
+    """Say in the log that a call failed and will be tried again: its reference, and for a
+    failure on the network the host and the cause."""
+    log.warning("retrying after a failed call", extra={
+        **error.log_fields(), "call_attempt": attempt, "wait_seconds": round(wait, 3)})

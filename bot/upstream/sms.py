@@ -40,6 +40,7 @@ from bot.errors import (
     UpstreamError,
     error_for_status,
     is_retryable,
+    network_facts,
 )
 from bot.secret import Secret
 from bot.upstream.pool import DEFAULT_POOL_SIZE, pooled_session
@@ -221,14 +222,16 @@ def _twilio_network_errors() -> Iterator[None]:
     (nothing was sent); one lost after the request went out is a Timeout (it may have been)."""
     try:
         yield
-    except requests.ConnectTimeout:
-        raise Unreachable(SERVICE, detail="connection timed out") from None
-    except requests.Timeout:
-        raise Timeout(SERVICE) from None
+    except requests.ConnectTimeout as error:
+        raise Unreachable(SERVICE, detail="connection timed out", **network_facts(error)) \
+            from None
+    except requests.Timeout as error:
+        raise Timeout(SERVICE, **network_facts(error)) from None
     except requests.ConnectionError as error:
         if _never_connected(error):
-            raise Unreachable(SERVICE) from None
-        raise Timeout(SERVICE, detail="the connection ended before Twilio answered") from None
+            raise Unreachable(SERVICE, **network_facts(error)) from None
+        raise Timeout(SERVICE, detail="the connection ended before Twilio answered",
+                      **network_facts(error)) from None
 
 
 def _never_connected(error: BaseException) -> bool:

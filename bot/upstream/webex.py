@@ -54,6 +54,28 @@ class _SdkRetryAfterFilter(logging.Filter):
 _SDK_RETRY_AFTER_FILTER = _SdkRetryAfterFilter()
 
 
+class _SdkUserAgentFilter(logging.Filter):
+    """Turns webexpythonsdk's "User-Agent: ..." line, logged at INFO for every client made (a
+    line of platform details in every process, at every start), into one debug line at most
+    per process."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._said = threading.Event()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("User-Agent:"):
+            return True
+        if self._said.is_set() or not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        self._said.set()
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return True
+
+
+_SDK_USER_AGENT_FILTER = _SdkUserAgentFilter()
+
+
 @dataclass(frozen=True)
 class Person:
     """Who someone is, as far as access control and time zones care."""
@@ -122,6 +144,7 @@ class WebexClient:
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
         """``pool_size``: how many threads call at once (the worker threads), connections kept."""
+        logging.getLogger("webexpythonsdk.restsession").addFilter(_SDK_USER_AGENT_FILTER)
         # The SDK drops the "/v1" of a base URL without a trailing slash.
         self._api = WebexAPI(
             access_token=token.reveal(),
