@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 import bot.web.envelope
 from bot.events import Event
+from bot.jobs.acceptance import REFUSAL_REPORT_SECONDS
 from bot.jobs.storage import Store, StoreUnavailable
 from bot.secret import Secret
 from bot.settings import Settings, SettingsError
@@ -365,6 +367,46 @@ def test_a_full_backlog_is_refused_and_nothing_grows(store: Store, caplog: Any) 
     assert statuses == [200, 200, 200, 503, 503, 503]
     assert store.backlog() == 3
     assert "backlog full" in caplog.text
+
+
+def test_a_flood_beyond_the_backlog_is_said_in_a_few_lines(store: Store, caplog: Any) -> None:
+    """600 refused deliveries, with events taken as the workers free room: one line when
+    refusing starts, one count after REFUSAL_REPORT_SECONDS, one once it has stopped; not a
+    line per delivery, nor a start and a stop each time a slot frees."""
+    now = [1_000.0]
+    intake = Intake(settings(max_backlog=1).intake_config(), store, clock=lambda: now[0])
+    caplog.set_level(logging.INFO)
+
+    def deliver(data_id: str) -> int:
+        body = envelope(data_id)
+        return intake.receive(body, signed(body)).status
+
+    def finish_one() -> None:  # a worker frees a slot
+        job = store.claim("test", 30)
+        assert job is not None
+        store.complete(job.event_id, "test")
+
+    assert deliver("MSG-first") == 200
+    start = now[0]
+    for n in range(600):
+        now[0] = start + n / 64  # 600 refusals over 9.4 seconds
+        if n % 100 == 50:
+            finish_one()
+            assert deliver(f"MSG-taken-{n}") == 200
+        assert deliver(f"MSG-flood-{n}") == 503
+    finish_one()
+    now[0] += 1
+    assert deliver("MSG-soon-after") == 200  # no refusal for a second only: not over yet
+    finish_one()
+    now[0] += REFUSAL_REPORT_SECONDS
+    assert deliver("MSG-later") == 200
+
+    said = [(r.levelname, r.getMessage().split(":")[0], getattr(r, "refused", None),
+             getattr(r, "refused_total", None)) for r in caplog.records
+            if r.name == "bot.jobs.acceptance" and r.levelno >= logging.WARNING]
+    assert said == [("ERROR", "backlog full (MAX_BACKLOG)", None, None),
+                    ("ERROR", "backlog still full", 320, 321),
+                    ("WARNING", "backlog has room again", None, 600)]
 
 
 def test_an_event_older_than_the_dedupe_retention_is_acknowledged_and_dropped(
