@@ -277,7 +277,8 @@ def work(events: str | None = None, owner: str | None = None) -> int:
     try:
         stopping.wait()
     finally:
-        log.info("stopping: closing the websocket, letting the workers finish")
+        log.info("stopping: " + ("closing the websocket, " if service.listener else "")
+                 + "letting the workers finish")
         service.stop()
     return 0
 

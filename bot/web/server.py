@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 
 WORKER_CLASS = "bot.web.gunicorn_worker.BufferingThreadWorker"
+LOGGER_CLASS = "bot.web.gunicorn_logging.JsonLogger"  # gunicorn's own lines as JSON too
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class ServerSettings:
         """The command ``serve`` runs; the benchmark's floor runs the very same one."""
         return [
             sys.executable, "-m", "gunicorn", "--worker-class", WORKER_CLASS,
+            "--logger-class", LOGGER_CLASS,
             "--workers", str(self.processes),
             "--threads", str(self.threads),
             "--timeout", "30", "--no-control-socket",
