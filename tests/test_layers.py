@@ -10,7 +10,7 @@ Layers, lowest first; a module may import its own layer and those below, never a
    ``listen/`` (the websocket listener)
 5. assembly: settings, service
 6. entry points, where a process starts: the command line, the Flask app, wsgi, the gunicorn
-   worker class
+   worker and logger classes
 
 The dev tooling (``devtools/``) may import anything; nothing imports it but itself and the
 command line that runs it (lazily, so ``serve`` never loads it). The sandbox imports nothing
@@ -33,7 +33,8 @@ LAYERS = [
     ("bot.conversation",),
     ("bot.web", "bot.listen"),
     ("bot.settings", "bot.service"),
-    ("bot.cli", "bot.__main__", "bot.web.app", "bot.web.wsgi", "bot.web.gunicorn_worker"),
+    ("bot.cli", "bot.__main__", "bot.web.app", "bot.web.wsgi", "bot.web.gunicorn_worker",
+     "bot.web.gunicorn_logging"),
 ]
 DEVTOOLS = "bot.devtools"
 SANDBOX = "bot.devtools.sandbox"
