@@ -158,3 +158,14 @@ def test_serve_refuses_a_newer_store_in_one_line_naming_storage_url(
     assert f"version {STORE_VERSION + 1}, newer than this release knows" in errors[0]
     assert "Traceback" not in result.stderr
     assert engine.read_version() == STORE_VERSION + 1
+
+
+def test_a_redis_out_of_reach_at_opening_still_gives_a_store_that_reports_the_outage() -> None:
+    """A web process started during an outage answers 503 until it ends, as before versions:
+    the check is skipped, not fatal (serve, work and listen refuse to start on it anyway)."""
+    store = open_store(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.ping()
+    finally:
+        store.close()
