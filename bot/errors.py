@@ -31,6 +31,7 @@ The others are defined beside the code that raises them::
     └── MalformedEvent          bot.web.envelope: a body that is no webhook envelope (400)
     Exception
     ├── StoreUnavailable        bot.jobs.storage: any engine failure (unreachable, full, ...)
+    │   └── StoreTooNew         bot.jobs.storage: a store a newer release wrote (never written)
     ├── BacklogFull             bot.jobs.storage: MAX_BACKLOG events wait already (503)
     ├── Refused                 bot.web.request_framing: a request the web loop answers itself
     ├── Silent                  bot.listen.connection: the websocket is open but no pong came

@@ -14,6 +14,10 @@ shared by every process on one machine, and Redis (`redis://host:port/db`, `redi
 Errors: every failure of an engine (unreachable, full, corrupt, refusing writes) surfaces as
 `StoreUnavailable` (see `bot.jobs.storage.health`); bad URLs raise `ValueError`.
 
+Opening a store checks its format's version (`STORE_VERSION`): an older store is migrated in
+place, one a newer release wrote is refused with `StoreTooNew` (a `StoreUnavailable`, which is
+how `serve`, `work` and `listen` already stop on a store they cannot use).
+
     store = open_store("sqlite:///var/icbot.db")
     if store.accept(event_id, "messages", payload_json):
         ...  # answer 200; a worker thread will claim it
@@ -31,6 +35,7 @@ from bot.jobs.storage.contract import (
     Job,
     Persistence,
     Store,
+    StoreTooNew,
     StoreUnavailable,
     check_store_url,
     patiently,
@@ -46,7 +51,8 @@ def open_store(
     clock: Clock = time.time,
     retention_seconds: float = DEFAULT_RETENTION_SECONDS,
 ) -> Store:
-    """Build the store a URL names, so deployments switch engines by configuration alone."""
+    """Build the store a URL names, so deployments switch engines by configuration alone, its
+    format checked and migrated (the SQLite engine does that on opening its file)."""
     check_store_url(url)
     if url_scheme(url) == "sqlite":
         from bot.jobs.storage.sqlite import SqliteStore
@@ -56,7 +62,16 @@ def open_store(
         )
     from bot.jobs.storage.redis import RedisStore
 
-    return RedisStore.from_url(url, clock=clock, retention_seconds=retention_seconds)
+    store = RedisStore.from_url(url, clock=clock, retention_seconds=retention_seconds)
+    try:
+        store.migrate()
+    except StoreTooNew:
+        store.close()
+        raise
+    except StoreUnavailable:
+        pass  # unreachable now: serve, work and listen refuse to start then; a web process
+        # started during an outage answers 503 until it ends, as before (the outage is logged)
+    return store
 
 
 __all__ = [
@@ -67,6 +82,7 @@ __all__ = [
     "Job",
     "Persistence",
     "Store",
+    "StoreTooNew",
     "StoreUnavailable",
     "check_store_url",
     "open_store",

@@ -14,10 +14,29 @@ from bot.jobs.storage.health import StoreUnavailable
 Clock = Callable[[], float]
 T = TypeVar("T")
 
+# The format of what the engines write, stamped in the store (SQLite: `PRAGMA user_version`;
+# Redis: the `version` key). Raise it whenever that format changes, with the step that migrates
+# the previous one in `SqliteStore._migrate` and `RedisStore.migrate`. Version 1 is the format
+# written before stores had a version, so migrating an unversioned store to it is stamping it.
+STORE_VERSION = 1
+
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 # How long a released owner stays refused: far longer than a write of a dead process can linger
 # in flight (a command sent just before a SIGKILL may still reach Redis after its death is seen).
 RELEASED_OWNER_SECONDS = 24 * 3600.0
+
+
+class StoreTooNew(StoreUnavailable):
+    """The store was written by a newer release, in a format this one does not know: writing
+    it could corrupt what the newer release keeps, so nothing is written."""
+
+
+def check_version(found: int) -> None:
+    """Refuse a store stamped with a newer format than this release's (`StoreTooNew`)."""
+    if found > STORE_VERSION:
+        raise StoreTooNew(
+            f"the store's format is version {found}, newer than this release knows "
+            f"({STORE_VERSION}): run the release that wrote it, or a newer one")
 
 
 class BacklogFull(Exception):

@@ -3,8 +3,9 @@
 Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance order), `leased`
 (claimed jobs by lease end), `job:<id>` (a job's fields), `seen:<id>` (dedupe marker),
 `abandoned`, `fact:<key>`, `hits:<key>`, `workers` (worker processes by end of life),
-`released:<owner>` (an owner whose process died, refused from then on) and `wake` (one entry per
-accept, popped by an idle worker process blocked on it, so it wakes at once). Expiry is decided
+`released:<owner>` (an owner whose process died, refused from then on), `wake` (one entry per
+accept, popped by an idle worker process blocked on it, so it wakes at once) and `version` (the
+format, see `STORE_VERSION`). Expiry is decided
 by the store's clock, passed into every script, so tests can move time; Redis' own expiry, set a
 grace period later, only reclaims memory. Needs a single Redis (not Cluster: scripts touch keys
 they discover) with the `noeviction` policy. Durability is what the server's persistence gives:
@@ -28,6 +29,7 @@ from redis.retry import Retry
 from bot.jobs.storage.contract import (
     DEFAULT_RETENTION_SECONDS,
     RELEASED_OWNER_SECONDS,
+    STORE_VERSION,
     AbandonedJob,
     BacklogFull,
     Clock,
@@ -35,6 +37,7 @@ from bot.jobs.storage.contract import (
     Persistence,
     check_owner,
     check_positive,
+    check_version,
 )
 from bot.jobs.storage.health import Health, StoreUnavailable
 
@@ -163,6 +166,14 @@ end
 return released
 """
 
+# KEYS: version. ARGV: this release's version. Returns the version found (0: none, the format
+# before versions); stamps an older store, never a newer one.
+_MIGRATE = """
+local found = tonumber(redis.call('GET', KEYS[1]) or '0')
+if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return found
+"""
+
 # ARGV: only_if_absent ('1' or '0'), value, now, expires_at ('' = never), ttl_ms ('' = none).
 _PUT = """
 if ARGV[1] == '1' then
@@ -224,6 +235,7 @@ class RedisStore:
         self._release = client.register_script(_RELEASE)
         self._put = client.register_script(_PUT)
         self._hit = client.register_script(_HIT)
+        self._migrate = client.register_script(_MIGRATE)
         # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
         self._health = Health("redis", (RedisError,), probe=lambda: self.ping())
 
@@ -248,6 +260,11 @@ class RedisStore:
             retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), 2),
         )
         return cls(client, prefix=prefix, clock=clock, retention_seconds=retention_seconds)
+
+    def migrate(self) -> None:
+        """Bring the store to `STORE_VERSION` in one script, so instances starting at once
+        migrate it once; a store of a newer format is left untouched (`StoreTooNew`)."""
+        check_version(int(self._run(self._migrate, [self._prefix + "version"], [STORE_VERSION])))
 
     def _job_key(self, event_id: str) -> str:
         """Name the hash holding one job."""

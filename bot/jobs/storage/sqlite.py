@@ -13,7 +13,8 @@ for the write lock, and the lock is retried every few hundred microseconds inste
 SQLite's own busy handler, whose sleeps grow to 100 ms.
 Each accept rings a doorbell (a named pipe beside the file, see `doorbell`) that wakes an idle
 worker process at once. Finished jobs, expired facts and old hits are pruned at most once per
-`prune_interval_seconds`.
+`prune_interval_seconds`. The file's format version is `PRAGMA user_version` (see
+`STORE_VERSION`), migrated when the file is opened.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from bot.jobs.storage.contract import (
     DEFAULT_RETENTION_SECONDS,
     RELEASED_OWNER_SECONDS,
+    STORE_VERSION,
     AbandonedJob,
     BacklogFull,
     Clock,
@@ -37,6 +39,7 @@ from bot.jobs.storage.contract import (
     Persistence,
     check_owner,
     check_positive,
+    check_version,
 )
 from bot.jobs.storage.doorbell import Doorbell
 from bot.jobs.storage.health import Health
@@ -107,10 +110,24 @@ class SqliteStore:
         with self._health.guard(write=True):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._doorbell = Doorbell(self.path.with_name(self.path.name + "-wake"))
-        with self._transaction() as db:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    db.execute(statement)
+        try:
+            with self._transaction() as db:
+                self._migrate(db)
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Bring the file to `STORE_VERSION` in the transaction `db` holds, so processes starting
+        at once migrate it once; a file of a newer format is left untouched (`StoreTooNew`)."""
+        found = db.execute("PRAGMA user_version").fetchone()[0]
+        check_version(found)
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        if found < STORE_VERSION:  # 0, unversioned, is version 1's format: the stamp migrates it
+            db.execute(f"PRAGMA user_version = {STORE_VERSION}")
 
     @contextmanager
     def _borrow(self, *, write: bool = False) -> Iterator[sqlite3.Connection]:

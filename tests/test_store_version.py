@@ -1,0 +1,171 @@
+"""The store's format has a version, checked whenever a store is opened: an unversioned store
+(written before versions existed) is migrated in place, a newer one is refused untouched, so an
+older release never writes what a newer one keeps. Both engines, and ``serve`` end to end."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from bot.devtools.as_deployed import free_port
+from bot.jobs.storage import StoreTooNew, StoreUnavailable, open_store
+from bot.jobs.storage.contract import STORE_VERSION
+from tests.support.faults import RedisProcess
+
+
+@dataclass
+class Engine:
+    """One engine's store under test, and the raw way to read and set its version stamp."""
+
+    url: str
+    read_version: Callable[[], int]
+    write_version: Callable[[int | None], None]  # None: no stamp at all, as before versions
+
+
+@pytest.fixture(scope="module")
+def redis_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    server = RedisProcess(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    if request.param == "sqlite":
+        path = tmp_path / "bot.sqlite3"
+
+        def read_file() -> int:
+            with sqlite3.connect(path) as db:
+                return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+        def write_file(version: int | None) -> None:
+            db = sqlite3.connect(path)
+            db.execute(f"PRAGMA user_version = {version or 0}")
+            db.close()
+
+        yield Engine(f"sqlite:///{path}", read_file, write_file)
+        return
+    prefix = f"test-{uuid.uuid4().hex}:"
+    base = request.getfixturevalue("redis_base")
+    client = redis.Redis.from_url(base, decode_responses=True)
+
+    def write_key(version: int | None) -> None:
+        if version is None:
+            client.delete(prefix + "version")
+        else:
+            client.set(prefix + "version", version)
+
+    yield Engine(f"{base}?prefix={prefix}", lambda: int(client.get(prefix + "version") or 0),
+                 write_key)
+    client.close()
+
+
+def test_a_new_store_is_stamped_with_this_release_format(engine: Engine) -> None:
+    open_store(engine.url).close()
+    assert engine.read_version() == STORE_VERSION == 1
+
+
+def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
+    engine: Engine,
+) -> None:
+    store = open_store(engine.url)
+    assert store.accept("evt-done", "messages", "{}")
+    assert store.accept("evt-waiting", "messages", '{"id": "evt-waiting"}')
+    done = store.claim("worker-a", 60)
+    assert done is not None and done.event_id == "evt-done"
+    store.complete(done.event_id, "worker-a")
+    store.set("fact", "kept")
+    store.close()
+    engine.write_version(None)  # what every release before versions left behind
+
+    store = open_store(engine.url)
+    try:
+        assert engine.read_version() == STORE_VERSION
+        assert not store.accept("evt-done", "messages", "{}")  # still remembered: no repeat
+        assert store.get("fact") == "kept"
+        job = store.claim("worker-b", 60)
+        assert job is not None and job.event_id == "evt-waiting" and job.attempts == 1
+        assert job.payload == '{"id": "evt-waiting"}'
+    finally:
+        store.close()
+
+
+def test_a_store_of_a_newer_format_is_refused_and_left_as_it_was(engine: Engine) -> None:
+    store = open_store(engine.url)
+    assert store.accept("evt-1", "messages", "{}")
+    store.close()
+    engine.write_version(STORE_VERSION + 1)
+
+    with pytest.raises(StoreTooNew, match=rf"^the store's format is version {STORE_VERSION + 1}, "
+                                          rf"newer than this release knows \({STORE_VERSION}\)"):
+        open_store(engine.url)
+    assert issubclass(StoreTooNew, StoreUnavailable)  # how serve, work and listen stop on it
+    assert engine.read_version() == STORE_VERSION + 1
+
+    engine.write_version(STORE_VERSION)  # the newer release's data, untouched by the refusal
+    store = open_store(engine.url)
+    try:
+        assert store.backlog() == 1
+    finally:
+        store.close()
+
+
+def test_a_newer_sqlite_file_gets_no_table_of_this_release(tmp_path: Path) -> None:
+    path = tmp_path / "newer.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {STORE_VERSION + 1}")
+        db.execute("CREATE TABLE format2 (x)")
+    with pytest.raises(StoreTooNew):
+        open_store(f"sqlite:///{path}")
+    with sqlite3.connect(path) as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    assert tables == {"format2"}
+
+
+def test_serve_refuses_a_newer_store_in_one_line_naming_storage_url(
+    engine: Engine, tmp_path: Path
+) -> None:
+    open_store(engine.url).close()
+    engine.write_version(STORE_VERSION + 1)
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("LOG_LEVEL", "WEB_CONCURRENCY", "PORT", "HOST")}
+    environment.update({
+        "STORAGE_URL": engine.url,
+        "WEBEX_BOT_TOKEN": "tok-store-version",
+        "WEBHOOK_SECRET": "whs-store-version-0123456789",
+        "WEBEX_API_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens: no network
+        "PORT": str(free_port()),
+    })
+    result = subprocess.run([sys.executable, "-m", "bot", "serve"], env=environment,
+                            capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("error: STORAGE_URL: "), errors[0]
+    assert f"version {STORE_VERSION + 1}, newer than this release knows" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert engine.read_version() == STORE_VERSION + 1
+
+
+def test_a_redis_out_of_reach_at_opening_still_gives_a_store_that_reports_the_outage() -> None:
+    """A web process started during an outage answers 503 until it ends, as before versions:
+    the check is skipped, not fatal (serve, work and listen refuse to start on it anyway)."""
+    store = open_store(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.ping()
+    finally:
+        store.close()
