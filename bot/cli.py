@@ -147,26 +147,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", choices=("webhooks", "websocket"), default="webhooks",
                       help="how the bot hears Webex: signed webhooks (default) or the websocket")
     commands.add(
-        "serve", "run the whole bot: gunicorn's web processes and WORKER_PROCESSES worker "
-        "processes",
+        "serve", "run the whole bot: gunicorn's web processes and the worker processes",
         "It first checks the settings, the store, the port and the token (GET /people/me): a "
         "mistake is one line naming the setting, exit 2. A worker process that dies is started "
         "again; one that exits 2 (a token Webex refuses) stops everything, exit 2.",
         _reads(*SERVING, "U2C_URL", rest=ALL_OTHERS))
     working = commands.add(
-        "work", "run one worker process: the jobs the web processes stored (and the websocket, "
-        "with EVENTS=websocket or both)",
-        "For a Procfile that scales web and worker processes apart. It first checks the "
+        "work", "run one worker process: the stored jobs (and the websocket, by EVENTS)",
+        "For a Procfile that scales web and worker processes apart; serve runs WORKER_PROCESSES "
+        "of them itself. It first checks the "
         "settings, the store and the token: a mistake is one line naming the setting, exit 2.",
         _reads(*WORKING, rest=ALL_OTHERS))
     working.add_argument("--owner", help="the id its claims are held under (serve gives one, "
                          "and hands that id's jobs back when the process dies); default: a new one")
     commands.add(
-        "listen", "run the bot with its events over a websocket: no public URL, no web server "
-        "(one per bot)",
-        "A worker process with EVENTS=websocket; no WEBHOOK_SECRET needed. It first checks "
-        "the settings, the store and the token: a mistake is one line naming the setting, "
-        "exit 2.", _reads(*(name for name in WORKING if name != "EVENTS"), "HTTPS_PROXY",
+        "listen", "run the bot on a websocket to Webex: no public URL, no web server",
+        "A worker process with EVENTS=websocket (one per bot); no WEBHOOK_SECRET needed. It "
+        "first checks the settings, the store and the token: a mistake is one line naming the "
+        "setting, exit 2.", _reads(*(name for name in WORKING if name != "EVENTS"), "HTTPS_PROXY",
                           "CATCH_UP_WINDOW", rest=ALL_OTHERS))
     commands.add(
         "abandoned", "list the events the bot gave up on (after MAX_ATTEMPTS)",
