@@ -7,13 +7,17 @@ exactly what the chat accepts; a time typed as people write it (``time=9:00``) i
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.conversation.access import AccessPolicy
 from bot.conversation.plan import MeetingPlan, PlanContext, inputs_from_options
+from bot.devtools.sandbox import Sandbox
 from bot.settings import Settings, SettingsError
-from tests.conftest import CATALOG
+from cards import inputs as ids
+from tests.conftest import CATALOG, sandbox_settings, serve
 from tests.support.plans import plan_or_problems
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -71,3 +75,39 @@ def test_max_body_bytes_has_a_floor_a_real_webhook_fits_in() -> None:
         Settings.from_env({"WEBEX_BOT_TOKEN": "tok", "MAX_BODY_BYTES": "1000"})
     floor = Settings.from_env({"WEBEX_BOT_TOKEN": "tok", "MAX_BODY_BYTES": "4096"})
     assert floor.max_body_bytes == 4096
+
+
+def card_values(card: object) -> dict[str, str]:
+    """What Webex submits for a card nobody changed: each input's preset value."""
+    found: dict[str, str] = {}
+    if isinstance(card, dict):
+        if str(card.get("type", "")).startswith("Input.") and "value" in card:
+            found[card["id"]] = str(card["value"])  # Webex sends every input as text
+        for value in card.values():
+            found.update(card_values(value))
+    elif isinstance(card, list):
+        for item in card:
+            found.update(card_values(item))
+    return found
+
+
+def test_the_form_preselects_default_valid_for_even_one_of_its_own(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """DEFAULT_VALID_FOR=3h: the form offers and preselects 3h (none of its usual choices), and
+    the links of a form sent as it came last 3 hours."""
+    alice = sandbox.add_person("alice@clinic.example.com", "Alice", timezone="Europe/Paris")
+    dm = sandbox.direct_room(alice)
+    settings = sandbox_settings(sandbox, tmp_path, default_valid_for="3h",
+                                access=AccessPolicy(allow_everyone=True))
+    for bot in serve(sandbox, settings):
+        sandbox.post_message(alice, dm, "new")
+        [form] = bot.wait_for_bot_messages(dm, 1)
+        preset = card_values(form["attachments"][0]["content"])
+        assert preset[ids.VALID_FOR] == "3h"
+        sandbox.submit_card(alice, form["id"], {**preset, ids.ACTION: ids.ACTION_CREATE,
+                                                ids.SUBJECT: "Follow-up"})
+        bot.wait_for_bot_messages(dm, 2)
+        [request] = sandbox.requests_matching("POST", "/api/v2/joseencrypt")
+        claims = request.json["jwt"]
+        assert claims["exp"] - claims.get("nbf", claims["exp"] - 3 * 3600) == 3 * 3600
