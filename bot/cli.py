@@ -6,7 +6,8 @@ apart); ``listen`` runs one without a web server, its events over a websocket (n
 needed); ``webhooks sync``
 and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
 ``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
-emulator; ``cards`` renders every card to PNG. Bad arguments exit 2 with one line on
+emulator; ``cards`` renders every card to PNG. ``python -m bot`` alone lists them, and each
+one's ``--help`` names the settings it reads. Bad arguments and settings exit 2 with one line on
 stderr; upstream failures exit 1 with the explanation.
 """
 
@@ -155,8 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     working = commands.add(
         "work", "run one worker process: the stored jobs (and the websocket, by EVENTS)",
         "For a Procfile that scales web and worker processes apart; serve runs WORKER_PROCESSES "
-        "of them itself. It first checks the "
-        "settings, the store and the token: a mistake is one line naming the setting, exit 2.",
+        "of them itself. It first checks the settings, the store and the token: a mistake is "
+        "one line naming the setting, exit 2.",
         _reads(*WORKING, rest=ALL_OTHERS))
     working.add_argument("--owner", help="the id its claims are held under (serve gives one, "
                          "and hands that id's jobs back when the process dies); default: a new one")
