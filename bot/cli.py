@@ -6,7 +6,8 @@ apart); ``listen`` runs one without a web server, its events over a websocket (n
 needed); ``webhooks sync``
 and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
 ``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
-emulator; ``cards`` renders every card to PNG. Bad arguments exit 2 with one line on
+emulator; ``cards`` renders every card to PNG. ``python -m bot`` alone lists them, and each
+one's ``--help`` names the settings it reads. Bad arguments and settings exit 2 with one line on
 stderr; upstream failures exit 1 with the explanation.
 """
 
@@ -25,15 +26,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from pathlib import Path
+from typing import Any
 
 from bot import logs, supervisor
 from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
-from bot.errors import InvalidRequest, NotAuthorized, UpstreamError
-from bot.jobs.storage import StoreUnavailable, open_store
+from bot.errors import InvalidRequest, UpstreamError
+from bot.jobs.storage import StoreUnavailable, open_store, redact_url
+from bot.jobs.storage.contract import sqlite_path_from_url, url_scheme
 from bot.limits import DEFAULT_VALID_FOR
 from bot.listen.listener import release_lease_of
-from bot.service import BotService, preflight
-from bot.settings import Settings, SettingsError
+from bot.service import BotService, check_port, check_token, preflight
+from bot.settings import Settings, SettingsError, storage_url
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
@@ -58,12 +61,52 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+# What each command reads from the environment, for its --help. serve, work and listen check
+# every setting of the README's table; these are the ones that decide what they do.
+RUNNING = ("WEBEX_BOT_TOKEN", "STORAGE_URL", "EVENTS", "LOG_LEVEL")
+WORKING = (*RUNNING, "WORKER_THREADS", "JOB_LEASE_SECONDS", "MAX_ATTEMPTS", "U2C_URL",
+           "DEVICE_CATALOG", "DEFAULT_TIMEZONE", "DEFAULT_VALID_FOR", "SMTP_URL",
+           "TWILIO_ACCOUNT_SID")
+SERVING = (*RUNNING, "WEBHOOK_SECRET", "HOST", "PORT", "WEB_CONCURRENCY", "WEB_THREADS",
+           "WORKER_PROCESSES", "MAX_BODY_BYTES", "MAX_BACKLOG")
+ALL_OTHERS = "and every other setting of the README's table, checked at start"
+
+
+def _reads(*names: str, rest: str = "") -> str:
+    """The epilog naming the settings a command reads."""
+    if not names:
+        return "settings: none (it reads no environment variable)"
+    return f"settings: {', '.join(names)}" + (f"; {rest}" if rest else "")
+
+
+class _Commands:
+    """Adds the subcommands, each with one line of summary (for ``python -m bot`` alone), a
+    description of what it does, and the settings it reads (its --help)."""
+
+    def __init__(self, parser: argparse.ArgumentParser) -> None:
+        self._group = parser.add_subparsers(dest="command", required=True, parser_class=_Parser,
+                                            metavar="command")
+        self.summaries: dict[str, str] = {}
+
+    def add(self, name: str, summary: str, description: str = "",
+            reads: str = _reads(), **options: Any) -> argparse.ArgumentParser:
+        self.summaries[name] = summary
+        return self._group.add_parser(
+            name, help=summary, description=f"{summary[:1].upper()}{summary[1:]}. {description}",
+            epilog=reads, **options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Every command and option, with the help a newcomer needs."""
     parser = _Parser(prog="python -m bot", description="The Webex Instant Connect bot.")
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands = _Commands(parser)
+    parser.set_defaults(summaries=commands.summaries)
 
-    links = commands.add_parser("links", help="print Instant Connect links for one meeting")
+    links = commands.add(
+        "links", "print Instant Connect links for one meeting",
+        "No chat needed: the broker is called directly, with --sandbox the local one.",
+        _reads("WEBEX_BOT_TOKEN", "IC_BROKER_URL", "IC_AUDIENCE", "DEFAULT_TIMEZONE",
+               "DEFAULT_VALID_FOR", "LOG_LEVEL", rest="with --sandbox no token"))
     links.add_argument("--subject", required=True, help="what the meeting is about")
     links.add_argument("--hosts", type=int, help="host links, 0 to 25 (broker default 1)")
     links.add_argument("--guests", type=int, help="guest links, 0 to 25 (broker default 1)")
@@ -75,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="short host links without the sign-in option")
     links.add_argument("--start", help='when the links start working, "YYYY-MM-DD HH:MM"')
     links.add_argument("--timezone", help="zone of --start (default DEFAULT_TIMEZONE or UTC)")
-    links.add_argument("--valid-for", help=f"how long the links work, e.g. 30m, 2h, 7d "
-                       f"(default {DEFAULT_VALID_FOR} with --start, else the broker's 15m)")
+    links.add_argument("--valid-for", help="how long the links work, e.g. 30m, 3h, 7d "
+                       f"(default DEFAULT_VALID_FOR, {DEFAULT_VALID_FOR} unless set)")
     links.add_argument("--key", help="idempotency key: the same key gives the same meeting")
     links.add_argument("--jwe-alg", choices=JWE_ALGS)
     links.add_argument("--enc", choices=ENCS)
@@ -87,39 +130,60 @@ def build_parser() -> argparse.ArgumentParser:
     links.add_argument("--sandbox", action="store_true",
                        help="use the local sandbox broker instead of Webex (works offline)")
 
-    sandbox = commands.add_parser(
-        "sandbox", help="run the local Webex, broker, SMTP and Twilio emulator", add_help=False)
+    # sandbox and cards pass their options through to their own parsers (and their --help).
+    sandbox = commands.add("sandbox", "run the local Webex, broker, SMTP and Twilio emulator",
+                           add_help=False)
     sandbox.add_argument("rest", nargs=argparse.REMAINDER)
-    cards = commands.add_parser("cards", add_help=False,
-                                help="render every card the bot sends to PNG (Chromium, npm)")
+    cards = commands.add("cards", "render every card the bot sends to PNG (Chromium, npm)",
+                         add_help=False)
     cards.add_argument("rest", nargs=argparse.REMAINDER)
 
-    demo = commands.add_parser("demo", help="play a whole conversation offline (no account)")
+    demo = commands.add("demo", "play a whole conversation offline (no account)",
+                        "The bot runs in this process against the sandbox; what each person "
+                        "and guest sees is printed.")
     demo.add_argument("--interactive", action="store_true",
                       help="type the messages and fill the form yourself")
     demo.add_argument("--mail-dir", type=Path, metavar="DIR",
                       help="write every email the guests received to DIR as .eml files")
     demo.add_argument("--events", choices=("webhooks", "websocket"), default="webhooks",
                       help="how the bot hears Webex: signed webhooks (default) or the websocket")
-    commands.add_parser("serve", help="run the whole bot: gunicorn's web processes and "
-                        "WORKER_PROCESSES worker processes")
-    working = commands.add_parser("work", help="run one worker process: the jobs the web "
-                                  "processes stored (and the websocket, with EVENTS=websocket "
-                                  "or both)")
+    commands.add(
+        "serve", "run the whole bot: gunicorn's web processes and the worker processes",
+        "It first checks the settings, the store, the port and the token (GET /people/me): a "
+        "mistake is one line naming the setting, exit 2. A worker process that dies is started "
+        "again; one that exits 2 (a token Webex refuses) stops everything, exit 2.",
+        _reads(*SERVING, "U2C_URL", rest=ALL_OTHERS))
+    working = commands.add(
+        "work", "run one worker process: the stored jobs (and the websocket, by EVENTS)",
+        "For a Procfile that scales web and worker processes apart; serve runs WORKER_PROCESSES "
+        "of them itself. It first checks the settings, the store and the token: a mistake is "
+        "one line naming the setting, exit 2.",
+        _reads(*WORKING, rest=ALL_OTHERS))
     working.add_argument("--owner", help="the id its claims are held under (serve gives one, "
                          "and hands that id's jobs back when the process dies); default: a new one")
-    commands.add_parser("listen", help="run the bot with its events over a websocket: "
-                        "no public URL, no web server (one per bot)")
-    commands.add_parser("abandoned", help="list the events the bot gave up on (MAX_ATTEMPTS)")
-    release = commands.add_parser("release-jobs", help="hand a dead worker process's jobs back at "
-                                  "once (serve does it when one of its worker processes dies)")
+    commands.add(
+        "listen", "run the bot on a websocket to Webex: no public URL, no web server",
+        "A worker process with EVENTS=websocket (one per bot); no WEBHOOK_SECRET needed. It "
+        "first checks the settings, the store and the token: a mistake is one line naming the "
+        "setting, exit 2.", _reads(*(name for name in WORKING if name != "EVENTS"), "HTTPS_PROXY",
+                          "CATCH_UP_WINDOW", rest=ALL_OTHERS))
+    commands.add(
+        "abandoned", "list the events the bot gave up on (after MAX_ATTEMPTS)",
+        "Newest first, with why, never their content. It reads the store alone (no token), "
+        "and prints which store it read: a relative sqlite:/// path is read from the current "
+        "directory.", _reads("STORAGE_URL"))
+    release = commands.add(
+        "release-jobs", "hand a dead worker process's jobs back at once",
+        "serve does it when one of its worker processes dies; the jobs' leases run out anyway.",
+        _reads("WEBEX_BOT_TOKEN", "STORAGE_URL", "LOG_LEVEL"))
     release.add_argument("owner", help="the dead process's owner id (its --owner)")
 
     from bot.devtools.bench.options import FULL_RUN, STORE_CHOICES
 
     # The counts default to None, so that --quick can pick its own and one given still wins;
     # the help gives a full run's.
-    bench = commands.add_parser("bench", help="measure the bot under gunicorn against the sandbox")
+    bench = commands.add("bench", "measure the bot under gunicorn against the sandbox",
+                         "Prints the tables of the README's Performance section.")
     bench.add_argument("--store", choices=STORE_CHOICES, default="both",
                        help="the bot's store: a SQLite file, a redis-server the benchmark runs, "
                        "or both side by side (default both)")
@@ -162,7 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
                        f"(default {FULL_RUN.slow_clients})")
     bench.add_argument("--json", metavar="PATH", help="also write every figure as JSON here")
 
-    webhooks = commands.add_parser("webhooks", help="manage the bot's Webex webhooks")
+    webhooks = commands.add(
+        "webhooks", "manage the bot's Webex webhooks", "sync creates or repairs exactly the "
+        "bot's own webhooks; list shows them.",
+        _reads("WEBEX_BOT_TOKEN", "WEBEX_API_URL", "PUBLIC_URL", "WEBHOOK_PATH",
+               "WEBHOOK_SECRET", "LOG_LEVEL"))
     actions = webhooks.add_subparsers(dest="action", required=True, parser_class=_Parser)
     sync = actions.add_parser("sync", help="create or repair exactly the bot's own webhooks")
     sync.add_argument("--url", help="public URL of the webhook endpoint "
@@ -193,9 +261,22 @@ def _milliseconds(text: str) -> float:
     return number
 
 
+def command_list() -> str:
+    """What ``python -m bot`` alone prints: every command, one line each."""
+    summaries = build_parser().get_default("summaries")
+    width = max(map(len, summaries))
+    lines = ["The Webex Instant Connect bot. Usage: python -m bot <command> [options]",
+             "(python -m bot <command> --help says what it does and which settings it reads)", ""]
+    return "\n".join([*lines, *(f"  {name:<{width}}  {summary}"
+                                for name, summary in summaries.items())])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print(command_list())
+        return 0
     if argv[:1] == ["sandbox"]:  # its options are the sandbox's own, passed through untouched
         from bot.devtools.sandbox.cli import main as sandbox_main
 
@@ -226,9 +307,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "release-jobs":
             return release_jobs(Settings.from_env(), args.owner)
         if args.command == "abandoned":
-            return list_abandoned(Settings.from_env())
+            return list_abandoned(storage_url())
         return run_links(args)
-    except (UsageError, SettingsError, InvalidRequest) as error:
+    except (UsageError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except UpstreamError as error:
@@ -242,8 +323,7 @@ def serve() -> int:
     settings = Settings.from_env()
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
-    for warning in preflight(settings):
-        log.warning(warning)
+    check_start(settings, port=True)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
     if settings.server.worker_processes:
         argv = supervisor.command(argv, settings.server.worker_processes,
@@ -260,19 +340,11 @@ def work(events: str | None = None, owner: str | None = None) -> int:
     if events is not None:
         settings = replace(settings, events=events)
     logs.configure(settings.log_level or "INFO", settings.secret_values())
-    for warning in preflight(settings):
-        log.warning(warning)
-    stopping = threading.Event()
+    stopping = threading.Event()  # a signal during the checks stops the process once they end
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
+    check_start(settings, port=False)
     service = BotService(settings, role="worker", worker_owner=owner)
-    if service.listener is not None:
-        try:
-            service.listener.check_token()
-        except NotAuthorized as refused:
-            raise SettingsError(
-                f"WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP {refused.status}) when "
-                "asked where the websocket is; set the bot's access token") from None
     service.start()
     try:
         stopping.wait()
@@ -281,6 +353,17 @@ def work(events: str | None = None, owner: str | None = None) -> int:
                  + "letting the workers finish")
         service.stop()
     return 0
+
+
+def check_start(settings: Settings, *, port: bool) -> None:
+    """What only trying can tell, before anything starts: the store and the catalog
+    (:func:`preflight`), the port when this process will listen on it, and the token; a mistake
+    is a SettingsError, anything worth knowing is logged once."""
+    warnings = preflight(settings)
+    if port:
+        check_port(settings.server)
+    for warning in warnings + check_token(settings):
+        log.warning(warning)
 
 
 def release_jobs(settings: Settings, owner: str) -> int:
@@ -301,17 +384,37 @@ def release_jobs(settings: Settings, owner: str) -> int:
     return 0
 
 
-def list_abandoned(settings: Settings) -> int:
-    """Print the events that failed every attempt, newest first, with why (no message content)."""
-    store = open_store(settings.storage_url)
+def list_abandoned(url: str) -> int:
+    """Print which store was read, then the events that failed every attempt, newest first,
+    with why (no message content), or "none"; exit 1 when the store cannot be read."""
+    url, where = _existing_store(url)
+    store = open_store(url)
     try:
-        for parked in store.abandoned():
-            when = datetime.fromtimestamp(parked.abandoned_at).isoformat(timespec="seconds")
-            print(f"{when}  {parked.job.kind:<18} attempts {parked.job.attempts}  "
-                  f"{parked.job.event_id}  {parked.error}")
+        parked = store.abandoned()
+    except StoreUnavailable as error:
+        print(f"error: cannot read the store at {where}: {error}", file=sys.stderr)
+        return 1
     finally:
         store.close()
+    print(f"abandoned events in {where}: " + (f"{len(parked)}, newest first" if parked
+                                               else "none"))
+    for job in parked:
+        when = datetime.fromtimestamp(job.abandoned_at).isoformat(timespec="seconds")
+        print(f"{when}  {job.job.kind:<18} attempts {job.job.attempts}  "
+              f"{job.job.event_id}  {job.error}")
     return 0
+
+
+def _existing_store(url: str) -> tuple[str, str]:
+    """The store URL with a SQLite path made absolute, and where it is, to print; a SQLite
+    file that does not exist is a SettingsError (opening it would create an empty store)."""
+    if url_scheme(url) != "sqlite":
+        return url, redact_url(url)
+    path = Path(sqlite_path_from_url(url)).resolve()
+    if not path.is_file():
+        raise SettingsError(f"STORAGE_URL: there is no store at {path} (a relative "
+                            "sqlite:/// path is read from the directory the command runs in)")
+    return f"sqlite:///{path}", str(path)
 
 
 def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
@@ -340,28 +443,33 @@ def run_links(args: argparse.Namespace) -> int:
         tz = zone(args.timezone, settings.default_timezone)
         if args.timezone and str(tz) != args.timezone:
             raise UsageError(f"--timezone: unknown time zone {args.timezone!r}")
-        request = links_request(args, tz, time.time())
+        request = links_request(args, tz, time.time(), settings.default_valid_for)
         start = typed_start(args, tz)
         notice = clock_change_notice(start) if start else None
         if notice:
             print(f"note: {notice}", file=sys.stderr)
         client = InstantConnectClient(settings.bot_token, settings.instant_connect)
-        links = client.create_links(request)
+        try:
+            links = client.create_links(request)
+        except InvalidRequest as invalid:
+            raise UsageError("; ".join(f"{FLAG_OF_FIELD.get(error.field, error.field)}: "
+                                       f"{error.message}" for error in invalid.errors)) from None
         print(json.dumps(links_json(args.subject, links)) if args.json
               else links_text(args.subject, links, tz, request.devices, sandbox=args.sandbox))
     return 0
 
 
-def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRequest:
-    """Turn the command's options into a request; times become epoch seconds."""
+def links_request(args: argparse.Namespace, tz: tzinfo, now: float,
+                  default_valid_for: str) -> MeetingRequest:
+    """Turn the command's options into a request; times become epoch seconds, and the links
+    work for DEFAULT_VALID_FOR unless ``--valid-for`` says otherwise, as in the chat."""
     start = typed_start(args, tz)
-    validity = args.valid_for or (DEFAULT_VALID_FOR if start else None)
-    lifetime = parse_duration(validity) if validity else None
-    if validity and lifetime is None:
+    lifetime = parse_duration(args.valid_for or default_valid_for)
+    if lifetime is None:
         raise UsageError("--valid-for must look like 30m, 2h or 7d")
     nbf = int(start.timestamp()) if start else None
     begin = start.timestamp() if start else now
-    exp = int(begin + lifetime.total_seconds()) if lifetime else None
+    exp = int(begin + lifetime.total_seconds())
     return MeetingRequest(
         sub=unique_sub(args.subject, args.key),
         nbf=nbf,
@@ -378,6 +486,15 @@ def links_request(args: argparse.Namespace, tz: tzinfo, now: float) -> MeetingRe
         enc=args.enc,
         jws_alg=args.jws_alg,
     )
+
+
+# The broker's names for what the request checks, as the command's flags (or setting) say them.
+FLAG_OF_FIELD = {
+    "jwt.sub": "--subject", "jwt.nbf": "--start", "jwt.exp": "--valid-for",
+    "numHost": "--hosts", "numGuest": "--guests", "jwt.flow": "--device",
+    "verticalType": "--vertical", "jweAlg": "--jwe-alg", "enc": "--enc", "jwsAlg": "--jws-alg",
+    "saltLength": "--salt-length", "iterations": "--iterations", "aud": "IC_AUDIENCE",
+}
 
 
 def typed_start(args: argparse.Namespace, tz: tzinfo) -> datetime | None:

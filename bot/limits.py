@@ -6,6 +6,8 @@ defaults: links valid for two hours, and 64 worker threads in a worker process (
 Webex and the broker, see the README's Performance section).
 """
 
+from datetime import timedelta
+
 MAX_LINKS = 25
 MAX_DEVICES = 25
 LINK_COUNT_RANGE = f"Must be a whole number from 0 to {MAX_LINKS}."
@@ -16,4 +18,7 @@ TOO_MANY_DEVICES = f"At most {MAX_DEVICES} devices can be dialled in."
 MAX_CONTACTS = 10  # guests reached by email or SMS per meeting: no bulk mail through the bot
 
 DEFAULT_VALID_FOR = "2h"
+MIN_VALIDITY = timedelta(minutes=5)  # how long links may stay valid, in the chat and as default
+MAX_VALIDITY = timedelta(days=30)
+VALIDITY_RANGE = "from 5 minutes to 30 days"
 WORKER_THREADS = 64

@@ -13,17 +13,22 @@ Usage::
     reply = service.intake.receive(body, headers)   # when EVENTS has webhooks
 
 ``python -m bot serve`` first runs :func:`preflight`, which tries what settings alone cannot
-tell (the store answers and persists, the device catalog is usable) and stops on a mistake.
+tell (the store answers and persists, the device catalog is usable) and stops on a mistake;
+then :func:`check_port` (``serve``) and :func:`check_token` (``serve``, ``work``, ``listen``), so a
+mistake is one line naming the setting before gunicorn or any worker starts.
 """
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 from typing import Literal
+from urllib.parse import urlsplit
 
 from bot.conversation.router import Conversation
-from bot.errors import UpstreamError
+from bot.errors import NotAuthorized, UpstreamError
 from bot.jobs.acceptance import Acceptance
 from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
 from bot.jobs.worker import Worker
@@ -33,9 +38,11 @@ from bot.settings import Settings, SettingsError
 from bot.upstream.devices import DeviceRegistry
 from bot.upstream.instant_connect import InstantConnectClient, is_sip_uri
 from bot.upstream.mail import SmtpMailer
+from bot.upstream.retry import RetryPolicy
 from bot.upstream.sms import TwilioSms
 from bot.upstream.webex import WebexClient
 from bot.web.intake import Intake
+from bot.web.server import ServerSettings
 
 READINESS_TTL = 30.0
 
@@ -200,3 +207,42 @@ def preflight(settings: Settings) -> list[str]:
     if persistence.durable is not True or persistence.caveat:
         return [f"storage durability: {persistence.detail} {persistence.caveat}".strip()]
     return []
+
+
+def check_token(settings: Settings) -> list[str]:
+    """Ask Webex who the bot is (``GET /people/me``), once: SettingsError naming
+    WEBEX_BOT_TOKEN when Webex refuses the token (no restart can mend that); when Webex cannot
+    be asked now, a warning with the cause, since it may come back and the bot retries anyway."""
+    webex = WebexClient(settings.bot_token, settings.webex_base_url,
+                        timeout=settings.webex_timeout, retry=RetryPolicy(max_attempts=1))
+    try:
+        webex.check_token()
+    except NotAuthorized as refused:
+        raise SettingsError(
+            f"WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP {refused.status}); set the "
+            "bot's access token, as developer.webex.com shows it for the bot") from None
+    except UpstreamError as error:
+        host = urlsplit(settings.webex_base_url).hostname
+        return [f"could not check the bot's token with Webex at {host}; starting anyway: "
+                f"{error.describe()}"]
+    return []
+
+
+def check_port(server: ServerSettings) -> None:
+    """Bind HOST:PORT as gunicorn will (address reuse on), and let go: SettingsError naming
+    PORT and HOST when that cannot work, rather than gunicorn's retries and tracebacks."""
+    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
+    where = f"{server.port} on HOST {server.host}"
+    try:
+        socket.create_server((server.host, server.port), family=family).close()
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            raise SettingsError(f"PORT: {where} is already in use by another process; stop it "
+                                "or choose another PORT (or HOST).") from None
+        if error.errno == errno.EACCES:
+            raise SettingsError(f"PORT: {where} needs privileges this process lacks (ports "
+                                "below 1024); choose a PORT of 1024 or more.") from None
+        if error.errno == errno.EADDRNOTAVAIL:
+            raise SettingsError(f"HOST: {server.host} is not an address of this machine, so "
+                                f"PORT {server.port} cannot be listened on there.") from None
+        raise SettingsError(f"PORT: cannot listen on {where}: {error.strerror}.") from None

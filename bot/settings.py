@@ -28,7 +28,7 @@ from bot.conversation.access import AccessPolicy
 from bot.conversation.router import ConversationConfig
 from bot.conversation.timewindow import known_zone, parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
-from bot.limits import WORKER_THREADS
+from bot.limits import MAX_VALIDITY, MIN_VALIDITY, VALIDITY_RANGE, WORKER_THREADS
 from bot.listen.catch_up import CatchUpLimits
 from bot.listen.listener import ListenConfig
 from bot.secret import Secret
@@ -38,7 +38,7 @@ from bot.upstream.retry import RetryPolicy
 from bot.upstream.sms import TwilioConfig
 from bot.web.intake import IntakeConfig
 from bot.web.server import ServerSettings
-from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
+from cards.inputs import CatalogDevice
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_SOURCES = ("webhooks", "websocket", "both")
@@ -46,6 +46,10 @@ MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
 #: A webhook secret is all that proves a delivery came from Webex: one shorter than this could be
 #: guessed, and could not be masked in the logs without garbling them.
 MIN_WEBHOOK_SECRET_LENGTH = 16
+# A webhook from Webex is about 1 KB (its name, target URL and filter are the bot's; its data
+# ids); under 4 KiB a long target URL could make every webhook a 413.
+MIN_BODY_BYTES = 4096
+MIN_BODY_WHY = ": a webhook from Webex is about 1 KB, and every one above it is refused"
 
 
 class SettingsError(ValueError):
@@ -124,7 +128,8 @@ class Settings:
             allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
             webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
-            max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes),
+            max_body_bytes=read.integer("MAX_BODY_BYTES", cls.max_body_bytes,
+                                        minimum=MIN_BODY_BYTES, why=MIN_BODY_WHY),
             events=read.choice("EVENTS", cls.events, EVENT_SOURCES),
             listen=_listen(read),
             max_backlog=read.integer("MAX_BACKLOG", cls.max_backlog),
@@ -143,8 +148,7 @@ class Settings:
             ),
             device_catalog=read.catalog("DEVICE_CATALOG"),
             default_timezone=read.timezone("DEFAULT_TIMEZONE", cls.default_timezone),
-            default_valid_for=read.choice("DEFAULT_VALID_FOR", cls.default_valid_for,
-                                          tuple(VALID_FOR_CHOICES)),
+            default_valid_for=read.validity("DEFAULT_VALID_FOR", cls.default_valid_for),
             meetings_per_person=read.integer("MEETINGS_PER_PERSON", cls.meetings_per_person),
             meetings_window=timedelta(
                 seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
@@ -267,6 +271,13 @@ def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
     )
 
 
+def storage_url(env: Mapping[str, str] | None = None) -> str:
+    """STORAGE_URL alone (SettingsError when bad), for a command that reads only the store and
+    so needs no token."""
+    read = _Reader(os.environ if env is None else env)
+    return read.storage_url("STORAGE_URL", Settings.storage_url)
+
+
 class _Reader:
     """Reads one variable at a time and names it in every complaint."""
 
@@ -350,17 +361,20 @@ class _Reader:
         return number
 
     def integer(
-        self, name: str, default: int, maximum: int | None = None, *, minimum: int = 1
+        self, name: str, default: int, maximum: int | None = None, *, minimum: int = 1,
+        why: str = "",
     ) -> int:
+        """A whole number within bounds; ``why`` explains the minimum (", so that ...")."""
         value = self.text(name, "")
         if not value:
             return default
-        if not (value.isascii() and value.isdigit()):  # int() would take "1_0" and " +3"
+        digits = value.removeprefix("-")
+        if not (digits.isascii() and digits.isdigit()):  # int() would take "1_0" and " +3"
             raise SettingsError(f"{name} must be a whole number.")
         number = int(value)
         if number < minimum:
-            raise SettingsError(f"{name} must be greater than zero." if minimum == 1
-                                else f"{name} must be at least {minimum}.")
+            raise SettingsError(f"{name} must be greater than zero{why}." if minimum == 1
+                                else f"{name} must be {minimum} or more{why}.")
         if maximum is not None and number > maximum:
             raise SettingsError(f"{name} must be at most {maximum}.")
         return number
@@ -430,6 +444,15 @@ class _Reader:
         if minimum is not None and duration < (parse_duration(minimum) or duration):
             raise SettingsError(f"{name} must be at least {minimum}.")
         return duration.total_seconds()
+
+    def validity(self, name: str, default: str) -> str:
+        """How long links stay valid, as people may type it in the chat (``valid=3h``)."""
+        value = self.text(name, default)
+        duration = parse_duration(value)
+        if duration is None or not MIN_VALIDITY <= duration <= MAX_VALIDITY:
+            raise SettingsError(f"{name} must be a duration {VALIDITY_RANGE}, such as 90m, 3h "
+                                "or 3d, as people may type valid= in the chat.")
+        return value
 
     def catalog(self, name: str) -> tuple[CatalogDevice, ...]:
         """``Name=sip:uri`` pairs separated by semicolons, e.g. ``Room 1=room1@example.com``."""

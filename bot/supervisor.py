@@ -4,7 +4,9 @@ The web processes only verify, store and answer; the job workers run in processe
 (``python -m bot work``), so an acknowledgement shares no GIL and no thread with them. This
 process starts both, starts a worker process again when one dies (at once if it had run a while,
 else after a backoff, so one that cannot start does not spin), and on SIGTERM or Ctrl-C passes
-the signal on and waits: gunicorn finishes its requests, the workers their current job.
+the signal on and waits: gunicorn finishes its requests, the workers their current job. A worker
+that exits 2 said a setting is wrong (a token Webex refuses): starting it again cannot mend
+that, so everything stops and ``serve`` exits 2, for the process manager to show.
 
 A worker that dies loses nothing and holds nothing up: each worker process is started with an
 owner id of its own (``--owner``, never reused), and once it is dead (reaped, so it can write
@@ -48,6 +50,7 @@ CHECK_SECONDS = 0.2  # how often dead children are looked for; wake-ups do not w
 STEADY_SECONDS = 30.0  # a worker that ran this long is started again at once
 MAX_BACKOFF_SECONDS = 30.0
 STOP_SECONDS = 40.0  # gunicorn's graceful timeout (30 s) and a margin
+FATAL_EXIT = 2  # a child's "the settings are wrong" (such as a token Webex refuses): stop all
 
 
 class WorkerProcess:
@@ -65,12 +68,19 @@ class WorkerProcess:
         self._started_at = 0.0
         self.process: subprocess.Popen[bytes] | None = None
 
-    def keep_running(self, now: float) -> None:
-        """Start the process if it is not running and its backoff has passed."""
+    def keep_running(self, now: float) -> bool:
+        """Start the process if it is not running and its backoff has passed; False when it
+        exited with :data:`FATAL_EXIT` (a mistake starting it again cannot mend)."""
         if self.process is not None:
             code = self.process.poll()
             if code is None:
-                return
+                return True
+            if code == FATAL_EXIT:
+                log.error("worker process stopped on a mistake in the settings (its line above "
+                          "names it); stopping everything", extra={"worker": self.number})
+                self.process = None
+                self._release()
+                return False
             self._died(code, now)
             self._release()
         if now >= self._restart_at:
@@ -80,6 +90,7 @@ class WorkerProcess:
             self._started_at = now
             log.info("worker process started", extra={"worker": self.number,
                                                        "pid": self.process.pid})
+        return True
 
     def _release(self) -> None:
         """Hand the dead process's jobs back now; if that fails, their leases still run out."""
@@ -125,8 +136,9 @@ def main(argv: Sequence[str]) -> int:
 def supervise(web_command: Sequence[str], worker_processes: int,
               worker_command: Sequence[str] = WORKER_COMMAND,
               release_command: Sequence[str] = RELEASE_COMMAND) -> int:
-    """Run gunicorn and ``worker_processes`` workers until gunicorn exits or a signal comes;
-    return gunicorn's exit code (0 after a signal)."""
+    """Run gunicorn and ``worker_processes`` workers until gunicorn exits, a worker exits with
+    :data:`FATAL_EXIT` or a signal comes; return gunicorn's exit code, FATAL_EXIT, or 0 after a
+    signal."""
     stopping = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stopping.set())
@@ -141,8 +153,8 @@ def supervise(web_command: Sequence[str], worker_processes: int,
                 log.error("the web server exited; stopping the workers",
                           extra={"exit_code": web.returncode})
                 return web.returncode or 1
-            for worker in workers:
-                worker.keep_running(time.monotonic())
+            if not all([worker.keep_running(time.monotonic()) for worker in workers]):
+                return FATAL_EXIT
         log.info("stopping: the web server finishes its requests, the workers their jobs")
         return 0
     finally:

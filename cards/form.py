@@ -42,11 +42,13 @@ def meeting_form(
     timezone_name: str,
     values: Mapping[str, str] | None = None,
     channels: Collection[str] = (),
+    valid_for: str = DEFAULT_VALID_FOR,
 ) -> Element:
     """Build the form; `values` prefills it so a corrected form keeps what the person typed.
 
     `channels` ("email", "sms") are how the bot can send guests their links; with none, the
-    form does not offer to.
+    form does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
+    offered as typed when it is none of the usual choices, such as 3h).
     """
     values = values or {}
     body = [
@@ -88,7 +90,7 @@ def meeting_form(
     ]
     if group_space:
         body.append(_toggle(PRIVATE_HOST_LINKS, LABELS[PRIVATE_HOST_LINKS], values))
-    body.append(_more_options(timezone_name, values))
+    body.append(_more_options(timezone_name, values, valid_for))
     submit = {
         "type": "Action.Submit",
         "title": "Create meeting links",
@@ -134,7 +136,7 @@ def _guest_contacts(channels: Collection[str], values: Mapping[str, str]) -> lis
     ]
 
 
-def _more_options(timezone_name: str, values: Mapping[str, str]) -> Element:
+def _more_options(timezone_name: str, values: Mapping[str, str], valid_for: str) -> Element:
     """Group the options most people leave alone under one heading, below the essentials."""
     return {
         "type": "Container",
@@ -144,9 +146,8 @@ def _more_options(timezone_name: str, values: Mapping[str, str]) -> Element:
             text_block("More options", weight="bolder"),
             _columns(
                 _choice_set(VERTICAL, LABELS[VERTICAL], VERTICAL_CHOICES, DEFAULT_VERTICAL, values),
-                _choice_set(
-                    VALID_FOR, LABELS[VALID_FOR], VALID_FOR_CHOICES, DEFAULT_VALID_FOR, values
-                ),
+                _choice_set(VALID_FOR, LABELS[VALID_FOR], _validities(valid_for), valid_for,
+                            values),
             ),
             _toggle(HOST_LOGIN, LABELS[HOST_LOGIN], values),
             text_block(f"Start ({timezone_name} time, leave empty to start now)"),
@@ -196,6 +197,12 @@ def _device_picker(catalog: Sequence[CatalogDevice], values: Mapping[str, str]) 
         },
         ",".join(chosen),
     )
+
+
+def _validities(default: str) -> Mapping[str, str]:
+    """The usual validities, and first the deployment's own default when it is none of them."""
+    return VALID_FOR_CHOICES if default in VALID_FOR_CHOICES \
+        else {default: default, **VALID_FOR_CHOICES}
 
 
 def _choice_set(

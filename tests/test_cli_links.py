@@ -75,7 +75,9 @@ COMMANDS: dict[str, list[str]] = {
 
 BAD_ARGUMENTS = {
     "unknown-option": (["--subject", "x", "--bogus"], "--bogus"),
-    "hosts-30": (["--subject", "x", "--hosts", "30"], "numHost"),
+    "hosts-30": (["--subject", "x", "--hosts", "30"], "--hosts"),
+    "guests-26": (["--subject", "x", "--guests", "26"], "--guests"),
+    "salt-length-4": (["--subject", "x", "--salt-length", "4"], "--salt-length"),
     "valid-for-3x": (["--subject", "x", "--valid-for", "3x"], "--valid-for"),
     "start-garbage": (["--subject", "x", "--start", "garbage"], "--start"),
     "device-not-sip": (["--subject", "x", "--device", "notasip"], "notasip"),
@@ -207,6 +209,20 @@ def test_bad_arguments_exit_2_with_one_error_line(runs, name, named):
     [line] = result.err.splitlines()
     assert line.startswith("error:")
     assert named in line
+    assert not any(field in line for field in ("numHost", "numGuest", "saltLength", "jwt."))
+
+
+def test_without_valid_for_the_links_last_default_valid_for(runs):
+    """No --valid-for: DEFAULT_VALID_FOR (2h unless set, here 3d), as in the chat; not the
+    broker's 15 minutes."""
+    result = runs["no-key"]
+    data = succeeded(result)
+    assert int(result.started) + 7200 <= data["exp"] <= int(result.finished) + 7201
+    started = time.time()
+    three_days = run("--subject", "Follow-up", "--json", "--sandbox",
+                     env=clean_env(DEFAULT_VALID_FOR="3d"))
+    exp = json.loads(three_days.stdout)["exp"]
+    assert int(started) + 3 * 86400 <= exp <= int(time.time()) + 3 * 86400 + 1
 
 
 def test_without_token_and_sandbox_names_the_variable(runs):

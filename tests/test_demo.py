@@ -54,7 +54,7 @@ def test_the_demo_keeps_the_guests_emails_for_a_mail_client(tmp_path):
 def test_the_interactive_demo_takes_messages_and_fills_the_form():
     answers = "\n".join([
         "help", "@new", "y", "Knee check", "1", "2", "", "lab@clinic.example.com", "", "hc",
-        "", "", "4h", "false", "meet Quick one guests=3", "",
+        "", "", "4h", "", "false", "meet Quick one guests=3", "",
     ]) + "\n"
     out = io.StringIO()
     assert run_demo(out, io.StringIO(answers)) == 0
@@ -62,3 +62,21 @@ def test_the_interactive_demo_takes_messages_and_fills_the_form():
     assert "Here is what I can do" in text
     assert "**Meeting links: Knee check**" in text and "Dialling in: lab@clinic.example.com" in text
     assert "**Meeting links: Quick one**" in text and "- **Guest 3**" in text
+
+
+def test_the_interactive_demo_takes_devices_by_name_and_shows_what_the_guests_received():
+    """Devices typed as listed (any case), guests' contacts on the form and with ``to=``:
+    each guest's email and text message are shown, as in the scripted demo, once each."""
+    answers = "\n".join([
+        "new", "y", "Knee check", "1", "2", "exam room 1, Cart 7", "", "", "hc", "", "", "",
+        "zoe@example.org, +33 6 12 34 56 78", "meet Quick one to=ann@example.org", "",
+    ]) + "\n"
+    out = io.StringIO()
+    assert run_demo(out, io.StringIO(answers)) == 0
+    text = out.getvalue()
+    assert "Devices to dial in (Exam Room 1, Cart 7)" in text
+    assert "Dialling in: Exam Room 1, Cart 7" in text
+    assert text.count("What the guests received:") == 2
+    assert "Inbox (zoe@example.org): Your video meeting: Knee check" in text
+    assert "Phone (+33612345678): Alice Martin, Clinique du Parc, invites you" in text
+    assert text.count("Inbox (ann@example.org): Your video meeting: Quick one") == 1

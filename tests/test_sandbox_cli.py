@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
 
 import pytest
 import requests
@@ -48,7 +52,8 @@ def test_cli_serves_with_faults_until_signalled(
     process: subprocess.Popen[str], sig: signal.Signals
 ) -> None:
     endpoints = read_endpoints(process)
-    assert set(endpoints) == {"url", "webex_base_url", "broker_url", "bot_token", "smtp_url",
+    assert set(endpoints) == {"url", "webex_base_url", "u2c_url", "broker_url", "bot_token",
+                              "smtp_url",
                               "smtp_ca_file", "twilio_api_url", "twilio_account_sid",
                               "twilio_auth_token", "twilio_from"}
     assert endpoints["webex_base_url"] == endpoints["url"] + "/v1/"
@@ -101,3 +106,41 @@ def test_bad_arguments_in_a_real_process() -> None:
     )
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+
+
+def exported(stream: IO[str]) -> dict[str, str]:
+    """The ``export NAME=value`` lines the sandbox prints for a person, up to MAIL_FROM."""
+    settings: dict[str, str] = {}
+    while "MAIL_FROM" not in settings:
+        line = stream.readline()
+        assert line, "the sandbox stopped printing before MAIL_FROM"
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            settings[name] = shlex.split(value)[0]
+    return settings
+
+
+def test_the_settings_it_prints_point_listen_at_it(tmp_path: Path) -> None:
+    """What the sandbox prints on stderr is all ``python -m bot listen`` needs (U2C_URL among
+    it): pasted as is, the listener opens the sandbox's websocket."""
+    with subprocess.Popen([sys.executable, "-m", "bot", "sandbox", "--seed", "6"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as box:
+        try:
+            endpoints = read_endpoints(box)
+            assert box.stderr is not None
+            settings = exported(box.stderr)
+            assert settings["U2C_URL"] == endpoints["u2c_url"]
+            env = {key: value for key, value in os.environ.items() if key != "LOG_LEVEL"}
+            env.update(settings, STORAGE_URL=f"sqlite:///{tmp_path}/bot.sqlite3")
+            with subprocess.Popen([sys.executable, "-m", "bot", "listen"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True) as listener:
+                assert listener.stderr is not None
+                lines = iter(listener.stderr.readline, "")
+                heard = next((line for line in lines if "listening to Webex" in line), "")
+                listener.send_signal(signal.SIGTERM)
+                assert listener.wait(timeout=30) == 0
+                assert heard, "the listener never opened the sandbox's websocket"
+        finally:
+            box.send_signal(signal.SIGTERM)
+            box.wait(timeout=10)

@@ -24,17 +24,18 @@ from bot.limits import (
     MAX_CONTACTS,
     MAX_DEVICES,
     MAX_LINKS,
+    MAX_VALIDITY,
+    MIN_VALIDITY,
     NO_LINKS,
     TOO_MANY_DEVICES,
     TOO_MANY_LINKS,
+    VALIDITY_RANGE,
 )
 from bot.upstream.instant_connect import MeetingRequest, is_sip_uri, unique_sub
 from bot.upstream.instant_connect.request import disguise_problem
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
-MIN_VALIDITY = timedelta(minutes=5)
-MAX_VALIDITY = timedelta(days=30)
 MAX_START_AHEAD = timedelta(days=365)
 ALREADY_OVER = "With this start and validity the links would already be over."
 
@@ -330,7 +331,7 @@ def _devices(
 def _validity(text: str, problem: Problem) -> timedelta | None:
     duration = parse_duration(text)
     if duration is None or not MIN_VALIDITY <= duration <= MAX_VALIDITY:
-        problem(ids.VALID_FOR, "Choose how long the links stay valid, from 5 minutes to 30 days.")
+        problem(ids.VALID_FOR, f"Choose how long the links stay valid, {VALIDITY_RANGE}.")
         return None
     return duration
 

@@ -266,7 +266,8 @@ class Conversation:
     def _post_form(self, person: Person, context: EventContext) -> None:
         tz_name = str(zone(person.timezone, self._config.default_timezone))
         card = meeting_form(self._config.device_catalog, group_space=context.place.group,
-                            timezone_name=tz_name, channels=self._guests.channels)
+                            timezone_name=tz_name, channels=self._guests.channels,
+                            valid_for=self._config.default_valid_for)
         self._forms.record(context.post(replies.FORM, card), context.place)
 
     def _post_help(self, context: EventContext, intro: str) -> None:

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?)\s*$", re.I)
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+_SHORT_HOUR = re.compile(r"^(\d):(\d\d)$")
 
 
 def parse_duration(text: str) -> timedelta | None:
@@ -42,10 +43,16 @@ def parse_start(day: str, clock: str, tz: tzinfo) -> datetime | None:
     """A start typed as ``YYYY-MM-DD`` and ``HH:MM`` in ``tz``; None when it is not a date."""
     try:
         parsed_day = date.fromisoformat(day.strip())
-        parsed_time = time.fromisoformat(clock.strip()) if clock.strip() else time(0, 0)
+        parsed_time = _clock(clock.strip()) if clock.strip() else time(0, 0)
     except ValueError:
         return None
     return datetime.combine(parsed_day, parsed_time.replace(tzinfo=None), tzinfo=tz)
+
+
+def _clock(text: str) -> time:
+    """``09:30``, and ``9:30`` as people type it (ISO 8601 wants two digits); ValueError else."""
+    match = _SHORT_HOUR.match(text)
+    return time(int(match[1]), int(match[2])) if match else time.fromisoformat(text)
 
 
 def clock_change_notice(start: datetime) -> str | None:

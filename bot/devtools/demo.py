@@ -57,6 +57,7 @@ class Transcript:
         self._out = out
         self._seen: set[str] = set()
         self._rooms: dict[str, str] = {}
+        self._delivered = (0, 0)  # emails and text messages shown so far
 
     def room(self, room: dict[str, Any], label: str) -> None:
         """Name a space for the transcript."""
@@ -85,22 +86,31 @@ class Transcript:
                     self._seen.add(message["id"])
                     self._print_bot(label, message)
 
-    def guest_received(self, box: Sandbox, name: str) -> None:
-        """What the guest found in their inbox and on their phone."""
-        for mail in box.mail():
+    def guest_received(self, name: str | None = None) -> None:
+        """What the guests (``name``, when one) found in their inbox and on their phone since
+        last time."""
+        box = self._box
+        mails, texts = box.mail(), box.sms()
+        shown_mails, shown_texts = self._delivered
+        self._delivered = (len(mails), len(texts))
+        if len(mails) == shown_mails and len(texts) == shown_texts:
+            return
+        self.say(f"\nWhat {name or 'the guests'} received:")
+        inbox, phone = (f"{name}'s inbox", f"{name}'s phone") if name else ("Inbox", "Phone")
+        for mail in mails[shown_mails:]:
             parsed = email.message_from_bytes(mail.data, policy=email.policy.default)
             assert isinstance(parsed, EmailMessage)
             text = parsed.get_body(("plain",))
             lines = text.get_content().splitlines() if text is not None else []
             attached = [part.get_filename() for part in parsed.iter_attachments()]
-            self.say(f"  {name}'s inbox ({mail.rcpt_tos[0]}): {parsed['Subject']}")
+            self.say(f"  {inbox} ({mail.rcpt_tos[0]}): {parsed['Subject']}")
             self.say(f"      From: {parsed['From'].addresses[0].display_name}")
             for line in lines[2:4]:  # When:, Join:
                 self.say(f"      {line}")
             files = ", ".join(map(str, attached))
             self.say(f"      QR code and calendar invite attached ({files})")
-        for sms in box.sms():
-            self.say(f"  {name}'s phone ({sms.to}): {sms.body}")
+        for sms in texts[shown_texts:]:
+            self.say(f"  {phone} ({sms.to}): {sms.body}")
 
     def _print_bot(self, label: str, message: dict[str, Any]) -> None:
         lines = (message.get("markdown") or message.get("text") or "").splitlines()
@@ -241,8 +251,7 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
              f"and Cart 7, start {day} 09:00 for 2 hours, host links privately, guest links to "
              f"Zoë by email and SMS",
              lambda: box.submit_card(alice, form["id"], inputs))
-    show.say("\nWhat Zoë received:")
-    show.guest_received(box, "Zoë")
+    show.guest_received("Zoë")
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
     show.say(f"\nEvery step above went through {channel}, the bot's durable queue, and "
@@ -272,24 +281,28 @@ def _converse(box: Sandbox, show: Transcript, inp: TextIO) -> None:
         room = clinic if line.startswith("@") else dm
         text = line.lstrip("@").strip()
         show.act("", functools.partial(box.post_message, alice, room, text))
+        show.guest_received()
         form = next((m for m in reversed(box.messages_in(room)) if _is_form(m)), None)
         if form is not None and (_ask(show, inp, "Fill in the form now? [Y/n] ") or "y") \
                 .lower().startswith("y"):
             inputs = _fill_form(show, inp, group=room is clinic)
             show.act("", functools.partial(box.submit_card, alice, form["id"], inputs))
+            show.guest_received()
 
 
 FORM_PROMPTS = (
     (ids.SUBJECT, "Subject", "Consultation"),
     (ids.HOSTS, "Hosts (0-25)", "1"),
     (ids.GUESTS, "Guests (0-25)", "1"),
-    (ids.DEVICES, f"Devices ({', '.join(d.sip_uri for d in CATALOG)}), comma-separated", ""),
+    (ids.DEVICES, f"Devices to dial in ({', '.join(d.name for d in CATALOG)}), "
+     "comma-separated", ""),
     (ids.EXTRA_DEVICES, "Other SIP addresses", ""),
     (ids.SHORT_LINKS, "Short links (true/false)", "true"),
     (ids.VERTICAL, "Meeting type (gen/hc)", "gen"),
     (ids.START_DATE, "Start date (YYYY-MM-DD, empty for now)", ""),
     (ids.START_TIME, "Start time (HH:MM)", ""),
     (ids.VALID_FOR, "Valid for (15m, 1h, 2h, 4h, 8h, 24h, 7d)", "2h"),
+    (ids.GUEST_CONTACTS, f"Send guests their links (emails or mobiles, e.g. {ZOE_EMAIL})", ""),
 )
 
 
@@ -303,7 +316,17 @@ def _fill_form(show: Transcript, inp: TextIO, *, group: bool) -> dict[str, str]:
     for input_id, label, default in prompts:
         answer = _ask(show, inp, f"  {label} [{default}]: ")
         inputs[input_id] = answer if answer else default
+    inputs[ids.DEVICES] = _devices_by_name(inputs[ids.DEVICES])
     return inputs
+
+
+def _devices_by_name(typed: str) -> str:
+    """The devices as the form's drop-down submits them (their SIP addresses), from their names
+    as listed (any case); an address, or a name not in the catalog, is passed on for the bot to
+    judge."""
+    by_name = {device.name.lower(): device.sip_uri for device in CATALOG}
+    entries = (entry.strip() for entry in typed.split(","))
+    return ",".join(by_name.get(entry.lower(), entry) for entry in entries if entry)
 
 
 def _ask(show: Transcript, inp: TextIO, prompt: str) -> str | None:

@@ -20,8 +20,8 @@ What it promises, and how:
 - *Gaps are said, and caught up where Webex allows.* The store keeps when the listener last
   heard Webex; after a reconnect or restart the log says what it could not have seen, and the
   1:1 messages and mentions of the gap are listed and stored (:mod:`bot.listen.catch_up`).
-- *A refused token is not a network problem.* :meth:`Listener.check_token` lets a process
-  starting up stop at once on a refused token; later, a refusal (401/403, or the socket closed
+- *A refused token is not a network problem.* A process starting up stops at once on a refused
+  token (``bot.service.check_token``); later, a refusal (401/403, or the socket closed
   with 4401, 4400 or 4403) is an error line per attempt, ``refused_wait`` apart.
 """
 
@@ -214,16 +214,6 @@ class Listener:
         if self._connected.is_set():
             return "connected"
         return "standing by" if self._standing_by else "connecting"
-
-    def check_token(self) -> None:
-        """Ask Webex's service catalog, as the listener does first: NotAuthorized when Webex
-        refuses the token, so a process starting up can say so and stop. Any other failure is
-        left to run(), which retries it."""
-        try:
-            self._registry.catalog()
-        except UpstreamError as error:
-            if isinstance(error, NotAuthorized):
-                raise
 
     def wait_until_connected(self, timeout: float) -> bool:
         """Block until the socket is open and authorized (tests and the demo)."""

@@ -1,4 +1,5 @@
-"""Run the sandbox as a process: print its URLs and token as one JSON line, serve until signalled.
+"""Run the sandbox as a process: print its URLs and token as one JSON line on stdout (for
+scripts), the settings that point the bot at it on stderr (for a person), serve until signalled.
 
 Usage::
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import signal
 import sys
 import threading
@@ -24,7 +26,32 @@ class _OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         """Print "sandbox: error: ..." alone, so scripts can show it as is."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"sandbox: error: {message}\n")
+
+
+# The bot's settings, and the sandbox's attribute each is set to.
+SETTINGS = {
+    "WEBEX_BOT_TOKEN": "bot_token",
+    "WEBEX_API_URL": "webex_base_url",
+    "U2C_URL": "u2c_url",
+    "IC_BROKER_URL": "broker_url",
+    "SMTP_URL": "smtp_url",
+    "SMTP_CA_FILE": "smtp_ca_file",
+    "TWILIO_API_URL": "twilio_api_url",
+    "TWILIO_ACCOUNT_SID": "twilio_account_sid",
+    "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+    "TWILIO_FROM": "twilio_from",
+}
+
+
+def settings_for_the_bot(sandbox: Sandbox) -> str:
+    """Shell lines a person pastes before ``python -m bot listen`` (or ``serve``, with a
+    WEBHOOK_SECRET and ``webhooks sync``) to run the bot against this sandbox."""
+    lines = [f"{name}={shlex.quote(str(getattr(sandbox, key)))}"
+             for name, key in SETTINGS.items()]
+    return "\n".join(["# The bot's settings for this sandbox; then: python -m bot listen",
+                       *(f"export {line}" for line in lines),
+                       "export MAIL_FROM=instant-connect@clinic.example.com"])
 
 
 def _fault(spec: str) -> Fault:
@@ -38,7 +65,12 @@ def _fault(spec: str) -> Fault:
 def _parser() -> argparse.ArgumentParser:
     """Describe the command line."""
     parser = _OneLineParser(
-        prog="sandbox", description="Local Webex, Instant Connect, SMTP relay and Twilio emulator.")
+        prog="python -m bot sandbox",
+        description="Run a local Webex (REST, webhooks and the websocket), Instant Connect "
+        "broker, SMTP relay and Twilio until Ctrl-C. It prints its URLs and the bot's token as "
+        "one JSON line on stdout, and on stderr the settings that point the bot at it: "
+        + ", ".join(SETTINGS) + " (U2C_URL for `python -m bot listen`).",
+        epilog="settings: none (it reads no environment variable)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
     parser.add_argument("--seed", type=int, default=0, help="seed for ids, shorts and defaults")
@@ -73,19 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
     try:
-        endpoints = {
-            "url": sandbox.url,
-            "webex_base_url": sandbox.webex_base_url,
-            "broker_url": sandbox.broker_url,
-            "bot_token": sandbox.bot_token,
-            "smtp_url": sandbox.smtp_url,
-            "smtp_ca_file": sandbox.smtp_ca_file,
-            "twilio_api_url": sandbox.twilio_api_url,
-            "twilio_account_sid": sandbox.twilio_account_sid,
-            "twilio_auth_token": sandbox.twilio_auth_token,
-            "twilio_from": sandbox.twilio_from,
-        }
+        endpoints = {"url": sandbox.url,
+                     **{key: getattr(sandbox, key) for key in SETTINGS.values()}}
         print(json.dumps(endpoints), flush=True)
+        print(settings_for_the_bot(sandbox), file=sys.stderr, flush=True)
         stop.wait()
     finally:
         for sig, handler in previous.items():
