@@ -222,9 +222,10 @@ def check_token(settings: Settings) -> list[str]:
             f"WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP {refused.status}); set the "
             "bot's access token, as developer.webex.com shows it for the bot") from None
     except UpstreamError as error:
-        host = urlsplit(settings.webex_base_url).hostname
-        return [f"could not check the bot's token with Webex at {host}; starting anyway: "
-                f"{error.describe()}"]
+        host = error.host or urlsplit(settings.webex_base_url).hostname
+        cause = f" ({error.cause})" if error.cause else ""
+        return [f"could not check the bot's token with Webex at {host}{cause}; starting "
+                f"anyway: {error.describe()}"]
     return []
 
 

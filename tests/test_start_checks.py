@@ -91,6 +91,7 @@ def test_webex_unreachable_at_start_is_said_once_and_the_worker_runs(
             said += [line] if "could not check the bot's token" in line else []
         assert '"level": "warning"' in said[0]
         assert "Webex at 127.0.0.1" in said[0] and "starting anyway" in said[0]
+        assert "(connection refused)" in said[0]  # the cause, for the operator
         assert process.poll() is None  # still running
     finally:
         process.send_signal(signal.SIGTERM)
