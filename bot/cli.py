@@ -32,8 +32,9 @@ from bot.errors import InvalidRequest, NotAuthorized, UpstreamError
 from bot.jobs.storage import StoreUnavailable, open_store
 from bot.limits import DEFAULT_VALID_FOR
 from bot.listen.listener import release_lease_of
+from bot.metrics import scrape
 from bot.service import BotService, preflight
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, share_metrics
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
@@ -244,6 +245,8 @@ def serve() -> int:
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     for warning in preflight(settings):
         log.warning(warning)
+    if settings.server.metrics_port:
+        share_metrics(settings.server)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
     if settings.server.worker_processes:
         argv = supervisor.command(argv, settings.server.worker_processes,
@@ -273,6 +276,8 @@ def work(events: str | None = None, owner: str | None = None) -> int:
             raise SettingsError(
                 f"WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP {refused.status}) when "
                 "asked where the websocket is; set the bot's access token") from None
+    if settings.server.metrics_port and not scrape.shared():  # else serve's web processes answer
+        serve_metrics_alone(settings, service)
     service.start()
     try:
         stopping.wait()
@@ -280,6 +285,17 @@ def work(events: str | None = None, owner: str | None = None) -> int:
         log.info("stopping: closing the websocket, letting the workers finish")
         service.stop()
     return 0
+
+
+def serve_metrics_alone(settings: Settings, service: BotService) -> None:
+    """``work`` or ``listen`` on its own answers its scrapes on METRICS_PORT itself."""
+    server = settings.server
+    host = server.metrics_host or server.host
+    try:
+        scrape.serve_alone(host, server.metrics_port, service.store)
+    except OSError as error:
+        raise SettingsError(f"METRICS_PORT: cannot listen on {host} port {server.metrics_port} "
+                            f"({error.strerror}); set another, or 0 for no metrics") from None
 
 
 def release_jobs(settings: Settings, owner: str) -> int:

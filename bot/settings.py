@@ -16,7 +16,8 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import WORKER_THREADS
 from bot.listen.catch_up import CatchUpLimits
 from bot.listen.listener import ListenConfig
+from bot.metrics import scrape
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.mail import MailConfig, check_smtp_url
@@ -43,6 +45,7 @@ from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_SOURCES = ("webhooks", "websocket", "both")
 MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
+METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class SettingsError(ValueError):
@@ -243,17 +246,38 @@ def _sms(read: _Reader) -> TwilioConfig | None:
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
-    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS and WORKER_PROCESSES (SettingsError naming a
-    bad one)."""
+    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS, WORKER_PROCESSES, METRICS_PORT and
+    METRICS_HOST (SettingsError naming a bad one)."""
     read = _Reader(os.environ if env is None else env)
+    port = read.integer("PORT", ServerSettings.port, maximum=65535)
+    metrics_port = read.integer("METRICS_PORT", ServerSettings.metrics_port, maximum=65535,
+                                minimum=0)
+    if metrics_port == port:
+        raise SettingsError("METRICS_PORT must differ from PORT: the metrics are not for the "
+                            "public webhook port (0 turns them off).")
     return ServerSettings(
         host=read.host("HOST", ServerSettings.host),
-        port=read.integer("PORT", ServerSettings.port, maximum=65535),
+        port=port,
         processes=read.integer("WEB_CONCURRENCY", ServerSettings.processes),
         threads=read.integer("WEB_THREADS", ServerSettings.threads),
         worker_processes=read.integer("WORKER_PROCESSES", ServerSettings.worker_processes,
                                       maximum=64, minimum=0),
+        metrics_port=metrics_port,
+        metrics_host=read.host("METRICS_HOST", "") if "METRICS_HOST" in read else None,
     )
+
+
+def share_metrics(server: ServerSettings, env: MutableMapping[str, str] | None = None) -> str:
+    """Before ``serve`` starts its processes: empty the directory they all write their metrics
+    to and name it to them in PROMETHEUS_MULTIPROC_DIR (read by prometheus_client as it is
+    imported, so it must be in their environment from the start). Its default is one folder per
+    METRICS_PORT in the temporary directory: two bots on one host cannot share that port."""
+    env = os.environ if env is None else env
+    directory = env.get(METRICS_DIRECTORY, "").strip() or os.path.join(
+        tempfile.gettempdir(), f"instant-connect-bot-metrics-{server.metrics_port}")
+    scrape.empty(directory)
+    env[METRICS_DIRECTORY] = directory
+    return directory
 
 
 class _Reader:
@@ -264,6 +288,9 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self._env.get(name, "").strip() or default
+
+    def __contains__(self, name: str) -> bool:
+        return bool(self.text(name, ""))
 
     def required(self, name: str) -> str:
         value = self._env.get(name, "").strip()

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.lifeline import child_of_this_process
+from bot.metrics import forget_process
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class WorkerProcess:
             code = self.process.poll()
             if code is None:
                 return
+            forget_process(self.process.pid)
             self._died(code, now)
             self._release()
         if now >= self._restart_at:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from bot.events import Event
 from bot.jobs.storage import BacklogFull, Store, StoreUnavailable
+from bot.metrics import record
 
 log = logging.getLogger(__name__)
 
@@ -85,5 +86,6 @@ class Acceptance:
             log.info("dropped a duplicate delivery", extra=context)
             return Outcome.DUPLICATE
         log.info("accepted an event", extra=context)
+        record.event(source, event.resource)
         self._on_accepted()
         return Outcome.ACCEPTED

@@ -1,0 +1,148 @@
+"""The metrics as an operator scrapes them: ``python -m bot serve`` (two web processes and a worker
+process) against the sandbox, ``/metrics`` read on METRICS_PORT with prometheus_client's own
+parser, every count checked exactly against what the test sent and what the sandbox received.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.devtools.as_deployed import LaunchedBot
+from bot.devtools.sandbox.delivery import sign
+from bot.metrics import record
+from bot.settings import SettingsError, server_settings
+from bot.web.envelope import SIGNATURE_HEADER
+from tests.support.faults import SECRET, fleet, poll_until
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(url: str) -> Samples:
+    """Every sample of a scrape, by name and labels."""
+    text = requests.get(url, timeout=10).text
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    """One sample's value; 0 when the series does not exist."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` whose labels include ``labels``."""
+    wanted = set(labels.items())
+    return sum(v for (n, found), v in samples.items() if n == name and wanted <= found)
+
+
+def web_processes(bot: LaunchedBot) -> float:
+    """How many web processes the metrics count as alive (3 if the dead one still counted)."""
+    return value(scrape(bot.metrics_url), "icbot_processes", role="web")
+
+
+def refuse(bot: LaunchedBot) -> Counter[int]:
+    """Three deliveries the intake refuses: a wrong signature, a body that is no webhook, one
+    too large for MAX_BODY_BYTES (refused by Flask before the intake reads it)."""
+    bodies = [(b'{"id": "x"}', "0" * 40), (b"not json", sign(b"not json", SECRET)),
+              (b"x" * 300_000, "")]
+    return Counter(requests.post(bot.webhook_url, data=body, timeout=10,
+                                 headers={SIGNATURE_HEADER: signature}).status_code
+                   for body, signature in bodies)
+
+
+def test_a_scrape_counts_every_webhook_once_whichever_web_process_took_it(tmp_path: Path) -> None:
+    with fleet(tmp_path, workers=2, seed=31) as crew:
+        [bot] = crew.bots
+        helps = [crew.help_event() for _ in range(6)]
+        statuses = Counter(made.status for tries in crew.deliver_all(helps[:3]) for made in tries)
+        # A web process dies and gunicorn starts another: what the dead one counted stays.
+        killed = bot.web_pids()[0]
+        os.kill(killed, signal.SIGKILL)
+        poll_until(lambda: len(bot.web_pids()) == 2 and killed not in bot.web_pids(), 30)
+        poll_until(lambda: web_processes(bot) == 2, 30)  # once the new one has loaded the app
+        statuses += Counter(made.status for tries in crew.deliver_all(helps[3:]) for made in tries)
+        statuses[crew.deliver(helps[0]).status] += 1  # Webex delivering one again
+        statuses += refuse(bot)
+        [(person, form)] = crew.forms(1)
+        statuses[200] += 1  # the "new" that brought the form: forms() saw its 200
+        submit = crew.submit_event(person, form, "Ward round")
+        statuses += Counter(made.status for made in crew.deliver_until_accepted(submit))
+        crew.wait_idle(60)
+
+        samples = scrape(bot.metrics_url)
+        public = requests.get(bot.url + "/metrics", timeout=10)
+        webex_calls = [r for r in crew.sandbox.requests if r.path.startswith("/v1/")]
+        broker_calls = crew.sandbox.requests_matching("POST", "/api/v2/joseencrypt")
+
+    assert public.status_code == 404, "the metrics are not on the public webhook port"
+    accepted = 6 + 2  # six "help", the "new" that brought the form, the submit
+    assert statuses == Counter({200: accepted + 1, 401: 1, 400: 1, 413: 1})
+    webhooks = "icbot_webhooks_total"
+    assert value(samples, webhooks, status="200", outcome="accepted") == accepted
+    assert value(samples, webhooks, status="200", outcome="duplicate") == 1
+    assert value(samples, webhooks, status="401", outcome="bad_signature") == 1
+    assert value(samples, webhooks, status="400", outcome="malformed") == 1
+    assert value(samples, webhooks, status="413", outcome="too_large") == 1
+    assert total(samples, webhooks) == sum(statuses.values())
+
+    events = "icbot_events_total"
+    assert value(samples, events, source="webhook", kind="messages") == 7
+    assert value(samples, events, source="webhook", kind="attachmentActions") == 1
+    assert value(samples, "icbot_jobs_total", outcome="done") == accepted
+    assert value(samples, "icbot_jobs_total", outcome="abandoned") == 0
+    assert value(samples, "icbot_accepted_to_done_seconds_count") == accepted
+    assert value(samples, "icbot_queue_jobs") == 0
+    assert value(samples, "icbot_queue_oldest_job_age_seconds") == 0
+    assert value(samples, "icbot_store_up") == 1
+    assert value(samples, "icbot_processes", role="web") == 2  # the dead one no longer counts
+    assert value(samples, "icbot_processes", role="worker") == 1
+
+    calls = "icbot_upstream_calls_total"
+    assert total(samples, calls, service="webex") == len(webex_calls)
+    assert value(samples, calls, service="broker", status="ok") == len(broker_calls) == 1
+    assert value(samples, "icbot_upstream_call_duration_seconds_count",
+                 service="broker") == 1
+    assert not [labels for (name, labels) in samples if name.startswith("icbot_") and any(
+        "@" in v or "Y2lzY29zcGFyazovL" in v for _, v in labels)], "a person or space in a label"
+
+
+def test_a_worker_process_that_dies_no_longer_counts_as_alive(tmp_path: Path) -> None:
+    with fleet(tmp_path, workers=1, seed=32) as crew:
+        [bot] = crew.bots
+        [first] = bot.worker_pids()
+        poll_until(lambda: value(scrape(bot.metrics_url), "icbot_processes", role="worker"), 30)
+        os.kill(first, signal.SIGKILL)
+        poll_until(lambda: bot.worker_pids() and first not in bot.worker_pids(), 30)
+        alive = poll_until(lambda: value(scrape(bot.metrics_url), "icbot_processes",
+                                         role="worker") == 1 and scrape(bot.metrics_url), 30)
+    assert value(alive, "icbot_processes", role="worker") == 1
+
+
+@pytest.mark.parametrize(("status", "said", "outcome"), [
+    (200, "accepted", "accepted"), (200, "too old", "too_old"), (503, "busy", "busy"),
+    (503, "storage unavailable", "storage_unavailable"),
+    (400, "Expecting value: line 1 column 1 (char 0)", "malformed"),
+    (401, "invalid signature", "bad_signature"), (413, "body too large", "too_large"),
+])
+def test_a_webhook_is_counted_under_a_word_of_a_closed_set(status: int, said: str,
+                                                           outcome: str) -> None:
+    before = record.WEBHOOKS.labels(str(status), outcome)._value.get()
+    record.webhook(status, said)
+    assert record.WEBHOOKS.labels(str(status), outcome)._value.get() == before + 1
+
+
+def test_the_metrics_port_is_not_the_webhook_port() -> None:
+    with pytest.raises(SettingsError, match="METRICS_PORT must differ from PORT"):
+        server_settings({"PORT": "9000", "METRICS_PORT": "9000"})
+    assert server_settings({"HOST": "10.0.0.5"}).metrics_bind == "10.0.0.5:9464"
+    assert server_settings({"HOST": "::", "METRICS_HOST": "127.0.0.1",
+                            "METRICS_PORT": "9100"}).metrics_bind == "127.0.0.1:9100"
+    assert server_settings({}).gunicorn_command("x:app").count("--bind") == 2
+    assert server_settings({"METRICS_PORT": "0"}).gunicorn_command("x:app").count("--bind") == 1
