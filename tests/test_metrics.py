@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.devtools.as_deployed import LaunchedBot
+from bot.devtools.as_deployed import LaunchedBot, free_port, launched_bot, sandbox_env
+from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.delivery import sign
 from bot.metrics import record
 from bot.settings import SettingsError, server_settings
@@ -146,3 +149,54 @@ def test_the_metrics_port_is_not_the_webhook_port() -> None:
                             "METRICS_PORT": "9100"}).metrics_bind == "127.0.0.1:9100"
     assert server_settings({}).gunicorn_command("x:app").count("--bind") == 2
     assert server_settings({"METRICS_PORT": "0"}).gunicorn_command("x:app").count("--bind") == 1
+
+
+def test_under_events_websocket_the_web_processes_serve_the_same_metrics(tmp_path: Path) -> None:
+    """``serve`` with EVENTS=websocket: the worker process holds the socket, the web processes
+    (there for /healthz) answer the scrapes, and the socket's life is in them."""
+    with Sandbox(seed=33) as box:
+        env = sandbox_env(box, f"sqlite:///{tmp_path}/bot.sqlite3", SECRET, EVENTS="websocket",
+                          U2C_URL=box.u2c_url)
+        with launched_bot(env, workers=2, log_dir=tmp_path) as bot:
+            box.wait_for(box.mercury_connected, timeout=30)
+            box.close_mercury(1011, "")  # Webex drops it once: one reconnect
+            box.wait_for(lambda: len(box.mercury_handshakes) == 2 and box.mercury_connected(),
+                         timeout=30)
+            person = box.add_person("ida@clinic.example.com", "Ida")
+            room = box.direct_room(person)
+            box.post_message(person, room, "help")
+            box.wait_for(lambda: [m for m in box.messages_in(room)
+                                  if m["personId"] == box.bot["id"]], timeout=30)
+            samples = poll_until(lambda: (found := scrape(bot.metrics_url)) and value(
+                found, "icbot_jobs_total", outcome="done") == 1 and found, 30)
+    assert value(samples, "icbot_websocket_connected") == 1
+    assert value(samples, "icbot_websocket_reconnects_total") == 1
+    assert value(samples, "icbot_websocket_frames_total") >= 1
+    assert value(samples, "icbot_events_total", source="websocket", kind="messages") == 1
+    assert total(samples, "icbot_webhooks_total") == 0
+    assert value(samples, "icbot_processes", role="worker") == 1
+
+
+def test_listen_on_its_own_serves_its_metrics_and_names_a_metrics_port_in_use(
+        tmp_path: Path) -> None:
+    with Sandbox(seed=34) as box:
+        port = free_port()
+        env = {**os.environ, "WEBEX_BOT_TOKEN": box.bot_token, "U2C_URL": box.u2c_url,
+               "WEBEX_API_URL": box.webex_base_url, "IC_BROKER_URL": box.broker_url,
+               "STORAGE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "METRICS_PORT": str(port),
+               "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+        listening = subprocess.Popen([sys.executable, "-m", "bot", "listen"], env=env)
+        try:
+            box.wait_for(box.mercury_connected, timeout=30)
+            url = f"http://127.0.0.1:{port}/metrics"
+            samples = poll_until(lambda: value(found := scrape(url),
+                                               "icbot_websocket_connected") == 1 and found, 30)
+            second = subprocess.run([sys.executable, "-m", "bot", "listen"], env=env,
+                                    capture_output=True, text=True, timeout=60, check=False)
+        finally:
+            listening.send_signal(signal.SIGTERM)
+            listening.wait(timeout=30)
+    assert value(samples, "icbot_queue_jobs") == 0 and value(samples, "icbot_store_up") == 1
+    assert second.returncode == 2
+    assert second.stderr.splitlines()[-1].startswith(
+        f"error: METRICS_PORT: cannot listen on 127.0.0.1 port {port}")
