@@ -5,7 +5,10 @@ parser, every count checked exactly against what the test sent and what the sand
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -200,3 +203,38 @@ def test_listen_on_its_own_serves_its_metrics_and_names_a_metrics_port_in_use(
     assert second.returncode == 2
     assert second.stderr.splitlines()[-1].startswith(
         f"error: METRICS_PORT: cannot listen on 127.0.0.1 port {port}")
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (Prometheus) is not "
+                    "installed")
+def test_the_readmes_alerts_fire_when_the_queue_stalls_or_a_job_is_abandoned(
+        tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [rules] = re.findall(r"```yaml\n(groups:.*?)```", readme, re.S)
+    (tmp_path / "rules.yml").write_text(rules)
+    stalled = " ".join(str(60 * minute) for minute in range(13))  # its oldest job ages
+    (tmp_path / "test.yml").write_text(json.dumps({
+        "rule_files": ["rules.yml"],
+        "tests": [{"interval": "1m", "input_series": [
+            {"series": 'icbot_queue_oldest_job_age_seconds{instance="stalled"}',
+             "values": stalled},
+            {"series": 'icbot_queue_oldest_job_age_seconds{instance="draining"}',
+             "values": "0 30 0 45 0 20 0 10 0 50 0 30 0"},
+            {"series": 'icbot_jobs_total{outcome="abandoned",instance="stalled"}',
+             "values": "0 0 0 1 1 1 1 1 1 1 1 1 1"},
+            {"series": 'icbot_jobs_total{outcome="abandoned",instance="draining"}',
+             "values": "0 0 0 0 0 0 0 0 0 0 0 0 0"},
+        ], "alert_rule_test": [
+            {"eval_time": "12m", "alertname": "BotQueueNotDraining", "exp_alerts": [
+                {"exp_labels": {"instance": "stalled"}, "exp_annotations": {
+                    "summary": "The bot's oldest event has waited 720 s: is a worker process "
+                               "running?"}}]},
+            {"eval_time": "12m", "alertname": "BotAbandonedJobs", "exp_alerts": [
+                {"exp_labels": {"instance": "stalled", "outcome": "abandoned"},
+                 "exp_annotations": {"summary": "The bot gave up on events in the last hour: "
+                                                "python -m bot abandoned says why."}}]},
+        ]}],
+    }))
+    checked = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
