@@ -17,7 +17,7 @@ import ipaddress
 import math
 import os
 import tempfile
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -45,7 +45,6 @@ from cards.inputs import VALID_FOR_CHOICES, CatalogDevice
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_SOURCES = ("webhooks", "websocket", "both")
 MIN_RETENTION = "1h"  # Webex redelivers a failed webhook for a while
-METRICS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class SettingsError(ValueError):
@@ -246,8 +245,8 @@ def _sms(read: _Reader) -> TwilioConfig | None:
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
-    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS, WORKER_PROCESSES, METRICS_PORT and
-    METRICS_HOST (SettingsError naming a bad one)."""
+    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS, WORKER_PROCESSES, METRICS_PORT, METRICS_HOST
+    and METRICS_DIR (SettingsError naming a bad one)."""
     read = _Reader(os.environ if env is None else env)
     port = read.integer("PORT", ServerSettings.port, maximum=65535)
     metrics_port = read.integer("METRICS_PORT", ServerSettings.metrics_port, maximum=65535,
@@ -264,20 +263,20 @@ def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
                                       maximum=64, minimum=0),
         metrics_port=metrics_port,
         metrics_host=read.host("METRICS_HOST", "") if "METRICS_HOST" in read else None,
+        metrics_dir=read.text("METRICS_DIR", "") or None,
     )
 
 
-def share_metrics(server: ServerSettings, env: MutableMapping[str, str] | None = None) -> str:
+def share_metrics(server: ServerSettings) -> None:
     """Before ``serve`` starts its processes: empty the directory they all write their metrics
-    to and name it to them in PROMETHEUS_MULTIPROC_DIR (read by prometheus_client as it is
-    imported, so it must be in their environment from the start). Its default is one folder per
-    METRICS_PORT in the temporary directory: two bots on one host cannot share that port."""
-    env = os.environ if env is None else env
-    directory = env.get(METRICS_DIRECTORY, "").strip() or os.path.join(
+    to (METRICS_DIR) and name it to them in PROMETHEUS_MULTIPROC_DIR, which prometheus_client
+    reads as it is imported: set here, once the directory exists, since a process importing it
+    with a directory missing would fail. The default is one folder per METRICS_PORT in the
+    temporary directory: two bots on one host cannot share that port."""
+    directory = server.metrics_dir or os.path.join(
         tempfile.gettempdir(), f"instant-connect-bot-metrics-{server.metrics_port}")
     scrape.empty(directory)
-    env[METRICS_DIRECTORY] = directory
-    return directory
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 class _Reader:

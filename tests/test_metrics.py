@@ -48,9 +48,11 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     return sum(v for (n, found), v in samples.items() if n == name and wanted <= found)
 
 
-def web_processes(bot: LaunchedBot) -> float:
-    """How many web processes the metrics count as alive (3 if the dead one still counted)."""
-    return value(scrape(bot.metrics_url), "icbot_processes", role="web")
+def counts_itself(bot: LaunchedBot, pid: int) -> bool:
+    """Whether a new process has counted itself alive: its file of summed live gauges, which
+    only that count writes, exists."""
+    assert bot.metrics_dir is not None
+    return (bot.metrics_dir / f"gauge_livesum_{pid}.db").exists()
 
 
 def refuse(bot: LaunchedBot) -> Counter[int]:
@@ -67,12 +69,15 @@ def test_a_scrape_counts_every_webhook_once_whichever_web_process_took_it(tmp_pa
     with fleet(tmp_path, workers=2, seed=31) as crew:
         [bot] = crew.bots
         helps = [crew.help_event() for _ in range(6)]
+        before = bot.web_pids()
+        poll_until(lambda: all(counts_itself(bot, pid) for pid in before), 30)
         statuses = Counter(made.status for tries in crew.deliver_all(helps[:3]) for made in tries)
         # A web process dies and gunicorn starts another: what the dead one counted stays.
         killed = bot.web_pids()[0]
         os.kill(killed, signal.SIGKILL)
         poll_until(lambda: len(bot.web_pids()) == 2 and killed not in bot.web_pids(), 30)
-        poll_until(lambda: web_processes(bot) == 2, 30)  # once the new one has loaded the app
+        [new] = set(bot.web_pids()) - set(before)
+        poll_until(lambda: counts_itself(bot, new), 30)
         statuses += Counter(made.status for tries in crew.deliver_all(helps[3:]) for made in tries)
         statuses[crew.deliver(helps[0]).status] += 1  # Webex delivering one again
         statuses += refuse(bot)
@@ -123,12 +128,12 @@ def test_a_worker_process_that_dies_no_longer_counts_as_alive(tmp_path: Path) ->
     with fleet(tmp_path, workers=1, seed=32) as crew:
         [bot] = crew.bots
         [first] = bot.worker_pids()
-        poll_until(lambda: value(scrape(bot.metrics_url), "icbot_processes", role="worker"), 30)
+        poll_until(lambda: counts_itself(bot, first), 30)
         os.kill(first, signal.SIGKILL)
-        poll_until(lambda: bot.worker_pids() and first not in bot.worker_pids(), 30)
-        alive = poll_until(lambda: value(scrape(bot.metrics_url), "icbot_processes",
-                                         role="worker") == 1 and scrape(bot.metrics_url), 30)
-    assert value(alive, "icbot_processes", role="worker") == 1
+        [second] = poll_until(lambda: [pid for pid in bot.worker_pids() if pid != first], 30)
+        poll_until(lambda: counts_itself(bot, second), 30)
+        samples = scrape(bot.metrics_url)
+    assert value(samples, "icbot_processes", role="worker") == 1  # 2 if the dead one counted
 
 
 @pytest.mark.parametrize(("status", "said", "outcome"), [

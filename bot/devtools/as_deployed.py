@@ -8,6 +8,7 @@ Used by the fault tests and the benchmark, which need real processes they can me
         bot.web_pids()             # gunicorn's web processes, to SIGKILL in a crash test
         bot.worker_pids()          # the ``python -m bot work`` processes, the same
         requests.get(bot.metrics_url)   # its metrics, on a free port of their own
+        bot.metrics_dir                 # where its processes keep them (METRICS_DIR)
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class LaunchedBot:
     url: str
     log_path: Path
     metrics_url: str = ""
+    metrics_dir: Path | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -184,6 +186,7 @@ def launched(
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "METRICS_PORT": str(metrics_port),
+        "METRICS_DIR": str(folder / f"{name}-{port}-metrics"),
         "WEB_CONCURRENCY": str(workers),
         "WEB_THREADS": str(threads),
     }
@@ -191,7 +194,8 @@ def launched(
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, env=child_env, stdout=log, stderr=log)
     server = LaunchedBot(process, f"http://127.0.0.1:{port}", log_path,
-                         f"http://127.0.0.1:{metrics_port}/metrics")
+                         f"http://127.0.0.1:{metrics_port}/metrics",
+                         Path(child_env["METRICS_DIR"]))
     try:
         server.wait_ready()
         yield server

@@ -39,8 +39,9 @@ UPSTREAM_SECONDS = Histogram("icbot_upstream_call_duration_seconds", "How long e
 GUEST_DELIVERIES = Counter("icbot_guest_deliveries_total", "Guest links sent outside Webex, "
                            "by channel and outcome: sent, unconfirmed, failed",
                            ["channel", "outcome"])
+# One listener holds the socket at a time, so the most any live process says is the answer.
 WEBSOCKET_CONNECTED = Gauge("icbot_websocket_connected", "1 while the bot's websocket to Webex "
-                            "is open", multiprocess_mode="livesum")
+                            "is open", multiprocess_mode="livemax")
 WEBSOCKET_RECONNECTS = Counter("icbot_websocket_reconnects_total", "Times the websocket closed "
                                "or failed to open and was tried again")
 WEBSOCKET_FRAMES = Counter("icbot_websocket_frames_total", "Frames read from the websocket")

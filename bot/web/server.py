@@ -18,7 +18,8 @@ class ServerSettings:
     """The web processes: address, port, processes (WEB_CONCURRENCY), threads (WEB_THREADS);
     and the worker processes ``serve`` starts beside them (WORKER_PROCESSES; 0 when they run
     elsewhere, as the Procfile's ``worker:`` line); where the metrics are scraped (METRICS_PORT,
-    0 for none, on METRICS_HOST, by default HOST)."""
+    0 for none, on METRICS_HOST, by default HOST) and where the processes keep them
+    (METRICS_DIR)."""
 
     host: str = "0.0.0.0"
     port: int = 8080
@@ -27,6 +28,7 @@ class ServerSettings:
     worker_processes: int = 1
     metrics_port: int = 9464
     metrics_host: str | None = None  # None: HOST's
+    metrics_dir: str | None = None  # None: one in the temporary directory (settings.py)
 
     @property
     def bind(self) -> str:
