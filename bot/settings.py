@@ -262,7 +262,7 @@ def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
         worker_processes=read.integer("WORKER_PROCESSES", ServerSettings.worker_processes,
                                       maximum=64, minimum=0),
         metrics_port=metrics_port,
-        metrics_host=read.host("METRICS_HOST", "") if "METRICS_HOST" in read else None,
+        metrics_host=read.host("METRICS_HOST", "") if read.text("METRICS_HOST", "") else None,
         metrics_dir=read.text("METRICS_DIR", "") or None,
     )
 
@@ -287,9 +287,6 @@ class _Reader:
 
     def text(self, name: str, default: str) -> str:
         return self._env.get(name, "").strip() or default
-
-    def __contains__(self, name: str) -> bool:
-        return bool(self.text(name, ""))
 
     def required(self, name: str) -> str:
         value = self._env.get(name, "").strip()
