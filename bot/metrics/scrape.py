@@ -68,7 +68,9 @@ def registry(store: Store) -> CollectorRegistry:
 
 def beside(app: WSGIApp, port: int, store: Store) -> WSGIApp:
     """``app``, with ``/metrics`` answered instead on requests that came in on ``port`` (and
-    nothing else there)."""
+    nothing else there); ``app`` alone when ``port`` is 0 (no metrics)."""
+    if not port:
+        return app
     metrics = make_wsgi_app(registry(store))
     wanted = str(port)
 
