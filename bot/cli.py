@@ -35,8 +35,9 @@ from bot.jobs.storage import StoreUnavailable, open_store, redact_url
 from bot.jobs.storage.contract import sqlite_path_from_url, url_scheme
 from bot.limits import DEFAULT_VALID_FOR
 from bot.listen.listener import release_lease_of
+from bot.metrics import scrape
 from bot.service import BotService, check_port, check_token, preflight
-from bot.settings import Settings, SettingsError, storage_url
+from bot.settings import Settings, SettingsError, share_metrics, storage_url
 from bot.upstream.instant_connect import (
     InstantConnectClient,
     MeetingLinks,
@@ -324,6 +325,8 @@ def serve() -> int:
     settings.require_webhook_secret()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     check_start(settings, port=True)
+    if settings.server.metrics_port:
+        share_metrics(settings.server)
     argv = settings.server.gunicorn_command("bot.web.wsgi:app")
     if settings.server.worker_processes:
         argv = supervisor.command(argv, settings.server.worker_processes,
@@ -345,6 +348,8 @@ def work(events: str | None = None, owner: str | None = None) -> int:
         signal.signal(signum, lambda *_: stopping.set())
     check_start(settings, port=False)
     service = BotService(settings, role="worker", worker_owner=owner)
+    if settings.server.metrics_port and not scrape.shared():  # else serve's web processes answer
+        serve_metrics_alone(settings, service)
     service.start()
     try:
         stopping.wait()
@@ -364,6 +369,17 @@ def check_start(settings: Settings, *, port: bool) -> None:
         check_port(settings.server)
     for warning in warnings + check_token(settings):
         log.warning(warning)
+
+
+def serve_metrics_alone(settings: Settings, service: BotService) -> None:
+    """``work`` or ``listen`` on its own answers its scrapes on METRICS_PORT itself."""
+    server = settings.server
+    host = server.metrics_host or server.host
+    try:
+        scrape.serve_alone(host, server.metrics_port, service.store)
+    except OSError as error:
+        raise SettingsError(f"METRICS_PORT: cannot listen on {host} port {server.metrics_port} "
+                            f"({error.strerror}); set another, or 0 for no metrics") from None
 
 
 def release_jobs(settings: Settings, owner: str) -> int:

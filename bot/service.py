@@ -230,20 +230,31 @@ def check_token(settings: Settings) -> list[str]:
 
 
 def check_port(server: ServerSettings) -> None:
-    """Bind HOST:PORT as gunicorn will (address reuse on), and let go: SettingsError naming
-    PORT and HOST when that cannot work, rather than gunicorn's retries and tracebacks."""
-    family = socket.AF_INET6 if ":" in server.host else socket.AF_INET
-    where = f"{server.port} on HOST {server.host}"
+    """Bind HOST:PORT (and METRICS_HOST:METRICS_PORT) as gunicorn will (address reuse on), and
+    let go: SettingsError naming the settings when that cannot work, rather than gunicorn's
+    retries and tracebacks."""
+    _check_bind("PORT", "HOST", server.host, server.port)
+    if server.metrics_port:
+        _check_bind("METRICS_PORT", "METRICS_HOST", server.metrics_host or server.host,
+                    server.metrics_port)
+
+
+def _check_bind(port_name: str, host_name: str, host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    where = f"{port} on {host_name} {host}"
     try:
-        socket.create_server((server.host, server.port), family=family).close()
+        socket.create_server((host, port), family=family).close()
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise SettingsError(f"PORT: {where} is already in use by another process; stop it "
-                                "or choose another PORT (or HOST).") from None
+            raise SettingsError(f"{port_name}: {where} is already in use by another process; "
+                                f"stop it or choose another {port_name} (or {host_name})."
+                                ) from None
         if error.errno == errno.EACCES:
-            raise SettingsError(f"PORT: {where} needs privileges this process lacks (ports "
-                                "below 1024); choose a PORT of 1024 or more.") from None
+            raise SettingsError(f"{port_name}: {where} needs privileges this process lacks "
+                                f"(ports below 1024); choose a {port_name} of 1024 or more."
+                                ) from None
         if error.errno == errno.EADDRNOTAVAIL:
-            raise SettingsError(f"HOST: {server.host} is not an address of this machine, so "
-                                f"PORT {server.port} cannot be listened on there.") from None
-        raise SettingsError(f"PORT: cannot listen on {where}: {error.strerror}.") from None
+            raise SettingsError(f"{host_name}: {host} is not an address of this machine, so "
+                                f"{port_name} {port} cannot be listened on there.") from None
+        raise SettingsError(f"{port_name}: cannot listen on {where}: {error.strerror}."
+                            ) from None

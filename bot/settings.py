@@ -16,6 +16,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -31,6 +32,7 @@ from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import MAX_VALIDITY, MIN_VALIDITY, VALIDITY_RANGE, WORKER_THREADS
 from bot.listen.catch_up import CatchUpLimits
 from bot.listen.listener import ListenConfig
+from bot.metrics import scrape
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
 from bot.upstream.mail import MailConfig, check_smtp_url
@@ -258,16 +260,25 @@ def _sms(read: _Reader) -> TwilioConfig | None:
 
 
 def server_settings(env: Mapping[str, str] | None = None) -> ServerSettings:
-    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS and WORKER_PROCESSES (SettingsError naming a
-    bad one)."""
+    """HOST, PORT, WEB_CONCURRENCY, WEB_THREADS, WORKER_PROCESSES, METRICS_PORT, METRICS_HOST
+    and METRICS_DIR (SettingsError naming a bad one)."""
     read = _Reader(os.environ if env is None else env)
+    port = read.integer("PORT", ServerSettings.port, maximum=65535)
+    metrics_port = read.integer("METRICS_PORT", ServerSettings.metrics_port, maximum=65535,
+                                minimum=0)
+    if metrics_port == port:
+        raise SettingsError("METRICS_PORT must differ from PORT: the metrics are not for the "
+                            "public webhook port (0 turns them off).")
     return ServerSettings(
         host=read.host("HOST", ServerSettings.host),
-        port=read.integer("PORT", ServerSettings.port, maximum=65535),
+        port=port,
         processes=read.integer("WEB_CONCURRENCY", ServerSettings.processes),
         threads=read.integer("WEB_THREADS", ServerSettings.threads),
         worker_processes=read.integer("WORKER_PROCESSES", ServerSettings.worker_processes,
                                       maximum=64, minimum=0),
+        metrics_port=metrics_port,
+        metrics_host=read.host("METRICS_HOST", "") if read.text("METRICS_HOST", "") else None,
+        metrics_dir=read.text("METRICS_DIR", "") or None,
     )
 
 
@@ -276,6 +287,18 @@ def storage_url(env: Mapping[str, str] | None = None) -> str:
     so needs no token."""
     read = _Reader(os.environ if env is None else env)
     return read.storage_url("STORAGE_URL", Settings.storage_url)
+
+
+def share_metrics(server: ServerSettings) -> None:
+    """Before ``serve`` starts its processes: empty the directory they all write their metrics
+    to (METRICS_DIR) and name it to them in PROMETHEUS_MULTIPROC_DIR, which prometheus_client
+    reads as it is imported: set here, once the directory exists, since a process importing it
+    with a directory missing would fail. The default is one folder per METRICS_PORT in the
+    temporary directory: two bots on one host cannot share that port."""
+    directory = server.metrics_dir or os.path.join(
+        tempfile.gettempdir(), f"instant-connect-bot-metrics-{server.metrics_port}")
+    scrape.empty(directory)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
 
 
 class _Reader:

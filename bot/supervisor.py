@@ -40,6 +40,7 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.lifeline import child_of_this_process
+from bot.metrics import forget_process
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class WorkerProcess:
             code = self.process.poll()
             if code is None:
                 return True
+            forget_process(self.process.pid)
             if code == FATAL_EXIT:
                 log.error("worker process stopped on a mistake in the settings (its line above "
                           "names it); stopping everything", extra={"worker": self.number})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -187,7 +188,10 @@ LOG_AUDIT = LogAudit()
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Audit every log record of the session, at every level, from every thread."""
+    """Audit every log record of the session, at every level, from every thread; and keep the
+    bot processes tests start from taking the one default metrics port (those that scrape give
+    a free port of their own)."""
+    os.environ.setdefault("METRICS_PORT", "0")
     root = logging.getLogger()
     root.addHandler(LOG_AUDIT)
     root.setLevel(logging.DEBUG)

@@ -2,15 +2,17 @@
 
 Layers, lowest first; a module may import its own layer and those below, never above:
 
-0. primitives: errors, events, limits, logs, secret, and the cards
+0. primitives: errors, events, limits, logs, the metrics' counting (``metrics/``), secret, and
+   the cards
 1. ``upstream/``: the Webex and Instant Connect clients
-2. ``jobs/``: the store, the worker threads, the outbox
+2. ``jobs/``: the store, the worker threads, the outbox; and ``metrics.scrape``, which reads the
+   store when scraped
 3. ``conversation/``: what the bot says and does
 4. how events come in: ``web/`` (the webhook intake, its envelope, the server's settings) and
    ``listen/`` (the websocket listener)
 5. assembly: settings, service
 6. entry points, where a process starts: the command line, the Flask app, wsgi, the gunicorn
-   worker and logger classes
+   worker and logger classes and hooks
 
 The dev tooling (``devtools/``) may import anything; nothing imports it but itself and the
 command line that runs it (lazily, so ``serve`` never loads it). The sandbox imports nothing
@@ -27,14 +29,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
-    ("bot", "bot.errors", "bot.events", "bot.limits", "bot.logs", "bot.secret", "cards"),
+    ("bot", "bot.errors", "bot.events", "bot.limits", "bot.logs", "bot.metrics", "bot.secret",
+     "cards"),
     ("bot.upstream",),
-    ("bot.jobs",),
+    ("bot.jobs", "bot.metrics.scrape"),
     ("bot.conversation",),
     ("bot.web", "bot.listen"),
     ("bot.settings", "bot.service"),
     ("bot.cli", "bot.__main__", "bot.web.app", "bot.web.wsgi", "bot.web.gunicorn_worker",
-     "bot.web.gunicorn_logging"),
+     "bot.web.gunicorn_logging", "bot.web.gunicorn_hooks"),
 ]
 DEVTOOLS = "bot.devtools"
 SANDBOX = "bot.devtools.sandbox"

@@ -55,7 +55,7 @@ def test_retries_until_success_with_retry_after_then_backoff(draw, expected):
                          jitter=lambda: draw)
     send, calls = failing([RateLimited("X", status=429, retry_after=3),
                            Unavailable("X", status=503)])
-    assert policy.call(send) == "ok"
+    assert policy.call(send, service="webex") == "ok"
     assert len(calls) == 3
     assert waits == pytest.approx(expected)
 
@@ -65,7 +65,7 @@ def test_waits_are_capped_and_attempts_bounded():
     policy = RetryPolicy(max_attempts=3, max_wait=5, sleep=waits.append, jitter=lambda: 1.0)
     send, calls = failing([RateLimited("X", status=429, retry_after=3600)] * 5)
     with pytest.raises(RateLimited):
-        policy.call(send)
+        policy.call(send, service="webex")
     assert len(calls) == 3
     assert waits == [5, 5]
 
@@ -79,13 +79,13 @@ def test_other_failures_are_not_retried(error):
     waits = []
     send, calls = failing([error])
     with pytest.raises(type(error)):
-        RetryPolicy(sleep=waits.append).call(send)
+        RetryPolicy(sleep=waits.append).call(send, service="webex")
     assert len(calls) == 1 and waits == []
 
 
 def test_connection_failures_are_retried():
     send, calls = failing([Unreachable("X")])
-    assert RetryPolicy(sleep=lambda _: None).call(send) == "ok"
+    assert RetryPolicy(sleep=lambda _: None).call(send, service="webex") == "ok"
     assert len(calls) == 2
 
 

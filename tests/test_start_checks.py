@@ -117,6 +117,14 @@ def test_a_port_in_use_is_one_line_naming_port_and_host_before_gunicorn(
                     "process; stop it or choose another PORT (or HOST).")
 
 
+def test_a_metrics_port_in_use_is_named_too() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(SettingsError, match=rf"^METRICS_PORT: {port} on METRICS_HOST "
+                                                r"127\.0\.0\.1 is already in use"):
+            check_port(ServerSettings(host="127.0.0.1", port=free_port(), metrics_port=port))
+
+
 def test_a_host_that_is_not_this_machines_is_named() -> None:
     with pytest.raises(SettingsError, match=r"^HOST: 192\.0\.2\.1 is not an address of this "):
         check_port(ServerSettings(host="192.0.2.1", port=free_port()))

@@ -873,3 +873,22 @@ def test_concurrent_accepts_never_exceed_max_backlog(store: Store) -> None:
         thread.join()
     assert results.count("in") == 10 and results.count("full") == 30
     assert store.backlog() == 10
+
+
+def test_oldest_waiting_is_the_first_accepted_of_the_jobs_not_yet_done(
+        store: Store, clock: FakeClock) -> None:
+    assert store.oldest_waiting() is None
+    for number in range(3):
+        store.accept(f"e{number}", "messages", "{}")
+        clock.advance(10)
+    assert store.claim("w", 30) is not None  # e0, in flight: still waiting to be done
+    assert store.oldest_waiting() == START
+    store.retry_later("e0", "w", 60)  # backing off: still waiting
+    assert store.oldest_waiting() == START
+    assert store.claim("w", 30) is not None  # e1
+    store.complete("e1", "w")
+    assert store.oldest_waiting() == START
+    clock.advance(60)
+    assert store.claim("w", 30) is not None  # e0, its backoff over
+    store.abandon("e0", "w", "too many attempts")
+    assert store.oldest_waiting() == START + 20  # e2

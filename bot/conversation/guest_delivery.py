@@ -20,6 +20,7 @@ from bot.conversation.context import EventContext
 from bot.conversation.guest_messages import Invitation, guest_email, guest_sms
 from bot.conversation.plan import MeetingPlan
 from bot.errors import Unconfirmed, UpstreamError
+from bot.metrics import record
 from bot.upstream.instant_connect import MeetingLinks
 from bot.upstream.mail import SERVICE as MAIL_SERVICE
 from bot.upstream.mail import Mailer
@@ -59,15 +60,18 @@ class GuestDelivery:
             except Unconfirmed as error:
                 log.warning("a guest link may have been delivered", extra={
                     "channel": contact.channel, "error_type": type(error).__name__})
+                record.guest_delivery(contact.channel, "unconfirmed")
                 lines.append(replies.guest_unconfirmed(contact, link, error,
                                                        privately=privately))
                 continue
             except UpstreamError as error:
                 log.warning("could not send a guest link", extra={
                     "channel": contact.channel, **error.log_fields()})
+                record.guest_delivery(contact.channel, "failed")
                 lines.append(replies.guest_not_sent(contact, error, privately=privately))
                 continue
             log.info("guest link sent", extra={"channel": contact.channel})
+            record.guest_delivery(contact.channel, "sent")
             lines.append(replies.guest_sent(contact, link, privately=privately))
         context.say(replies.guest_report(plan.subject, lines))
 

@@ -7,6 +7,8 @@ Used by the fault tests and the benchmark, which need real processes they can me
         requests.post(bot.webhook_url, ...)
         bot.web_pids()             # gunicorn's web processes, to SIGKILL in a crash test
         bot.worker_pids()          # the ``python -m bot work`` processes, the same
+        requests.get(bot.metrics_url)   # its metrics, on a free port of their own
+        bot.metrics_dir                 # where its processes keep them (METRICS_DIR)
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class LaunchedBot:
     process: subprocess.Popen[bytes]
     url: str
     log_path: Path
+    metrics_url: str = ""
+    metrics_dir: Path | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -173,6 +177,7 @@ def launched(
     from the final environment) until /healthz answers, yield it, and stop it when the block
     ends."""
     port = port or free_port()
+    metrics_port = free_port()
     folder = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     log_path = folder / f"{name}-{port}.log"
     child_env = {
@@ -180,13 +185,17 @@ def launched(
         **env,
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        "METRICS_PORT": str(metrics_port),
+        "METRICS_DIR": str(folder / f"{name}-{port}-metrics"),
         "WEB_CONCURRENCY": str(workers),
         "WEB_THREADS": str(threads),
     }
     argv = command(child_env) if callable(command) else command
     with log_path.open("wb") as log:
         process = subprocess.Popen(argv, env=child_env, stdout=log, stderr=log)
-    server = LaunchedBot(process, f"http://127.0.0.1:{port}", log_path)
+    server = LaunchedBot(process, f"http://127.0.0.1:{port}", log_path,
+                         f"http://127.0.0.1:{metrics_port}/metrics",
+                         Path(child_env["METRICS_DIR"]))
     try:
         server.wait_ready()
         yield server

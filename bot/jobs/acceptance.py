@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 from bot.events import Event
 from bot.jobs.storage import BacklogFull, Store, StoreUnavailable
+from bot.metrics import record
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +95,7 @@ class Acceptance:
             return Outcome.DUPLICATE
         self._refusals.stored()
         log.info("accepted an event", extra=context)
+        record.event(source, event.resource)
         self._on_accepted()
         return Outcome.ACCEPTED
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from bot.jobs.storage import Job, Store, StoreUnavailable, patiently
 from bot.logs import bind
+from bot.metrics import record
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Worker:
         as it can take jobs."""
         if self._threads:
             return
+        record.process_alive("worker")
         threads = [(self._renew_leases, "worker-leases")]
         threads += [(self._run, f"worker-{number}") for number in range(self._threads_wanted)]
         threads += [(self._look_out, "worker-lookout")]
@@ -206,6 +208,7 @@ class Worker:
             self._release(job)
             if self._record(lambda: self._store.complete(job.event_id, self._owner), "done"):
                 log.info("event processed")
+                record.job_done(job.accepted_at)
 
     def _failed(self, job: Job, error: Exception, *, last: bool) -> None:
         """Put a failed job back with a backoff, or give up on it after its last attempt."""
@@ -221,13 +224,15 @@ class Worker:
         else:
             log.exception("processing failed; it will be retried", extra=extra)
         self._release(job)  # no renewal may undo the backoff
+        record.job_retried()
         with contextlib.suppress(StoreUnavailable):  # then the lease sets the backoff
             self._store.retry_later(job.event_id, self._owner, retry_in)
 
     def _give_up(self, job: Job) -> None:
         self._release(job)
-        self._record(lambda: self._store.abandon(job.event_id, self._owner, "too many attempts"),
-                     "abandoned")
+        if self._record(lambda: self._store.abandon(job.event_id, self._owner,
+                                                    "too many attempts"), "abandoned"):
+            record.job_abandoned()
 
     def _record(self, write: Callable[[], object], outcome: str) -> bool:
         """Record a job's end, waiting out an outage while the lease, renewed last at most a

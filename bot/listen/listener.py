@@ -50,6 +50,7 @@ from bot.listen.catch_up import CatchUpLimits, catch_up
 from bot.listen.clusters import Clusters
 from bot.listen.connection import Connection, Silent
 from bot.listen.resolve import Resolver
+from bot.metrics import record
 from bot.secret import Secret
 from bot.upstream.devices import Device, DeviceGone, DeviceRegistry
 from bot.upstream.retry import RetryPolicy
@@ -187,10 +188,12 @@ class Listener:
             if self._connected.is_set():
                 failures = registrations = 0
                 self._connected.clear()
+                record.websocket_connected(False)
             if self._stopping.is_set():
                 break
             failures += 1
             self.counts["reconnects"] += 1
+            record.websocket_reconnect()
             self._stopping.wait(wait if wait is not None else self._backoff.delay(failures, None))
         self._release_lease()
 
@@ -262,6 +265,7 @@ class Listener:
             frame = connection.receive(timeout=wait)
             if frame is not None:
                 self.counts["frames"] += 1
+                record.websocket_frame()
                 self._pending.append(frame)
             if self._pending and self._clock() >= self._retry_at:
                 self._drain(connection)
@@ -308,6 +312,7 @@ class Listener:
     def _opened(self) -> None:
         """The socket is authorized: say what the gap hid and catch up on what can be listed."""
         self._connected.set()
+        record.websocket_connected(True)
         now = self._clock()
         heard = self._store.get(HEARD_KEY)
         self._heard()

@@ -142,7 +142,7 @@ class DeviceRegistry:
 
     def _request(self, method: str, url: str, body: dict[str, Any] | None = None
                  ) -> dict[str, Any]:
-        return self._retry.call(lambda: self._once(method, url, body))
+        return self._retry.call(lambda: self._once(method, url, body), service="webex_devices")
 
     def _once(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         with network_errors(SERVICE):

@@ -105,7 +105,7 @@ class SmtpMailer:
             message["Date"] = formatdate(localtime=False)
         if "Message-ID" not in message:
             message["Message-ID"] = make_msgid(domain=self._config.mail_from.rpartition("@")[2])
-        self._config.retry.call(lambda: self._send_once(message))
+        self._config.retry.call(lambda: self._send_once(message), service="smtp")
         return str(message["Message-ID"])
 
     def _send_once(self, message: EmailMessage) -> None:

@@ -3,7 +3,7 @@
 Usage::
 
     policy = RetryPolicy(max_attempts=4, max_wait=30.0)
-    result = policy.call(lambda: send_once(), on_retry=log_it)
+    result = policy.call(lambda: send_once(), on_retry=log_it, service="webex")
 
 ``send_once`` raises an :class:`~bot.errors.UpstreamError`; retryable ones (see
 :func:`bot.errors.is_retryable`) are tried again after a wait taken from ``Retry-After`` when the
@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from bot.errors import UpstreamError, is_retryable
+from bot.metrics import record
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -90,14 +91,16 @@ class RetryPolicy:
         send: Callable[[], T],
         on_retry: Callable[[UpstreamError, int, float], None] | None = None,
         retryable: Callable[[UpstreamError], bool] = is_retryable,
+        *,
+        service: str,
     ) -> T:
         """Run ``send`` until it succeeds, fails for good, or the attempts run out; a client
         whose ``send`` knows more (it asked the service) says which errors are worth another
-        try with ``retryable``."""
+        try with ``retryable``. Each attempt is timed and counted under ``service``."""
         attempt = 1
         while True:
             try:
-                return send()
+                return record.upstream_call(service, send)
             except UpstreamError as error:
                 if attempt >= self.max_attempts or not retryable(error):
                     raise

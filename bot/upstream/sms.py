@@ -99,7 +99,7 @@ class TwilioSms:
     def send(self, to: str, body: str) -> str:
         """Send one message, at most once; Twilio's message SID."""
         return self._config.retry.call(lambda: self._create_once(to, body),
-                                       retryable=_worth_another_try)
+                                       retryable=_worth_another_try, service="twilio")
 
     def sent_since(self, to: str, body: str, since: float) -> str | None:
         """The SID of a message with ``body`` Twilio created for ``to`` since ``since``."""

@@ -309,7 +309,7 @@ class WebexClient:
         self._call(lambda: self._api.webhooks.delete(webhook_id))
 
     def _call(self, send: Callable[[], T]) -> T:
-        return self._retry.call(lambda: _translated(send))
+        return self._retry.call(lambda: _translated(send), service="webex")
 
 
 def _translated(send: Callable[[], T]) -> T:

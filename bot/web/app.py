@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
 
+from bot.metrics import record
 from bot.service import BotService
 
 
@@ -38,6 +39,7 @@ def create_app(service: BotService) -> Flask:
 
     @app.errorhandler(413)
     def too_large(_: Exception) -> tuple[Response, int]:
+        record.webhook(413, "")  # refused before the intake saw it
         return jsonify({"error": "body too large"}), 413
 
     @app.get("/healthz")

@@ -31,6 +31,7 @@ from gunicorn.http.parser import RequestParser
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from bot.lifeline import die_with_parent
+from bot.metrics import record
 from bot.web.request_framing import (
     CONTINUE,
     REQUEST_READ_SECONDS,
@@ -233,6 +234,7 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
 
     def _answer_and_close(self, conn: Connection, response: bytes) -> None:
         """Send one short answer the loop wrote itself, then close."""
+        record.webhook(int(response[9:12]), "")  # "HTTP/1.1 413 ...": refused before the app
         self.incoming.pop(conn, None)
         self._send_quietly(conn, response)
         self._linger(conn)

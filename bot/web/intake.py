@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from bot.jobs.acceptance import Acceptance
 from bot.jobs.storage import Store
+from bot.metrics import record
 from bot.secret import Secret
 from bot.web.envelope import SIGNATURE_HEADER, MalformedEvent, parse_envelope, signature_matches
 
@@ -67,6 +68,12 @@ class Intake:
                                       on_accepted=on_accepted, clock=clock)
 
     def receive(self, body: bytes, headers: Mapping[str, str]) -> Reply:
+        """Decide the answer to a delivery, and count it by outcome."""
+        reply = self._answer(body, headers)
+        record.webhook(reply.status, reply.body.get("status") or reply.body.get("error", ""))
+        return reply
+
+    def _answer(self, body: bytes, headers: Mapping[str, str]) -> Reply:
         """Decide the answer to a delivery; stores it durably before saying 200."""
         if len(body) > self._max_bytes:
             return Reply(413, {"error": "body too large"})

@@ -134,6 +134,10 @@ class Store(Protocol):
         """Count jobs accepted and neither completed nor abandoned."""
         ...
 
+    def oldest_waiting(self) -> float | None:
+        """When the oldest of the `backlog`'s jobs was accepted; None when there is none."""
+        ...
+
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
         """List abandoned jobs still within the retention, most recently accepted first."""
         ...

@@ -174,6 +174,20 @@ if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return found
 """
 
+# KEYS: ready, leased. ARGV: job key prefix. The ready queue is in acceptance order, so its head
+# and the leased jobs (in flight or backing off: few) hold the oldest; its time as stored.
+_OLDEST_WAITING = """
+local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
+local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
+if head then table.insert(ids, head) end
+local oldest, text = nil, false
+for _, id in ipairs(ids) do
+    local at = redis.call('HGET', ARGV[1] .. id, 'accepted_at')
+    if at and (oldest == nil or tonumber(at) < oldest) then oldest, text = tonumber(at), at end
+end
+return text
+"""
+
 # ARGV: only_if_absent ('1' or '0'), value, now, expires_at ('' = never), ttl_ms ('' = none).
 _PUT = """
 if ARGV[1] == '1' then
@@ -236,6 +250,7 @@ class RedisStore:
         self._put = client.register_script(_PUT)
         self._hit = client.register_script(_HIT)
         self._migrate = client.register_script(_MIGRATE)
+        self._oldest_waiting = client.register_script(_OLDEST_WAITING)
         # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
         self._health = Health("redis", (RedisError,), probe=lambda: self.ping())
 
@@ -375,6 +390,13 @@ class RedisStore:
             pipe.zcard(self._leased)
             ready, leased = pipe.execute()
         return int(ready) + int(leased)
+
+    def oldest_waiting(self) -> float | None:
+        """The oldest acceptance time among the ready queue's head and the leased jobs."""
+        with self._health.guard(write=False):
+            found = self._oldest_waiting(keys=[self._ready, self._leased],
+                                         args=[self._job_key("")])
+        return None if found is None else float(found)
 
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
         """List abandoned jobs within the retention, most recently accepted first."""

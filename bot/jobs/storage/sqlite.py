@@ -349,6 +349,13 @@ class SqliteStore:
         with self._borrow() as db:
             return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
 
+    def oldest_waiting(self) -> float | None:
+        """The first queued job's acceptance time (the queue's own order: one index step)."""
+        with self._borrow() as db:
+            row = db.execute("SELECT accepted_at FROM jobs WHERE state = 'queued'"
+                             " ORDER BY seq LIMIT 1").fetchone()
+        return None if row is None else row[0]
+
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
         """List abandoned jobs within the retention, most recently accepted first."""
         with self._borrow() as db:

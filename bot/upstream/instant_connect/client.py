@@ -64,7 +64,7 @@ class InstantConnectClient:
         if request.aud == DEFAULT_AUDIENCE:
             request = replace(request, aud=self._config.audience)
         request.check(self._clock())
-        body, tracking_id = self._config.retry.call(lambda: self._post(request))
+        body, tracking_id = self._config.retry.call(lambda: self._post(request), service="broker")
         try:
             return build_links(body, request, self._config, self._clock())
         except MalformedResponse as error:
