@@ -233,10 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
         _reads("WEBEX_BOT_TOKEN", "WEBEX_API_URL", "PUBLIC_URL", "WEBHOOK_PATH",
                "WEBHOOK_SECRET", "LOG_LEVEL"))
     actions = webhooks.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    sync = actions.add_parser("sync", help="create or repair exactly the bot's own webhooks")
+    sync = actions.add_parser(
+        "sync", help="create or repair exactly the bot's own webhooks",
+        description="Create or repair exactly the bot's own webhooks (messages, card submits, "
+        "memberships), pointing at PUBLIC_URL + WEBHOOK_PATH and signed with WEBHOOK_SECRET.",
+        epilog=_reads("WEBEX_BOT_TOKEN", "WEBEX_API_URL", "PUBLIC_URL", "WEBHOOK_PATH",
+                      "WEBHOOK_SECRET", "LOG_LEVEL"))
     sync.add_argument("--url", help="public URL of the webhook endpoint "
                       "(default PUBLIC_URL + WEBHOOK_PATH)")
-    actions.add_parser("list", help="show the webhooks the bot token can see")
+    actions.add_parser("list", help="show the webhooks the bot token can see",
+                       description="Show the webhooks the bot's token can see.",
+                       epilog=_reads("WEBEX_BOT_TOKEN", "WEBEX_API_URL", "LOG_LEVEL"))
     return parser
 
 

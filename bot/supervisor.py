@@ -42,7 +42,7 @@ from bot import logs
 from bot.lifeline import child_of_this_process
 from bot.metrics import forget_process
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.supervisor")  # __name__ is "__main__" under python -m
 
 WORKER_COMMAND = (sys.executable, "-m", "bot", "work")
 RELEASE_COMMAND = (sys.executable, "-m", "bot", "release-jobs")

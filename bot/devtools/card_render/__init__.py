@@ -23,6 +23,7 @@ from pathlib import Path
 from bot.devtools.card_render.gallery import bot_cards
 from bot.devtools.card_render.renderer import (
     CARD_WIDTH,
+    CHROMIUM_ENV,
     Rendered,
     RendererUnavailable,
     RenderFailed,
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bot cards",
         description="Render every card the bot sends with Microsoft's Adaptive Cards renderer.",
+        epilog=f"settings: {CHROMIUM_ENV} (a Chromium other than the one on PATH)",
     )
     parser.add_argument(
         "out_dir",

@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a local Webex (REST, webhooks and the websocket), Instant Connect "
         "broker, SMTP relay and Twilio until Ctrl-C. It prints its URLs and the bot's token as "
         "one JSON line on stdout, and on stderr the settings that point the bot at it: "
-        + ", ".join(SETTINGS) + " (U2C_URL for `python -m bot listen`).",
+        + ", ".join([*SETTINGS, "MAIL_FROM"]) + " (U2C_URL for `python -m bot listen`).",
         epilog="settings: none (it reads no environment variable)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")
