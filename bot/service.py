@@ -27,6 +27,7 @@ import time
 from typing import Literal
 from urllib.parse import urlsplit
 
+from bot.conversation.channels import EmailChannel, GuestChannel, SmsChannel
 from bot.conversation.router import Conversation
 from bot.errors import NotAuthorized, UpstreamError
 from bot.jobs.acceptance import Acceptance
@@ -88,8 +89,7 @@ class BotService:
         )
         conversation = Conversation(
             settings.conversation_config(), self.webex, meetings, self.store,
-            mail=SmtpMailer(settings.mail) if settings.mail else None,
-            sms=TwilioSms(settings.sms, pool_size=pool_size) if settings.sms else None,
+            channels=guest_channels(settings, pool_size),
         )
         return Worker(
             self.store, conversation.process,
@@ -172,6 +172,15 @@ class BotService:
                 except UpstreamError as error:
                     problems.append(error.describe())
         return problems
+
+
+def guest_channels(settings: Settings, pool_size: int) -> list[GuestChannel]:
+    """Every way the bot knows to send guests their links, in the order a typed contact is
+    tried (the one that takes any entry last); those without their settings stay, off."""
+    return [
+        EmailChannel(SmtpMailer(settings.mail) if settings.mail else None),
+        SmsChannel(TwilioSms(settings.sms, pool_size=pool_size) if settings.sms else None),
+    ]
 
 
 def open_settings_store(settings: Settings) -> Store:

@@ -1,6 +1,7 @@
 """The meeting form: what people fill in to get Instant Connect links."""
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bot.limits import DEFAULT_VALID_FOR, MAX_CONTACTS, MAX_LINKS
 from cards.elements import Element, card, heading, text_block
@@ -32,6 +33,16 @@ from cards.inputs import (
     CatalogDevice,
 )
 
+
+@dataclass(frozen=True)
+class ContactWay:
+    """How the form asks for one channel's contacts: what they are, one example, and a hint."""
+
+    kinds: str  # "email addresses"
+    example: str  # "zoe@example.org"
+    hint: str = ""  # what a person should know when using it
+
+
 EXPANDED_DEVICE_LIST_MAX = 5  # longer catalogs get a drop-down so the form stays short
 
 
@@ -41,13 +52,13 @@ def meeting_form(
     group_space: bool,
     timezone_name: str,
     values: Mapping[str, str] | None = None,
-    channels: Collection[str] = (),
+    channels: Sequence[ContactWay] = (),
     valid_for: str = DEFAULT_VALID_FOR,
 ) -> Element:
     """Build the form; `values` prefills it so a corrected form keeps what the person typed.
 
-    `channels` ("email", "sms") are how the bot can send guests their links; with none, the
-    form does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
+    `channels` are the ways the bot can send guests their links, in order; with none, the form
+    does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
     offered as typed when it is none of the usual choices, such as 3h).
     """
     values = values or {}
@@ -99,17 +110,14 @@ def meeting_form(
     return card(body, [submit])
 
 
-def _guest_contacts(channels: Collection[str], values: Mapping[str, str]) -> list[Element]:
+def _guest_contacts(channels: Sequence[ContactWay], values: Mapping[str, str]) -> list[Element]:
     """Where guest links go outside Webex, and a note for the guests."""
-    kinds = [what for channel, what in (("email", "email addresses"), ("sms", "mobile numbers"))
-             if channel in channels]
-    examples = [ex for channel, ex in (("email", "zoe@example.org"), ("sms", "+33 6 12 34 56 78"))
-                if channel in channels]
-    explained = (f"Up to {MAX_CONTACTS} {' or '.join(kinds)}, one per line or separated by "
-                 "commas. Each contact gets its own guest link (guest 1 to the first); with more "
-                 "contacts than guests, guests are added to match.")
-    if "sms" in channels:
-        explained += " A text message carries the short link: keep Short links on."
+    kinds = " or ".join(way.kinds for way in channels)
+    explained = " ".join([
+        f"Up to {MAX_CONTACTS} {kinds}, one per line or separated by commas. Each contact gets "
+        "its own guest link (guest 1 to the first); with more contacts than guests, guests are "
+        "added to match.", *(way.hint for way in channels if way.hint)])
+    examples = [way.example for way in channels]
     return [
         _with_value(
             {

@@ -29,6 +29,7 @@ from bot.limits import MAX_LINKS
 from cards import inputs as ids
 from cards.form import meeting_form
 from tests.conftest import CATALOG, RunningBot, report_fuzz_cases, sandbox_settings, serve
+from tests.support.guests import ready_channels
 from tests.support.plans import plan_or_problems
 
 TRIED: Counter[str] = Counter()
@@ -74,7 +75,7 @@ junk = st.one_of(
     json_junk,
 )
 today = date.today()
-CHANNELS = frozenset({"email", "sms"})  # a bot that can reach guests both ways
+CHANNELS = tuple(ready_channels())
 sip_addresses = st.from_regex(r"(sips?:)?[a-z0-9._-]{1,12}@[a-z0-9-]{1,10}\.(com|example|org)",
                               fullmatch=True)
 # What people type into a subject: visible text (no controls, format characters, private-use,
@@ -174,7 +175,8 @@ def form_labels() -> set[str]:
             for value in node:
                 walk(value)
 
-    walk(meeting_form(CATALOG, group_space=True, timezone_name="UTC", channels=CHANNELS))
+    ways = [channel.way for channel in CHANNELS]
+    walk(meeting_form(CATALOG, group_space=True, timezone_name="UTC", channels=ways))
     return found
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.conversation.channels import GuestChannel
 from bot.conversation.plan import MeetingPlan, PlanContext
 from bot.errors import FieldError
 from bot.upstream.instant_connect import MeetingRequest
 from cards import inputs as ids
 from tests.conftest import CATALOG
+from tests.support.guests import FakeMail, ready_channels
+from tests.support.guests import channels as channels_of
 from tests.support.plans import plan_or_problems
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -220,10 +223,8 @@ def test_a_start_at_the_edges_of_the_calendar_is_a_named_problem(day: str) -> No
 
 # Guests' contacts --------------------------------------------------------------------------
 
-BOTH = frozenset({"email", "sms"})
-
-
-def guests_plan(inputs: Mapping[str, object], *, channels: frozenset[str] = BOTH,
+def guests_plan(inputs: Mapping[str, object], *,
+                channels: Sequence[GuestChannel] = tuple(ready_channels()),
                 group: bool = False) -> MeetingPlan | list[FieldError]:
     return plan_or_problems({ids.SUBJECT: "Consultation", **inputs},
                             PlanContext(CATALOG, PARIS, NOW, group_space=group,
@@ -252,7 +253,7 @@ def test_contacts_that_would_pass_the_link_limit_are_refused() -> None:
 
 
 def test_a_channel_the_bot_has_not_is_refused_by_name() -> None:
-    only_email = frozenset({"email"})
+    only_email = channels_of(FakeMail(), None)
     assert guests_plan({ids.GUEST_CONTACTS: "+33 6 12 34 56 78"}, channels=only_email) == [
         FieldError("Send guest links to",
                    "Text messages to guests are not set up for this bot; ask its administrator.")]

@@ -14,14 +14,16 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import timedelta
-from email.message import EmailMessage
 from typing import Any, cast
 
 import pytest
 
 from bot.conversation import replies
-from bot.conversation.context import Place
+from bot.conversation.channels import EmailChannel, SmsChannel
+from bot.conversation.contacts import MASK, BadContact, Contact
+from bot.conversation.context import Place, Sender
 from bot.conversation.forms import Forms
+from bot.conversation.guest_messages import Invitation
 from bot.conversation.router import Conversation, ConversationConfig
 from bot.errors import BotError, FieldError, Rejected, Unavailable, UpstreamError
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
@@ -37,9 +39,10 @@ from bot.upstream.instant_connect import (
 )
 from bot.upstream.webex import AttachmentAction, Message, Person, WebexClient
 from cards import inputs as ids
-from cards.form import meeting_form
+from cards.form import ContactWay, meeting_form
 from cards.help import help_card
 from cards.inputs import CatalogDevice
+from tests.support.guests import FakeMail, FakeSms, Killed, channels
 
 NOW = 1_800_000_000.0  # 2027-01-15: the conversation's clock, fixed
 ORG = "org-clinic"
@@ -146,52 +149,6 @@ class FakeMeetings:
                             guests=links("guest", request.guests))
 
 
-class FakeMail:
-    """The mail server: keeps each message, or fails with a set error."""
-
-    mail_from = "instant-connect@clinic.example.com"
-
-    def __init__(self) -> None:
-        self.sent: list[EmailMessage] = []
-        self.error: UpstreamError | None = None
-        self.kill_after_sending = False
-
-    def send(self, message: EmailMessage) -> str:
-        if self.error is not None:
-            raise self.error
-        self.sent.append(message)
-        if self.kill_after_sending:
-            raise Killed
-        return f"<mail-{len(self.sent)}@test>"
-
-
-class FakeSms:
-    """The SMS provider: keeps each (number, text), or fails with a set error."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-        self.error: UpstreamError | None = None
-        self.kill_after_sending = False
-
-    def send(self, to: str, body: str) -> str:
-        if self.error is not None:
-            raise self.error
-        self.sent.append((to, body))
-        if self.kill_after_sending:
-            raise Killed
-        return f"SM{len(self.sent)}"
-
-    def sent_since(self, to: str, body: str, since: float) -> str | None:
-        """As Twilio's Messages list answers: what went to ``to`` with ``body`` (all of it is
-        recent here)."""
-        return next((f"SM{number}" for number, sent in enumerate(self.sent, 1)
-                     if sent == (to, body)), None)
-
-
-class Killed(BaseException):
-    """The worker process dying: nothing after it in the try runs."""
-
-
 class Bot:
     """A conversation wired to the fakes and a real store, and ways to feed it events."""
 
@@ -206,8 +163,7 @@ class Bot:
             cast(WebexClient, self.webex),
             cast(InstantConnectClient, self.meetings),
             store,
-            mail=self.mail,
-            sms=self.sms,
+            channels=channels(self.mail, self.sms),
             clock=lambda: NOW,
         )
         self._ids = itertools.count(1)
@@ -449,7 +405,7 @@ def test_meet_in_a_group_sends_host_links_privately(bot: Bot) -> None:
 def test_new_posts_the_form_and_records_where_it_lives(bot: Bot, store: Store) -> None:
     form_id = bot.open_form()
     card = meeting_form(CATALOG, group_space=True, timezone_name="America/New_York",
-                        channels=frozenset({"email", "sms"}))
+                        channels=[EmailChannel.way, SmsChannel.way])
     assert bot.sends() == [in_space(replies.FORM, card, room=CLINIC, parent_id=THREAD)]
     forms = Forms(store, cast(WebexClient, bot.webex))
     assert forms.place(form_id, CLINIC) == Place(CLINIC, True, THREAD)
@@ -737,8 +693,64 @@ def test_contacts_without_the_channel_are_refused_before_any_meeting(store: Stor
     bot = Bot(store)
     bot.conversation = Conversation(
         ConversationConfig(device_catalog=CATALOG), cast(WebexClient, bot.webex),
-        cast(InstantConnectClient, bot.meetings), store, clock=lambda: NOW)
+        cast(InstantConnectClient, bot.meetings), store, channels=channels(None, None),
+        clock=lambda: NOW)
     bot.say("meet Consultation to=zoe@example.org")
     assert bot.meetings.requests == [] and bot.mail.sent == []
     [reply] = bot.sends()
     assert "Email to guests is not set up for this bot" in reply["markdown"]
+
+
+class Portal:
+    """A third way to reach guests, as a deployment would add one: ids like ``portal:12345``."""
+
+    name = "portal"
+    described = "patient portal"
+    way = ContactWay("portal ids", "portal:12345", "Guests see it when they next log in.")
+    not_set_up = "The patient portal is not set up for this bot."
+    ready = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
+        if not entry.startswith("portal:"):
+            return None
+        number = entry.removeprefix("portal:")
+        if not number.isdigit():
+            return BadContact(entry, "is not a portal id like portal:12345.")
+        return Contact(self.name, number, f"portal:{MASK * 3}{number[-2:]}")
+
+    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
+        def deliver() -> str:
+            self.sent.append((address, invitation.link.url))
+            return f"inbox-{len(self.sent)}"
+        return sender.once(deliver, service="the patient portal")
+
+
+def test_a_third_channel_is_one_class_in_the_list_the_bot_is_built_with(store: Store) -> None:
+    """The form offers it, the plan reads its contacts, the delivery sends through it once
+    (a retry sends nothing again) and the report names it; nothing else knows it."""
+    bot = Bot(store)
+    portal = Portal()
+    bot.conversation = Conversation(
+        ConversationConfig(device_catalog=CATALOG, phone_region="FR"),
+        cast(WebexClient, bot.webex), cast(InstantConnectClient, bot.meetings), store,
+        channels=[portal, *channels(bot.mail, bot.sms)], clock=lambda: NOW)
+    bot.open_form()
+    card = bot.sends()[-1]["card"]
+    assert "portal ids or email addresses or mobile numbers" in str(card)
+    assert "Guests see it when they next log in." in str(card)
+    bot.clear()
+    bot.say("meet Consultation to=portal:x1", room=CLINIC, mention=True)
+    assert "'p•••' is not a portal id like portal:12345." in bot.sends()[-1]["markdown"]
+    message = bot.add_message("meet Consultation to=portal:12345,zoe@example.org", room=CLINIC,
+                              mention=True)
+    job = bot.job(message_event(message))
+    bot.conversation.process(Attempt(job, last=False))
+    bot.conversation.process(Attempt(dataclasses.replace(job, attempts=2), last=False))
+    [(address, url)] = portal.sent
+    assert address == "12345" and "/guest/" in url and len(bot.mail.sent) == 1
+    report = bot.sends()[-1]["markdown"]
+    assert "- Guest 1 link sent to portal:•••45 (patient portal)" in report
+    assert "12345" not in report  # masked in a group space, as every contact

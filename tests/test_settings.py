@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from bot.secret import Secret
+from bot.service import guest_channels
 from bot.settings import Settings, SettingsError
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE
 from bot.web.server import ServerSettings
@@ -412,3 +413,13 @@ def test_a_storage_password_is_never_in_the_error() -> None:
         with pytest.raises(SettingsError) as raised:
             Settings.from_env(env(STORAGE_URL=url))
         assert REDIS_PASSWORD not in str(raised.value)
+
+
+def test_the_guest_channels_are_one_list_built_from_the_settings() -> None:
+    """Each channel the bot knows, in the order a contact is read; one without settings is
+    off (so a contact for it is refused by name), never missing."""
+    built = guest_channels(Settings.from_env(GUESTS), pool_size=2)
+    assert [(channel.name, channel.ready) for channel in built] == [("email", True), ("sms", True)]
+    plain = guest_channels(Settings.from_env(env()), pool_size=2)
+    assert [(channel.name, channel.ready) for channel in plain] == [
+        ("email", False), ("sms", False)]

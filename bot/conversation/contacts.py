@@ -1,4 +1,5 @@
-"""Where guests' links go outside Webex: email addresses and mobile numbers, as people type them.
+"""Where guests' links go outside Webex: the contacts people type, each read by a guest channel
+(``channels.py``): email addresses and mobile numbers so far.
 
 Addresses are checked by ``email-validator`` (syntax only: the bot asks no DNS), numbers by
 ``phonenumbers`` (a number typed without ``+`` is read in the configured default region). A
@@ -9,31 +10,28 @@ else (a group space, a log line never carries one).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-EMAIL: Literal["email"] = "email"
-SMS: Literal["sms"] = "sms"
 MASK = "•"
 
 
 @dataclass(frozen=True)
 class Contact:
-    """One guest's address: an email address, or a mobile number in E.164 (``+33612345678``)."""
+    """One guest's address on one channel: an email address, a mobile number in E.164
+    (``+33612345678``)."""
 
-    channel: Literal["email", "sms"]
+    channel: str  # the name of the channel that reads and sends it
     address: str
-
-    def masked(self) -> str:
-        """Enough to recognise it, not to use it: ``z•••@example.org``, ``+33 6•• •• •• 78``."""
-        return mask_email(self.address) if self.channel == EMAIL else mask_phone(self.address)
+    masked: str = field(compare=False, repr=False)
+    """Enough to recognise it, not to use it: ``z•••@example.org``, ``+33 6 •• •• •• 78``."""
 
     def shown(self, *, privately: bool) -> str:
         """Whole in the 1:1 space of the person who typed it, masked anywhere else."""
-        return self.address if privately else self.masked()
+        return self.address if privately else self.masked
 
 
 @dataclass(frozen=True)
@@ -50,14 +48,14 @@ def _entries(text: str) -> list[str]:
 
 
 def parse_contacts(
-    text: str, default_region: str | None
+    text: str, read: Callable[[str], Contact | BadContact]
 ) -> tuple[list[Contact], list[BadContact]]:
     """Every contact typed, in order and without repeats, and every entry that is none."""
     contacts: list[Contact] = []
     bad: list[BadContact] = []
     seen: set[str] = set()
     for entry in _entries(text):
-        contact = _email(entry) if "@" in entry else _phone(entry, default_region)
+        contact = read(entry)
         if isinstance(contact, BadContact):
             bad.append(contact)
         elif contact.address.casefold() not in seen:  # Zoe@ and zoe@ reach the same person
@@ -66,15 +64,17 @@ def parse_contacts(
     return contacts, bad
 
 
-def _email(entry: str) -> Contact | BadContact:
+def email_contact(channel: str, entry: str) -> Contact | BadContact:
+    """An email address, normalised, or why the entry is none."""
     try:
         checked = validate_email(entry, check_deliverability=False)
     except EmailNotValidError:
         return BadContact(entry, "is not an email address like name@example.org.")
-    return Contact(EMAIL, checked.normalized)
+    return Contact(channel, checked.normalized, mask_email(checked.normalized))
 
 
-def _phone(entry: str, default_region: str | None) -> Contact | BadContact:
+def phone_contact(channel: str, entry: str, default_region: str | None) -> Contact | BadContact:
+    """A mobile number in E.164, or why the entry is none."""
     if not entry.startswith("+") and default_region is None:
         return BadContact(entry, "needs its country code, like +33 6 12 34 56 78.")
     try:
@@ -87,7 +87,8 @@ def _phone(entry: str, default_region: str | None) -> Contact | BadContact:
     if kind not in (phonenumbers.PhoneNumberType.MOBILE,
                     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
         return BadContact(entry, "is not a mobile number, so it cannot receive a text message.")
-    return Contact(SMS, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return Contact(channel, e164, mask_phone(e164))
 
 
 def mask_email(address: str) -> str:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
-from bot.conversation.contacts import EMAIL, MASK, SMS, Contact, parse_contacts
+from bot.conversation.channels import GuestChannel, read_contact
+from bot.conversation.contacts import MASK, Contact, parse_contacts
 from bot.conversation.timewindow import clock_change_notice, parse_duration, parse_start
 from bot.errors import FieldError, InvalidRequest
 from bot.limits import (
@@ -109,7 +110,7 @@ class PlanContext:
     now: datetime
     group_space: bool
     default_valid_for: str = DEFAULT_VALID_FOR
-    channels: frozenset[str] = frozenset()  # how guests can be reached: "email", "sms"
+    channels: Sequence[GuestChannel] = ()  # how guests can be reached, set up or not
     phone_region: str | None = None  # where a number typed without + is read
 
 
@@ -256,13 +257,14 @@ def _subject(text: str | None, problem: Problem) -> str:
 def _contacts(text: str, context: PlanContext, problem: Problem) -> tuple[Contact, ...]:
     """The guests' addresses; each bad one named (masked in a group space), and a channel the
     bot cannot use refused."""
-    contacts, bad = parse_contacts(text, context.phone_region)
+    contacts, bad = parse_contacts(
+        text, lambda entry: read_contact(context.channels, entry, context.phone_region))
     for entry in bad:
         shown = f"{entry.typed[:1]}{MASK * 3}" if context.group_space else entry.typed[:60]
         problem(ids.GUEST_CONTACTS, f"'{shown}' {entry.reason}")
-    for channel, what in ((EMAIL, "Email to guests is"), (SMS, "Text messages to guests are")):
-        if channel not in context.channels and any(c.channel == channel for c in contacts):
-            problem(ids.GUEST_CONTACTS, f"{what} not set up for this bot; ask its administrator.")
+    for channel in context.channels:
+        if not channel.ready and any(c.channel == channel.name for c in contacts):
+            problem(ids.GUEST_CONTACTS, channel.not_set_up)
     if len(contacts) > MAX_CONTACTS:
         problem(ids.GUEST_CONTACTS, f"At most {MAX_CONTACTS} contacts per meeting.")
     return tuple(contacts)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from bot.conversation.contacts import EMAIL, Contact
+from bot.conversation.contacts import Contact
 from bot.conversation.link_messages import escape_markdown
 from bot.errors import FieldError, UpstreamError
 from bot.upstream.instant_connect import Link
@@ -93,23 +93,19 @@ def _quoted(text: str, limit: int) -> str:
     return escape_markdown(text[:limit].encode("utf-8", "replace").decode("utf-8"))
 
 
-def guest_sent(contact: Contact, link: Link, *, privately: bool) -> str:
-    """One contact reached: whole in a 1:1 space, masked in a group space."""
-    return f"{link.label} link sent to {contact.shown(privately=privately)} ({_how(contact)})"
+def guest_sent(contact: Contact, link: Link, how: str, *, privately: bool) -> str:
+    """One contact reached (``how``: its channel, as the report names it): whole in a 1:1
+    space, masked in a group space."""
+    return f"{link.label} link sent to {contact.shown(privately=privately)} ({how})"
 
 
 def guest_unconfirmed(
-    contact: Contact, link: Link, error: UpstreamError, *, privately: bool
+    contact: Contact, link: Link, how: str, error: UpstreamError, *, privately: bool
 ) -> str:
     """One contact perhaps reached: handed over, but never confirmed. Sending it by hand could
     make it arrive twice, so say what is known."""
     shown = contact.shown(privately=privately)
-    return (f"{link.label} link to {shown} ({_how(contact)}) may have been delivered: "
-            f"{error.describe()}")
-
-
-def _how(contact: Contact) -> str:
-    return "email, with calendar invite" if contact.channel == EMAIL else "SMS"
+    return f"{link.label} link to {shown} ({how}) may have been delivered: {error.describe()}"
 
 
 def guest_not_sent(contact: Contact, error: UpstreamError, *, privately: bool) -> str:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.conversation import replies
 from bot.conversation.access import AccessPolicy, Gatekeeper
+from bot.conversation.channels import GuestChannel
 from bot.conversation.commands import Command, parse, strip_mention
 from bot.conversation.context import EventContext, Place
 from bot.conversation.forms import Forms
@@ -32,8 +33,6 @@ from bot.jobs.storage import Store
 from bot.jobs.worker import Attempt
 from bot.limits import DEFAULT_VALID_FOR
 from bot.upstream.instant_connect import InstantConnectClient, MeetingLinks
-from bot.upstream.mail import Mailer
-from bot.upstream.sms import SmsSender
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
 from bot.upstream.webex import Person, WebexClient
 from cards import inputs as ids
@@ -68,8 +67,7 @@ class Conversation:
         meetings: InstantConnectClient,
         store: Store,
         *,
-        mail: Mailer | None = None,
-        sms: SmsSender | None = None,
+        channels: Sequence[GuestChannel] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -81,7 +79,8 @@ class Conversation:
         self._gate = Gatekeeper(config.access, lambda: webex.me().org_id)
         self._forms = Forms(store, webex)
         self._outbox = Outbox(webex, store)
-        self._guests = GuestDelivery(mail, sms, config.org_name)
+        self._channels = channels
+        self._guests = GuestDelivery(channels, config.org_name)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,
@@ -183,7 +182,7 @@ class Conversation:
             now=datetime.fromtimestamp(self._clock(), UTC),
             group_space=context.place.group,
             default_valid_for=self._config.default_valid_for,
-            channels=self._guests.channels,
+            channels=self._channels,
             phone_region=self._config.phone_region,
         )
         try:
@@ -266,7 +265,8 @@ class Conversation:
     def _post_form(self, person: Person, context: EventContext) -> None:
         tz_name = str(zone(person.timezone, self._config.default_timezone))
         card = meeting_form(self._config.device_catalog, group_space=context.place.group,
-                            timezone_name=tz_name, channels=self._guests.channels,
+                            timezone_name=tz_name,
+                            channels=[channel.way for channel in self._channels if channel.ready],
                             valid_for=self._config.default_valid_for)
         self._forms.record(context.post(replies.FORM, card), context.place)
 

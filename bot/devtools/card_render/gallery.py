@@ -13,6 +13,7 @@ import random
 from typing import Any
 
 from bot.conversation import replies
+from bot.conversation.channels import EmailChannel, SmsChannel
 from bot.conversation.link_messages import compose
 from bot.conversation.timewindow import describe_window, zone
 from bot.upstream.instant_connect import Link
@@ -62,7 +63,8 @@ def bot_cards() -> list[tuple[str, Card]]:
     with_channels: Any = meeting_form
     if "channels" in inspect.signature(with_channels).parameters:
         form = with_channels(
-            SMALL_CATALOG, group_space=True, timezone_name=TIMEZONE, channels=("email", "sms")
+            SMALL_CATALOG, group_space=True, timezone_name=TIMEZONE,
+            channels=(EmailChannel.way, SmsChannel.way),
         )
         cards.append(("form-space-contacts", form))
     for count in LINK_COUNTS:

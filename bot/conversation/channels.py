@@ -1,0 +1,108 @@
+"""The ways guests' links leave Webex, each behind one small protocol.
+
+A channel says which contacts it takes, how it sends, and how the report names it; the bot
+builds its channels as one list (``bot.service.guest_channels``) and everything else asks the
+list: the contact parser, the form, the delivery, the report. A channel whose settings are
+missing stays in the list, off, so a contact typed for it is recognised and refused by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import partial
+from typing import Protocol
+
+from bot.conversation.contacts import BadContact, Contact, email_contact, phone_contact
+from bot.conversation.context import Sender
+from bot.conversation.guest_messages import Invitation, guest_email, guest_sms
+from bot.upstream.mail import SERVICE as MAIL_SERVICE
+from bot.upstream.mail import Mailer
+from bot.upstream.sms import SERVICE as SMS_SERVICE
+from bot.upstream.sms import SmsSender
+from cards.form import ContactWay
+
+
+class GuestChannel(Protocol):
+    """One way to send a guest their link."""
+
+    name: str  # the contacts' channel, as logs and metrics label it: "email"
+    described: str  # how the report names it: "email, with calendar invite"
+    way: ContactWay  # how the form asks for its contacts
+    not_set_up: str  # why a contact for it is refused when the bot lacks its settings
+
+    @property
+    def ready(self) -> bool:
+        """Whether the bot has what this channel needs to send."""
+
+    def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
+        """The contact an entry names for this channel, why it is none, or None when the
+        entry is not meant for this channel at all."""
+
+    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
+        """Send one guest their link through ``sender.once``, never twice even across a worker
+        killed mid-send (with ``find`` where the service can be asked what it sent); its
+        reference."""
+
+
+class EmailChannel:
+    """Email through the bot's mail server, with a calendar invite."""
+
+    name = "email"
+    described = "email, with calendar invite"
+    way = ContactWay("email addresses", "zoe@example.org")
+    not_set_up = "Email to guests is not set up for this bot; ask its administrator."
+
+    def __init__(self, mail: Mailer | None) -> None:
+        self._mail = mail
+
+    @property
+    def ready(self) -> bool:
+        return self._mail is not None
+
+    def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
+        return email_contact(self.name, entry) if "@" in entry else None
+
+    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
+        """A mail server cannot be asked what it sent: a send cut short is ``Unconfirmed``."""
+        mail = self._mail
+        assert mail is not None  # the plan refuses contacts of a channel that is not ready
+        message = guest_email(invitation, address, mail.mail_from)
+        return sender.once(partial(mail.send, message), service=MAIL_SERVICE)
+
+
+class SmsChannel:
+    """Text messages through Twilio, which can be asked what it sent."""
+
+    name = "sms"
+    described = "SMS"
+    way = ContactWay("mobile numbers", "+33 6 12 34 56 78",
+                     "A text message carries the short link: keep Short links on.")
+    not_set_up = "Text messages to guests are not set up for this bot; ask its administrator."
+
+    def __init__(self, sms: SmsSender | None) -> None:
+        self._sms = sms
+
+    @property
+    def ready(self) -> bool:
+        return self._sms is not None
+
+    def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
+        """Any entry another channel did not take: it is a number, or says why not."""
+        return phone_contact(self.name, entry, phone_region)
+
+    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
+        sms = self._sms
+        assert sms is not None
+        text = guest_sms(invitation)
+        return sender.once(partial(sms.send, address, text), service=SMS_SERVICE,
+                           find=partial(sms.sent_since, address, text))
+
+
+def read_contact(
+    channels: Sequence[GuestChannel], entry: str, phone_region: str | None
+) -> Contact | BadContact:
+    """The first channel's reading of an entry, in the order the channels were built."""
+    for channel in channels:
+        if (contact := channel.read(entry, phone_region)) is not None:
+            return contact
+    return BadContact(entry, "is not an address this bot can send a guest link to.")
