@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs, supervisor
+from bot.conversation.plan import link_window, validity
 from bot.conversation.timewindow import clock_change_notice, describe_window, zone
 from bot.errors import InvalidRequest, UpstreamError
 from bot.jobs.storage import StoreUnavailable, open_store, redact_url
 from bot.jobs.storage.contract import sqlite_path_from_url, url_scheme
-from bot.conversation.plan import link_window, validity
 from bot.limits import DEFAULT_VALID_FOR, VALIDITY_RANGE
 from bot.listen.listener import release_lease_of
 from bot.metrics import scrape

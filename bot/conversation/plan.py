@@ -31,8 +31,8 @@ from bot.limits import (
     TOO_MANY_LINKS,
     VALIDITY_RANGE,
 )
+from bot.text_safety import disguise_problem
 from bot.upstream.instant_connect import MeetingRequest, is_sip_uri, unique_sub
-from bot.upstream.instant_connect.request import disguise_problem
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
