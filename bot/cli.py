@@ -444,7 +444,8 @@ def _existing_store(url: str) -> tuple[str, str]:
 def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     """``webhooks sync`` and ``webhooks list``."""
     logs.configure(settings.log_level or "WARNING", settings.secret_values())
-    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry)
+    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry,
+                        timeout=settings.webex_timeout)
     if args.action == "list":
         for hook in webex.webhooks():
             print(describe(hook))

@@ -24,6 +24,7 @@ from bot.jobs.storage.sqlite import SqliteStore
 from bot.jobs.worker import Attempt, Worker
 from tests.support.faults import poll_until
 
+ATTEMPTS = 5  # for tests not about attempts
 LONG_LEASE = 30.0  # for tests not about leases: no lease runs out during them by accident
 QUICK_BACKOFF = 0.01  # what the SpyStore turns the worker's retry backoff into
 
@@ -82,7 +83,7 @@ def test_notify_wakes_an_idle_thread_at_once_not_at_the_next_poll(tmp_path: Path
     store = DeafStore(tmp_path / "x.sqlite3")
     done = threading.Event()
     worker = Worker(store, lambda attempt: done.set(), threads=2, lease_seconds=LONG_LEASE,
-                    poll_seconds=30.0)
+                    poll_seconds=30.0, max_attempts=ATTEMPTS)
     worker.start()
     try:
         poll_until(lambda: store.claims >= 2, timeout=5)  # both threads looked, found nothing
@@ -105,7 +106,7 @@ def test_an_accept_in_another_process_wakes_an_idle_worker_not_the_next_poll(
     store = SpyStore(path)
     done = threading.Event()
     worker = Worker(store, lambda attempt: done.set(), threads=2, lease_seconds=LONG_LEASE,
-                    poll_seconds=30.0)
+                    poll_seconds=30.0, max_attempts=ATTEMPTS)
     worker.start()
     try:
         poll_until(lambda: store.claims >= 2, timeout=5)
@@ -131,7 +132,8 @@ def test_a_thread_that_finds_a_job_wakes_the_next_so_a_flood_gets_every_thread(
             working.append(attempt.job.event_id)
         gate.wait(timeout=10)
 
-    worker = Worker(store, process, threads=4, lease_seconds=LONG_LEASE, poll_seconds=30.0)
+    worker = Worker(store, process, threads=4, lease_seconds=LONG_LEASE, poll_seconds=30.0,
+                    max_attempts=ATTEMPTS)
     worker.start()
     try:
         poll_until(lambda: store.claims >= 4, timeout=5)  # all four idle
@@ -151,7 +153,7 @@ def test_only_one_idle_thread_polls(tmp_path: Path) -> None:
     poll = 0.05
     store = SpyStore(tmp_path / "x.sqlite3")
     worker = Worker(store, lambda attempt: None, threads=8, lease_seconds=LONG_LEASE,
-                    poll_seconds=poll)
+                    poll_seconds=poll, max_attempts=ATTEMPTS)
     worker.start()
     try:
         poll_until(lambda: store.claims >= 8, timeout=5)  # every thread's first look
@@ -189,9 +191,10 @@ def test_a_job_outliving_its_lease_is_not_handed_to_another_worker(tmp_path: Pat
         with lock:
             calls.append(("second", attempt.job.attempts))
 
-    first = Worker(store, first_process, threads=1, lease_seconds=lease, poll_seconds=0.05)
+    first = Worker(store, first_process, threads=1, lease_seconds=lease, poll_seconds=0.05,
+                   max_attempts=ATTEMPTS)
     second = Worker(other_store, second_process, threads=2, lease_seconds=lease,
-                    poll_seconds=0.02)
+                    poll_seconds=0.02, max_attempts=ATTEMPTS)
     first.start()
     try:
         assert started.wait(timeout=5)
@@ -214,7 +217,7 @@ def test_the_job_of_a_worker_that_died_is_claimed_again_once_its_lease_runs_out(
     assert store.claim("host:1234:dead", 5.0) is not None  # claimed, then the process died
     seen: queue.Queue[Job] = queue.Queue()
     worker = Worker(store, lambda attempt: seen.put(attempt.job), threads=2,
-                    lease_seconds=LONG_LEASE, poll_seconds=0.02)
+                    lease_seconds=LONG_LEASE, poll_seconds=0.02, max_attempts=ATTEMPTS)
     worker.start()
     try:
         poll_until(lambda: store.claims >= 15, timeout=5)  # the lookout looked, again and again
@@ -270,7 +273,8 @@ def test_a_job_that_fails_once_is_done_on_its_retry_and_every_thread_lives(
         if attempt.job.attempts == 1:
             raise RuntimeError("upstream failed once")
 
-    worker = Worker(store, process, threads=3, lease_seconds=LONG_LEASE, poll_seconds=0.02)
+    worker = Worker(store, process, threads=3, lease_seconds=LONG_LEASE, poll_seconds=0.02,
+                    max_attempts=ATTEMPTS)
     worker.start()
     try:
         assert worker.wait_until_idle(timeout=10)
@@ -293,7 +297,7 @@ def test_failing_claims_end_no_thread(tmp_path: Path, caplog: pytest.LogCaptureF
                                  RuntimeError("a defect in the store")]
     done = threading.Event()
     worker = Worker(store, lambda attempt: done.set(), threads=3, lease_seconds=LONG_LEASE,
-                    poll_seconds=0.02)
+                    poll_seconds=0.02, max_attempts=ATTEMPTS)
     worker.start()
     try:
         poll_until(lambda: not store.claim_failures, timeout=5)
@@ -327,7 +331,8 @@ def test_wait_until_idle_returns_once_the_backlog_is_drained(tmp_path: Path) -> 
             processed.append(attempt.job.event_id)
 
     # A 30 s poll: the threads drain the backlog by waking each other, never by polling.
-    worker = Worker(store, process, threads=2, lease_seconds=LONG_LEASE, poll_seconds=30.0)
+    worker = Worker(store, process, threads=2, lease_seconds=LONG_LEASE, poll_seconds=30.0,
+                    max_attempts=ATTEMPTS)
     worker.start()
     opener = threading.Timer(0.3, gate.set)
     opener.start()
@@ -354,7 +359,8 @@ def test_wait_until_idle_is_false_on_timeout_while_a_job_is_stuck(tmp_path: Path
         started.set()
         gate.wait(timeout=10)
 
-    worker = Worker(store, process, threads=2, lease_seconds=LONG_LEASE, poll_seconds=0.02)
+    worker = Worker(store, process, threads=2, lease_seconds=LONG_LEASE, poll_seconds=0.02,
+                    max_attempts=ATTEMPTS)
     worker.start()
     try:
         assert started.wait(timeout=5)

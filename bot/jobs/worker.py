@@ -56,14 +56,15 @@ class Worker:
         store: Store,
         process: Callable[[Attempt], None],
         *,
-        threads: int = 4,
-        lease_seconds: float = 60.0,
+        threads: int,
+        lease_seconds: float,
+        max_attempts: int,
         poll_seconds: float = 0.5,
-        max_attempts: int = 5,
         owner: str | None = None,
     ) -> None:
-        """``owner``: the id this process's claims are held under (unique per process: a
-        release names it); by default one made up here."""
+        """``threads``, ``lease_seconds`` and ``max_attempts`` as the settings give them (their
+        defaults are the settings'). ``owner``: the id this process's claims are held under
+        (unique per process: a release names it); by default one made up here."""
         self._store = store
         self._process = process
         self._threads_wanted = threads
