@@ -344,7 +344,7 @@ def serve() -> int:
 
 
 def work(events: str | None = None, owner: str | None = None) -> int:
-    """Run the worker threads (and, when events come over the websocket, the listener) until
+    """Run the job threads (and, when events come over the websocket, the listener) until
     SIGTERM or Ctrl-C; ``events`` overrides EVENTS; ``owner`` names the claims. A token Webex
     refuses at start-up is a SettingsError (one line, exit 2), not a network problem to retry."""
     settings = Settings.from_env()

@@ -28,8 +28,8 @@ from bot.conversation.timewindow import describe_window, zone
 from bot.errors import BotError, InvalidRequest, UpstreamError, is_retryable
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.outbox import Outbox
+from bot.jobs.runner import Attempt
 from bot.jobs.storage import Store
-from bot.jobs.worker import Attempt
 from bot.upstream.instant_connect import InstantConnectClient, MeetingLinks
 from bot.upstream.mail import Mailer
 from bot.upstream.sms import SmsSender
@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 class Conversation:
-    """Handles one event at a time; safe to call from several worker threads."""
+    """Handles one event at a time; safe to call from several job threads."""
 
     def __init__(
         self,

@@ -144,7 +144,7 @@ class WebexClient:
         retry: RetryPolicy | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
-        """``pool_size``: how many threads call at once (the worker threads), connections kept."""
+        """``pool_size``: how many threads call at once (the job threads), connections kept."""
         logging.getLogger("webexpythonsdk.restsession").addFilter(_SDK_USER_AGENT_FILTER)
         # The SDK drops the "/v1" of a base URL without a trailing slash.
         self._api = WebexAPI(
