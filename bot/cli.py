@@ -29,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from bot import logs, supervisor
-from bot.conversation.timewindow import clock_change_notice, describe_window, parse_duration, zone
+from bot.conversation.plan import link_window, validity
+from bot.conversation.timewindow import clock_change_notice, describe_window, zone
 from bot.errors import InvalidRequest, UpstreamError
 from bot.jobs.storage import StoreUnavailable, open_store, redact_url
 from bot.jobs.storage.contract import sqlite_path_from_url, url_scheme
-from bot.limits import DEFAULT_VALID_FOR
+from bot.limits import DEFAULT_VALID_FOR, VALIDITY_RANGE
 from bot.listen.listener import release_lease_of
 from bot.metrics import scrape
 from bot.service import BotService, check_port, check_token, preflight
@@ -343,7 +344,7 @@ def serve() -> int:
 
 
 def work(events: str | None = None, owner: str | None = None) -> int:
-    """Run the worker threads (and, when events come over the websocket, the listener) until
+    """Run the job threads (and, when events come over the websocket, the listener) until
     SIGTERM or Ctrl-C; ``events`` overrides EVENTS; ``owner`` names the claims. A token Webex
     refuses at start-up is a SettingsError (one line, exit 2), not a network problem to retry."""
     settings = Settings.from_env()
@@ -443,7 +444,8 @@ def _existing_store(url: str) -> tuple[str, str]:
 def run_webhooks(args: argparse.Namespace, settings: Settings) -> int:
     """``webhooks sync`` and ``webhooks list``."""
     logs.configure(settings.log_level or "WARNING", settings.secret_values())
-    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry)
+    webex = WebexClient(settings.bot_token, settings.webex_base_url, retry=settings.retry,
+                        timeout=settings.webex_timeout)
     if args.action == "list":
         for hook in webex.webhooks():
             print(describe(hook))
@@ -485,14 +487,13 @@ def run_links(args: argparse.Namespace) -> int:
 def links_request(args: argparse.Namespace, tz: tzinfo, now: float,
                   default_valid_for: str) -> MeetingRequest:
     """Turn the command's options into a request; times become epoch seconds, and the links
-    work for DEFAULT_VALID_FOR unless ``--valid-for`` says otherwise, as in the chat."""
+    work for DEFAULT_VALID_FOR unless ``--valid-for`` says otherwise, checked as in the chat."""
     start = typed_start(args, tz)
-    lifetime = parse_duration(args.valid_for or default_valid_for)
-    if lifetime is None:
-        raise UsageError("--valid-for must look like 30m, 2h or 7d")
-    nbf = int(start.timestamp()) if start else None
-    begin = start.timestamp() if start else now
-    exp = int(begin + lifetime.total_seconds())
+    try:
+        lifetime = validity(args.valid_for or default_valid_for)
+    except InvalidRequest:
+        raise UsageError(f"--valid-for must look like 30m, 2h or 7d, {VALIDITY_RANGE}") from None
+    nbf, exp = link_window(start, lifetime, now)
     return MeetingRequest(
         sub=unique_sub(args.subject, args.key),
         nbf=nbf,

@@ -1,6 +1,7 @@
 """An event the bot acts on, as it is stored for the workers: a message, a card submit, a
-membership. Webhooks deliver them today (``bot.web.envelope`` reads those); any other source
-builds the same :class:`Event`.
+membership. Webhooks deliver them (``bot.web.envelope`` reads those), and so does the websocket
+listener with its catch-up after a gap (``bot.listen.resolve`` builds them from what Webex
+sends there); each source builds the same :class:`Event`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ HANDLED = (MESSAGE, SUBMIT, MEMBERSHIP)
 
 @dataclass(frozen=True)
 class Event:
-    """One delivered webhook: what happened, to which resource, and its ``data``."""
+    """One delivered event, whichever way it came: what happened, to which resource, and its
+    ``data``."""
 
     resource: str
     event: str

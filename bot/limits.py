@@ -2,8 +2,9 @@
 
 Instant Connect makes 0 to 25 host and 0 to 25 guest links, at most 25 in all, and dials in at
 most 25 devices; the sentences say so the same way wherever a request is checked. The bot's own
-defaults: links valid for two hours, and 64 worker threads in a worker process (they mostly wait on
-Webex and the broker, see the README's Performance section).
+defaults: links valid for two hours, 64 job threads in a worker process (they mostly wait on
+Webex and the broker, see the README's Performance section), and 20 s for one answer from any
+service the bot calls (WEBEX_TIMEOUT and IC_READ_TIMEOUT change it for Webex and the broker).
 """
 
 from datetime import timedelta
@@ -22,3 +23,7 @@ MIN_VALIDITY = timedelta(minutes=5)  # how long links may stay valid, in the cha
 MAX_VALIDITY = timedelta(days=30)
 VALIDITY_RANGE = "from 5 minutes to 30 days"
 WORKER_THREADS = 64
+UPSTREAM_TIMEOUT = 20.0  # seconds one answer from Webex, the broker, SMTP or Twilio may take
+# On SIGTERM a web process may finish its requests this long (gunicorn's --graceful-timeout);
+# serve waits for it and a margin before it kills what is left.
+GRACEFUL_STOP_SECONDS = 30

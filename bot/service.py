@@ -1,15 +1,15 @@
-"""One bot process, assembled for its role: clients, store, conversation, workers, and the
+"""One bot process, assembled for its role: clients, store, conversation, job runner, and the
 event sources ``EVENTS`` names: the webhook intake, the websocket listener, or both.
 
 Roles: a ``web`` process (gunicorn's, under ``serve``) only verifies, stores and answers
-webhooks; a ``worker`` process (``python -m bot work``) runs the worker threads and, with
+webhooks; a ``worker`` process (``python -m bot work``) runs the job threads and, with
 ``EVENTS=websocket`` or ``both``, the listener; ``all`` runs everything in one process (tests,
-the demo). The store's wake-up joins them: an accept in a web process wakes a worker at once.
+the demo). The store's wake-up joins them: an accept in a web process wakes a job thread at once.
 
 Usage::
 
     service = BotService(settings)          # tests pass clients pointed at the sandbox
-    service.start()                          # worker threads, and the listener's thread
+    service.start()                          # job threads, and the listener's thread
     reply = service.intake.receive(body, headers)   # when EVENTS has webhooks
 
 ``python -m bot serve`` first runs :func:`preflight`, which tries what settings alone cannot
@@ -31,8 +31,8 @@ from bot.conversation.channels import EmailChannel, GuestChannel, SmsChannel
 from bot.conversation.router import Conversation
 from bot.errors import NotAuthorized, UpstreamError
 from bot.jobs.acceptance import Acceptance
+from bot.jobs.runner import JobRunner
 from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
-from bot.jobs.worker import Worker
 from bot.listen.listener import Listener, heard_lately
 from bot.logs import silenced
 from bot.settings import Settings, SettingsError
@@ -65,13 +65,13 @@ class BotService:
     ) -> None:
         self.settings = settings
         self.store = store or open_settings_store(settings)
-        # One pooled connection per worker thread, plus one for the readiness check.
+        # One pooled connection per job thread, plus one for the readiness check.
         pool_size = settings.worker_threads + 1
         self.webex = webex or WebexClient(
             settings.bot_token, settings.webex_base_url,
             timeout=settings.webex_timeout, retry=settings.retry, pool_size=pool_size,
         )
-        self.worker = None if role == "web" else self._worker(meetings, pool_size, worker_owner)
+        self.runner = None if role == "web" else self._runner(meetings, pool_size, worker_owner)
         self.intake = Intake(settings.intake_config(), self.store, on_accepted=self._wake) \
             if settings.webhooks and role != "worker" else None
         self.listener = self._listener(worker_owner) \
@@ -80,9 +80,9 @@ class BotService:
         self._token_checked_at = float("-inf")
         self._lock = threading.Lock()
 
-    def _worker(self, meetings: InstantConnectClient | None, pool_size: int,
-                owner: str | None) -> Worker:
-        """The worker threads and the conversation they run (a web process has neither)."""
+    def _runner(self, meetings: InstantConnectClient | None, pool_size: int,
+                owner: str | None) -> JobRunner:
+        """The job threads and the conversation they run (a web process has neither)."""
         settings = self.settings
         meetings = meetings or InstantConnectClient(
             settings.bot_token, settings.instant_connect, pool_size=pool_size
@@ -91,17 +91,17 @@ class BotService:
             settings.conversation_config(), self.webex, meetings, self.store,
             channels=guest_channels(settings, pool_size),
         )
-        return Worker(
+        return JobRunner(
             self.store, conversation.process,
             threads=settings.worker_threads, lease_seconds=settings.job_lease_seconds,
             max_attempts=settings.max_attempts, owner=owner,
         )
 
     def _wake(self) -> None:
-        """An event was stored here: a worker thread of this process takes it at once (the
+        """An event was stored here: a job thread of this process takes it at once (the
         store's wake-up reaches the worker processes)."""
-        if self.worker is not None:
-            self.worker.notify()
+        if self.runner is not None:
+            self.runner.notify()
 
     def _listener(self, owner: str | None) -> Listener:
         settings = self.settings
@@ -114,22 +114,22 @@ class BotService:
                         acceptance, owner=owner)
 
     def start(self) -> None:
-        """Start the workers, and the listener in a thread of its own."""
-        if self.worker is not None:
-            self.worker.start()
+        """Start the job threads, and the listener in a thread of its own."""
+        if self.runner is not None:
+            self.runner.start()
         if self.listener is not None and self._listening is None:
             self._listening = threading.Thread(target=self.listener.run, name="listener",
                                                daemon=True)
             self._listening.start()
 
     def stop(self) -> None:
-        """Close the websocket, then let the workers finish their current job and stop."""
+        """Close the websocket, then let the job threads finish their current job and stop."""
         if self.listener is not None and self._listening is not None:
             self.listener.stop()
             self._listening.join()
             self._listening = None
-        if self.worker is not None:
-            self.worker.stop()
+        if self.runner is not None:
+            self.runner.stop()
 
     def _heard_lately(self) -> bool:
         """Whether the listener in a worker process read the websocket lately."""
@@ -140,24 +140,24 @@ class BotService:
 
     def wait_until_idle(self, timeout: float) -> bool:
         """Block until every accepted event is processed (tests, the demo); False on timeout."""
-        if self.worker is None:
-            raise RuntimeError("a web process runs no workers to wait for")
-        return self.worker.wait_until_idle(timeout)
+        if self.runner is None:
+            raise RuntimeError("a web process runs no job threads to wait for")
+        return self.runner.wait_until_idle(timeout)
 
     def readiness(self) -> list[str]:
         """What keeps the bot from working right now; empty when it is ready."""
         problems = []
         try:
             self.store.ping()
-            if self.worker is None and self.store.live_workers() == 0:
+            if self.runner is None and self.store.live_workers() == 0:
                 problems.append("no worker process has said it is alive in the last "
                                 f"{self.settings.job_lease_seconds:g} s")
         except StoreUnavailable:  # what failed is in the log; this endpoint may be public
             problems.append("storage unavailable")
-        if self.worker is not None:
-            alive, wanted = self.worker.running()
+        if self.runner is not None:
+            alive, wanted = self.runner.running()
             if alive < wanted:
-                problems.append(f"{alive} of {wanted} worker threads running")
+                problems.append(f"{alive} of {wanted} job threads running")
         if self.listener is not None:
             connected = self.listener.state != "connecting"
         else:  # a web process: the listener, if any, runs in a worker process

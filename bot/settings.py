@@ -26,10 +26,10 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from bot.conversation.access import AccessPolicy
-from bot.conversation.router import ConversationConfig
+from bot.conversation.config import ConversationConfig
 from bot.conversation.timewindow import known_zone, parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
-from bot.limits import MAX_VALIDITY, MIN_VALIDITY, VALIDITY_RANGE, WORKER_THREADS
+from bot.limits import MAX_VALIDITY, MIN_VALIDITY, UPSTREAM_TIMEOUT, VALIDITY_RANGE, WORKER_THREADS
 from bot.listen.catch_up import CatchUpLimits
 from bot.listen.listener import ListenConfig
 from bot.metrics import scrape
@@ -64,7 +64,7 @@ class Settings:
 
     bot_token: Secret
     webex_base_url: str = "https://webexapis.com/v1/"
-    webex_timeout: float = 20.0
+    webex_timeout: float = UPSTREAM_TIMEOUT
     instant_connect: InstantConnectConfig = field(default_factory=InstantConnectConfig)
     webhook_secret: Secret | None = None
     previous_webhook_secret: Secret | None = None  # still accepted while webhooks are rotated

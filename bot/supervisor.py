@@ -21,8 +21,9 @@ processes follow their master the same way) and the workers with it, and the por
 the next ``serve``.
 
 ``serve`` checks the settings, then replaces itself with ``python -m bot.supervisor``: this module
-imports nothing but the standard library and the log format, so the process that only watches
-the others holds about 12 MiB rather than the whole bot's 50.
+imports nothing but the standard library, the log format, the metrics' counting and the shared
+limits, so the process that only watches the others holds about 12 MiB rather than the whole
+bot's 50.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from collections.abc import Sequence
 
 from bot import logs
 from bot.lifeline import child_of_this_process
+from bot.limits import GRACEFUL_STOP_SECONDS
 from bot.metrics import forget_process
 
 log = logging.getLogger("bot.supervisor")  # __name__ is "__main__" under python -m
@@ -50,7 +52,7 @@ RELEASE_SECONDS = 15.0  # the store client's own timeouts and retries, and a mar
 CHECK_SECONDS = 0.2  # how often dead children are looked for; wake-ups do not wait on it
 STEADY_SECONDS = 30.0  # a worker that ran this long is started again at once
 MAX_BACKOFF_SECONDS = 30.0
-STOP_SECONDS = 40.0  # gunicorn's graceful timeout (30 s) and a margin
+STOP_SECONDS = GRACEFUL_STOP_SECONDS + 10.0  # the web processes' graceful stop and a margin
 FATAL_EXIT = 2  # a child's "the settings are wrong" (such as a token Webex refuses): stop all
 
 

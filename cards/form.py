@@ -51,57 +51,49 @@ def meeting_form(
     *,
     group_space: bool,
     timezone_name: str,
-    values: Mapping[str, str] | None = None,
     channels: Sequence[ContactWay] = (),
     valid_for: str = DEFAULT_VALID_FOR,
 ) -> Element:
-    """Build the form; `values` prefills it so a corrected form keeps what the person typed.
+    """Build the form, every input at its default.
 
     `channels` are the ways the bot can send guests their links, in order; with none, the form
     does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
     offered as typed when it is none of the usual choices, such as 3h).
     """
-    values = values or {}
     body = [
         heading("New Instant Connect meeting"),
-        _with_value(
-            {
-                "type": "Input.Text",
-                "id": SUBJECT,
-                "label": LABELS[SUBJECT],
-                "placeholder": "Patient follow-up",
-                "maxLength": MAX_SUBJECT_LENGTH,
-                "isRequired": True,
-                "errorMessage": f"Enter a subject of up to {MAX_SUBJECT_LENGTH} characters.",
-            },
-            values.get(SUBJECT),
-        ),
+        {
+            "type": "Input.Text",
+            "id": SUBJECT,
+            "label": LABELS[SUBJECT],
+            "placeholder": "Patient follow-up",
+            "maxLength": MAX_SUBJECT_LENGTH,
+            "isRequired": True,
+            "errorMessage": f"Enter a subject of up to {MAX_SUBJECT_LENGTH} characters.",
+        },
         _columns(
-            _count_input(HOSTS, LABELS[HOSTS], values),
-            _count_input(GUESTS, LABELS[GUESTS], values),
+            _count_input(HOSTS, LABELS[HOSTS]),
+            _count_input(GUESTS, LABELS[GUESTS]),
         ),
         text_block(f"Up to {MAX_LINKS} links in all.", isSubtle=True, size="small", spacing="none"),
     ]
     if channels:
-        body += _guest_contacts(channels, values)
+        body += _guest_contacts(channels)
     if catalog:
-        body.append(_device_picker(catalog, values))
+        body.append(_device_picker(catalog))
     body += [
-        _with_value(
-            {
-                "type": "Input.Text",
-                "id": EXTRA_DEVICES,
-                "label": LABELS[EXTRA_DEVICES],
-                "placeholder": "room@example.com",
-                "isMultiline": True,
-            },
-            values.get(EXTRA_DEVICES),
-        ),
-        _toggle(SHORT_LINKS, LABELS[SHORT_LINKS], values),
+        {
+            "type": "Input.Text",
+            "id": EXTRA_DEVICES,
+            "label": LABELS[EXTRA_DEVICES],
+            "placeholder": "room@example.com",
+            "isMultiline": True,
+        },
+        _toggle(SHORT_LINKS, LABELS[SHORT_LINKS]),
     ]
     if group_space:
-        body.append(_toggle(PRIVATE_HOST_LINKS, LABELS[PRIVATE_HOST_LINKS], values))
-    body.append(_more_options(timezone_name, values, valid_for))
+        body.append(_toggle(PRIVATE_HOST_LINKS, LABELS[PRIVATE_HOST_LINKS]))
+    body.append(_more_options(timezone_name, valid_for))
     submit = {
         "type": "Action.Submit",
         "title": "Create meeting links",
@@ -110,7 +102,7 @@ def meeting_form(
     return card(body, [submit])
 
 
-def _guest_contacts(channels: Sequence[ContactWay], values: Mapping[str, str]) -> list[Element]:
+def _guest_contacts(channels: Sequence[ContactWay]) -> list[Element]:
     """Where guest links go outside Webex, and a note for the guests."""
     kinds = " or ".join(way.kinds for way in channels)
     explained = " ".join([
@@ -119,32 +111,26 @@ def _guest_contacts(channels: Sequence[ContactWay], values: Mapping[str, str]) -
         "added to match.", *(way.hint for way in channels if way.hint)])
     examples = [way.example for way in channels]
     return [
-        _with_value(
-            {
-                "type": "Input.Text",
-                "id": GUEST_CONTACTS,
-                "label": LABELS[GUEST_CONTACTS],
-                "placeholder": ", ".join(examples),
-                "isMultiline": True,
-            },
-            values.get(GUEST_CONTACTS),
-        ),
+        {
+            "type": "Input.Text",
+            "id": GUEST_CONTACTS,
+            "label": LABELS[GUEST_CONTACTS],
+            "placeholder": ", ".join(examples),
+            "isMultiline": True,
+        },
         text_block(explained, isSubtle=True, size="small", spacing="none"),
-        _with_value(
-            {
-                "type": "Input.Text",
-                "id": GUEST_NOTE,
-                "label": LABELS[GUEST_NOTE],
-                "placeholder": "Please join five minutes early.",
-                "isMultiline": True,
-                "maxLength": MAX_NOTE_LENGTH,
-            },
-            values.get(GUEST_NOTE),
-        ),
+        {
+            "type": "Input.Text",
+            "id": GUEST_NOTE,
+            "label": LABELS[GUEST_NOTE],
+            "placeholder": "Please join five minutes early.",
+            "isMultiline": True,
+            "maxLength": MAX_NOTE_LENGTH,
+        },
     ]
 
 
-def _more_options(timezone_name: str, values: Mapping[str, str], valid_for: str) -> Element:
+def _more_options(timezone_name: str, valid_for: str) -> Element:
     """Group the options most people leave alone under one heading, below the essentials."""
     return {
         "type": "Container",
@@ -153,58 +139,42 @@ def _more_options(timezone_name: str, values: Mapping[str, str], valid_for: str)
         "items": [
             text_block("More options", weight="bolder"),
             _columns(
-                _choice_set(VERTICAL, LABELS[VERTICAL], VERTICAL_CHOICES, DEFAULT_VERTICAL, values),
-                _choice_set(VALID_FOR, LABELS[VALID_FOR], _validities(valid_for), valid_for,
-                            values),
+                _choice_set(VERTICAL, LABELS[VERTICAL], VERTICAL_CHOICES, DEFAULT_VERTICAL),
+                _choice_set(VALID_FOR, LABELS[VALID_FOR], _validities(valid_for), valid_for),
             ),
-            _toggle(HOST_LOGIN, LABELS[HOST_LOGIN], values),
+            _toggle(HOST_LOGIN, LABELS[HOST_LOGIN]),
             text_block(f"Start ({timezone_name} time, leave empty to start now)"),
             _columns(
-                _with_value(
-                    {"type": "Input.Date", "id": START_DATE, "label": LABELS[START_DATE]},
-                    values.get(START_DATE),
-                ),
-                _with_value(
-                    {"type": "Input.Time", "id": START_TIME, "label": LABELS[START_TIME]},
-                    values.get(START_TIME),
-                ),
+                {"type": "Input.Date", "id": START_DATE, "label": LABELS[START_DATE]},
+                {"type": "Input.Time", "id": START_TIME, "label": LABELS[START_TIME]},
             ),
         ],
     }
 
 
-def _count_input(input_id: str, label: str, values: Mapping[str, str]) -> Element:
+def _count_input(input_id: str, label: str) -> Element:
     """Ask for a number of hosts or guests; the range mirrors what Instant Connect accepts."""
-    try:
-        value = int(values.get(input_id, ""))
-    except ValueError:
-        value = 1
     return {
         "type": "Input.Number",
         "id": input_id,
         "label": label,
         "min": 0,
         "max": MAX_LINKS,
-        "value": value,
+        "value": 1,
         "errorMessage": f"Enter a number from 0 to {MAX_LINKS}.",
     }
 
 
-def _device_picker(catalog: Sequence[CatalogDevice], values: Mapping[str, str]) -> Element:
+def _device_picker(catalog: Sequence[CatalogDevice]) -> Element:
     """Offer the known devices by name; the submitted values are their SIP URIs."""
-    known = {device.sip_uri for device in catalog}
-    chosen = [uri for uri in map(str.strip, values.get(DEVICES, "").split(",")) if uri in known]
-    return _with_value(
-        {
-            "type": "Input.ChoiceSet",
-            "id": DEVICES,
-            "label": LABELS[DEVICES],
-            "isMultiSelect": True,
-            "style": "expanded" if len(catalog) <= EXPANDED_DEVICE_LIST_MAX else "compact",
-            "choices": [{"title": d.name, "value": d.sip_uri} for d in catalog],
-        },
-        ",".join(chosen),
-    )
+    return {
+        "type": "Input.ChoiceSet",
+        "id": DEVICES,
+        "label": LABELS[DEVICES],
+        "isMultiSelect": True,
+        "style": "expanded" if len(catalog) <= EXPANDED_DEVICE_LIST_MAX else "compact",
+        "choices": [{"title": d.name, "value": d.sip_uri} for d in catalog],
+    }
 
 
 def _validities(default: str) -> Mapping[str, str]:
@@ -218,30 +188,27 @@ def _choice_set(
     label: str,
     choices: Mapping[str, str],
     default: str,
-    values: Mapping[str, str],
 ) -> Element:
-    """A drop-down whose prefilled value is always one of its choices."""
-    value = values.get(input_id, default)
+    """A drop-down, its default (one of its choices) selected."""
     return {
         "type": "Input.ChoiceSet",
         "id": input_id,
         "label": label,
         "style": "compact",
-        "value": value if value in choices else default,
+        "value": default,
         "choices": [{"title": title, "value": key} for key, title in choices.items()],
     }
 
 
-def _toggle(input_id: str, title: str, values: Mapping[str, str]) -> Element:
+def _toggle(input_id: str, title: str) -> Element:
     """An on-by-default switch that submits "true" or "false", as the handlers expect."""
-    value = values.get(input_id, TOGGLE_ON)
     return {
         "type": "Input.Toggle",
         "id": input_id,
         "title": title,
         "valueOn": TOGGLE_ON,
         "valueOff": TOGGLE_OFF,
-        "value": value if value in (TOGGLE_ON, TOGGLE_OFF) else TOGGLE_ON,
+        "value": TOGGLE_ON,
         "wrap": True,
     }
 
@@ -252,8 +219,3 @@ def _columns(*items: Element) -> Element:
         "type": "ColumnSet",
         "columns": [{"type": "Column", "width": "stretch", "items": [item]} for item in items],
     }
-
-
-def _with_value(element: Element, value: str | None) -> Element:
-    """Prefill an input only when there is something to show; an empty value means unset."""
-    return {**element, "value": value} if value else element

@@ -79,6 +79,7 @@ BAD_ARGUMENTS = {
     "guests-26": (["--subject", "x", "--guests", "26"], "--guests"),
     "salt-length-4": (["--subject", "x", "--salt-length", "4"], "--salt-length"),
     "valid-for-3x": (["--subject", "x", "--valid-for", "3x"], "--valid-for"),
+    "valid-for-90d": (["--subject", "x", "--valid-for", "90d"], "--valid-for"),
     "start-garbage": (["--subject", "x", "--start", "garbage"], "--start"),
     "device-not-sip": (["--subject", "x", "--device", "notasip"], "notasip"),
     "no-such-zone": (["--subject", "x", "--timezone", "Mars/Base"], "Mars/Base"),

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.limits import GRACEFUL_STOP_SECONDS
 from bot.settings import Settings
 from bot.supervisor import STOP_SECONDS
+from bot.web.server import ServerSettings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "bot" / "deploy"
 UNIT = DEPLOY / "instant-connect-bot.service"
@@ -53,6 +55,15 @@ def test_the_unit_stops_and_restarts_serve_as_serve_expects() -> None:
     assert float(service["TimeoutStopSec"]) > STOP_SECONDS  # serve's own wait, then its kill
     assert service["RestartPreventExitStatus"] == "2"  # a settings mistake: no restart loop
     assert service["Restart"] == "on-failure"
+
+
+def test_the_stop_waits_are_tied_not_equal_by_chance() -> None:
+    """gunicorn is told how long its web processes may finish their requests; serve waits that
+    long and a margin, and the unit (which says how long) waits longer still."""
+    command = ServerSettings().gunicorn_command("x:app")
+    graceful = command[command.index("--graceful-timeout") + 1]
+    assert float(graceful) == GRACEFUL_STOP_SECONDS < STOP_SECONDS
+    assert f"at most {STOP_SECONDS:g} s" in UNIT.read_text()
 
 
 def test_the_environment_example_is_read_by_the_settings() -> None:

@@ -14,7 +14,7 @@ import pytest
 
 import bot.web.envelope
 from bot.events import Event
-from bot.jobs.acceptance import REFUSAL_REPORT_SECONDS
+from bot.jobs.acceptance import REFUSAL_REPORT_SECONDS, Outcome
 from bot.jobs.storage import Store, StoreUnavailable
 from bot.secret import Secret
 from bot.settings import Settings, SettingsError
@@ -420,3 +420,10 @@ def test_an_event_older_than_the_dedupe_retention_is_acknowledged_and_dropped(
     assert front.receive(old, signed(old)) == (200, {"status": "too old"})
     assert front.receive(recent, signed(recent)) == (200, {"status": "accepted"})
     assert store.backlog() == 1 and front.wakeups == 1
+
+
+def test_only_an_event_the_store_could_not_take_must_come_again() -> None:
+    """A duplicate, an ignored or a too old event is acknowledged as surely as an accepted one:
+    none of them is stored now, so the name says what the outcome means for the sender."""
+    assert {outcome for outcome in Outcome if not outcome.safe_to_acknowledge} == {
+        Outcome.BUSY, Outcome.STORAGE_UNAVAILABLE}

@@ -2,10 +2,10 @@
 
 Layers, lowest first; a module may import its own layer and those below, never above:
 
-0. primitives: errors, events, limits, logs, the metrics' counting (``metrics/``), secret, and
-   the cards
+0. primitives: errors, events, limits, logs, the metrics' counting (``metrics/``), secret, the
+   rule for text people type (``text_safety``), and the cards
 1. ``upstream/``: the Webex and Instant Connect clients
-2. ``jobs/``: the store, the worker threads, the outbox; and ``metrics.scrape``, which reads the
+2. ``jobs/``: the store, the job runner, the outbox; and ``metrics.scrape``, which reads the
    store when scraped
 3. ``conversation/``: what the bot says and does
 4. how events come in: ``web/`` (the webhook intake, its envelope, the server's settings) and
@@ -30,6 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = [
     ("bot", "bot.errors", "bot.events", "bot.limits", "bot.logs", "bot.metrics", "bot.secret",
+     "bot.text_safety",
      "cards"),
     ("bot.upstream",),
     ("bot.jobs", "bot.metrics.scrape"),

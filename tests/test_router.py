@@ -27,8 +27,8 @@ from bot.conversation.guest_messages import Invitation
 from bot.conversation.router import Conversation, ConversationConfig
 from bot.errors import BotError, FieldError, Rejected, Unavailable, UpstreamError
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
+from bot.jobs.runner import Attempt
 from bot.jobs.storage import Job, Store
-from bot.jobs.worker import Attempt
 from bot.limits import LINK_COUNT_RANGE
 from bot.upstream.instant_connect import (
     InstantConnectClient,

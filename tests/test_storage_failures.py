@@ -17,9 +17,9 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from bot.jobs.runner import Attempt, JobRunner
 from bot.jobs.storage import Job, Store, StoreUnavailable, open_store
 from bot.jobs.storage.sqlite import SqliteStore
-from bot.jobs.worker import Attempt, Worker
 from bot.secret import Secret
 from bot.service import BotService
 from bot.settings import Settings
@@ -161,18 +161,18 @@ def test_no_store_failure_ends_a_worker_thread_and_the_work_is_done_after(tmp_pa
 
     for event_id in ("fails-once", "a", "b", "c"):
         store.accept(event_id, "messages", "{}")
-    worker = Worker(store, process, threads=3, lease_seconds=0.6, poll_seconds=0.02,
-                    max_attempts=5)
-    worker.start()
+    runner = JobRunner(store, process, threads=3, lease_seconds=0.6, poll_seconds=0.02,
+                       max_attempts=5)
+    runner.start()
     try:
         poll_until(lambda: store.failures > 20, timeout=10)
-        assert worker.running() == (5, 5)
+        assert runner.running() == (5, 5)
         store.down.clear()
-        assert worker.wait_until_idle(timeout=10)
-        assert worker.running() == (5, 5)
+        assert runner.wait_until_idle(timeout=10)
+        assert runner.running() == (5, 5)
     finally:
         store.down.clear()
-        worker.stop()
+        runner.stop()
     assert sorted(set(processed)) == ["a", "b", "c", "fails-once"]
     assert store.backlog() == 0 and store.abandoned() == []
 
@@ -185,7 +185,7 @@ def test_a_worker_that_stopped_makes_the_bot_not_ready(tmp_path: Path) -> None:
     service.start()
     assert service.readiness() == []
     service.stop()
-    assert service.readiness() == ["0 of 4 worker threads running"]
+    assert service.readiness() == ["0 of 4 job threads running"]
 
 
 def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(

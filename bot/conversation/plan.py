@@ -32,8 +32,8 @@ from bot.limits import (
     TOO_MANY_LINKS,
     VALIDITY_RANGE,
 )
+from bot.text_safety import disguise_problem
 from bot.upstream.instant_connect import MeetingRequest, is_sip_uri, unique_sub
-from bot.upstream.instant_connect.request import disguise_problem
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
@@ -87,11 +87,11 @@ class MeetingPlan:
 
     def request(self, key: str, now: float) -> MeetingRequest:
         """The broker request; ``key`` (an action or message id) makes the ``sub`` unique."""
-        begin = self.start.timestamp() if self.start else now
+        nbf, exp = link_window(self.start, self.valid_for, now)
         return MeetingRequest(
             sub=unique_sub(self.subject, key),
-            nbf=int(begin) if self.start else None,
-            exp=int(begin + self.valid_for.total_seconds()),
+            nbf=nbf,
+            exp=exp,
             devices=self.devices,
             num_host=self.hosts,
             num_guest=self.guests,
@@ -99,6 +99,24 @@ class MeetingPlan:
             vertical_type=self.vertical,
             login_url_for_host=self.host_login,
         )
+
+
+def link_window(start: datetime | None, valid_for: timedelta, now: float) -> tuple[int | None, int]:
+    """The broker's ``nbf`` and ``exp``: from ``start`` (none: from now, no ``nbf``) for
+    ``valid_for``."""
+    begin = start.timestamp() if start else now
+    return (int(begin) if start else None), int(begin + valid_for.total_seconds())
+
+
+def validity(text: str) -> timedelta:
+    """How long links stay valid, from ``30m``, ``2h`` or ``7d``; InvalidRequest naming the
+    field when it is unreadable or outside the range the chat allows."""
+    errors: list[FieldError] = []
+    duration = _validity(text, lambda field, message: errors.append(
+        FieldError(LABELS[field], message)))
+    if duration is None:
+        raise InvalidRequest(errors)
+    return duration
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 
 from bot.conversation import replies
-from bot.conversation.access import AccessPolicy, Gatekeeper
+from bot.conversation.access import Gatekeeper
 from bot.conversation.channels import GuestChannel
 from bot.conversation.commands import Command, parse, strip_mention
+from bot.conversation.config import ConversationConfig
 from bot.conversation.context import EventContext, Place
 from bot.conversation.forms import Forms
 from bot.conversation.guest_delivery import GuestDelivery
@@ -29,36 +29,20 @@ from bot.conversation.timewindow import describe_window, zone
 from bot.errors import BotError, InvalidRequest, UpstreamError, is_retryable
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.outbox import Outbox
+from bot.jobs.runner import Attempt
 from bot.jobs.storage import Store
-from bot.jobs.worker import Attempt
-from bot.limits import DEFAULT_VALID_FOR
 from bot.upstream.instant_connect import InstantConnectClient, MeetingLinks
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
 from bot.upstream.webex import Person, WebexClient
 from cards import inputs as ids
 from cards.form import meeting_form
 from cards.help import help_card
-from cards.inputs import CatalogDevice
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class ConversationConfig:
-    """What the conversation reads: who may use the bot, the devices, defaults, a rate limit."""
-
-    access: AccessPolicy = field(default_factory=AccessPolicy)
-    device_catalog: Sequence[CatalogDevice] = ()
-    default_timezone: str = "UTC"
-    default_valid_for: str = DEFAULT_VALID_FOR
-    meetings_per_person: int = 30
-    meetings_window: timedelta = timedelta(hours=1)
-    phone_region: str | None = None
-    org_name: str = ""  # ORG_NAME: who guests are told invites them, beside the person
-
-
 class Conversation:
-    """Handles one event at a time; safe to call from several worker threads."""
+    """Handles one event at a time; safe to call from several job threads."""
 
     def __init__(
         self,

@@ -1,1 +1,1 @@
-"""The job machinery: the durable store, the worker threads, the outbox."""
+"""The job machinery: the durable store, the job runner, the outbox."""

@@ -32,7 +32,7 @@ REFUSAL_REPORT_SECONDS = 5.0
 
 
 class Outcome(enum.Enum):
-    """What became of an event; ``stored`` says whether it is safe to acknowledge."""
+    """What became of an event; :attr:`safe_to_acknowledge`: whether Webex may stop sending it."""
 
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
@@ -42,8 +42,9 @@ class Outcome(enum.Enum):
     STORAGE_UNAVAILABLE = "storage unavailable"
 
     @property
-    def stored(self) -> bool:
-        """True when the event is durably handled (queued now, before, or deliberately not)."""
+    def safe_to_acknowledge(self) -> bool:
+        """True when the event is durably handled (queued now, before, or deliberately not):
+        only a busy or unreachable store means it must come again."""
         return self not in (Outcome.BUSY, Outcome.STORAGE_UNAVAILABLE)
 
 

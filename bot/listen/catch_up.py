@@ -63,7 +63,7 @@ def catch_up(webex: WebexClient, acceptance: Acceptance, *, since: float, now: f
                 found += 1
                 outcome = acceptance.take(message_event(record), source="catch-up")
                 stored += outcome is Outcome.ACCEPTED
-                unstored += not outcome.stored
+                unstored += not outcome.safe_to_acknowledge
     return CaughtUp(found, stored, unstored, spaces_full)
 
 

@@ -284,7 +284,7 @@ class Listener:
             frame = self._pending[0]
             outcome = self._outcome(frame)
             self.counts[outcome.value if outcome is not None else "lookup failed"] += 1
-            if outcome is None or not outcome.stored:
+            if outcome is None or not outcome.safe_to_acknowledge:
                 self._failures += 1
                 self._retry_at = self._clock() + self._backoff.delay(self._failures, None)
                 return

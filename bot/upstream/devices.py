@@ -25,6 +25,7 @@ from typing import Any
 import requests
 
 from bot.errors import MalformedResponse, Rejected, error_for_status, network_errors
+from bot.limits import UPSTREAM_TIMEOUT
 from bot.secret import Secret
 from bot.upstream.retry import RetryPolicy, parse_retry_after
 
@@ -102,7 +103,7 @@ class DeviceRegistry:
 
     def __init__(
         self, token: Secret, u2c_url: str, *, retry: RetryPolicy | None = None,
-        timeout: float = 20.0,
+        timeout: float = UPSTREAM_TIMEOUT,
     ) -> None:
         self._token = token
         self._u2c_url = u2c_url.rstrip("/")

@@ -36,6 +36,7 @@ from bot.errors import (
     UpstreamError,
     network_cause,
 )
+from bot.limits import UPSTREAM_TIMEOUT
 from bot.upstream.retry import RetryPolicy
 
 SERVICE = "the mail server"
@@ -49,7 +50,7 @@ class MailConfig:
     url: str = field(repr=False)
     mail_from: str
     ca_file: str | None = None
-    timeout: float = 20.0
+    timeout: float = UPSTREAM_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

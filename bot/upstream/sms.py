@@ -42,6 +42,7 @@ from bot.errors import (
     is_retryable,
     network_facts,
 )
+from bot.limits import UPSTREAM_TIMEOUT
 from bot.secret import Secret
 from bot.upstream.pool import DEFAULT_POOL_SIZE, pooled_session
 from bot.upstream.retry import RetryPolicy, parse_retry_after
@@ -80,7 +81,7 @@ class TwilioConfig:
     auth_token: Secret
     from_number: str
     api_url: str = "https://api.twilio.com"
-    timeout: float = 20.0
+    timeout: float = UPSTREAM_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

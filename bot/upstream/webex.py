@@ -29,6 +29,7 @@ from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError
 
 from bot.errors import error_for_status, network_errors
+from bot.limits import UPSTREAM_TIMEOUT
 from bot.secret import Secret
 from bot.upstream.pool import DEFAULT_POOL_SIZE, size_pool
 from bot.upstream.retry import RetryPolicy, parse_retry_after
@@ -139,11 +140,11 @@ class WebexClient:
         token: Secret,
         base_url: str,
         *,
-        timeout: float = 20.0,
+        timeout: float = UPSTREAM_TIMEOUT,
         retry: RetryPolicy | None = None,
         pool_size: int = DEFAULT_POOL_SIZE,
     ) -> None:
-        """``pool_size``: how many threads call at once (the worker threads), connections kept."""
+        """``pool_size``: how many threads call at once (the job threads), connections kept."""
         logging.getLogger("webexpythonsdk.restsession").addFilter(_SDK_USER_AGENT_FILTER)
         # The SDK drops the "/v1" of a base URL without a trailing slash.
         self._api = WebexAPI(

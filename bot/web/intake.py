@@ -90,7 +90,7 @@ class Intake:
         except MalformedEvent as error:
             return Reply(400, {"error": str(error)})
         outcome = self._acceptance.take(event, source="webhook")
-        if outcome.stored:
+        if outcome.safe_to_acknowledge:
             return Reply(200, {"status": outcome.value})
         # 503: Webex counts it as a failed delivery and sends it again.
         return Reply(503, {"error": outcome.value})

@@ -9,9 +9,12 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
+from bot.limits import GRACEFUL_STOP_SECONDS
+
 WORKER_CLASS = "bot.web.gunicorn_worker.BufferingThreadWorker"
 LOGGER_CLASS = "bot.web.gunicorn_logging.JsonLogger"  # gunicorn's own lines as JSON too
 HOOKS = "python:bot.web.gunicorn_hooks"
+SILENT_PROCESS_SECONDS = 30  # gunicorn's --timeout: a web process silent this long is replaced
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class ServerSettings:
             "--logger-class", LOGGER_CLASS,
             "--workers", str(self.processes),
             "--threads", str(self.threads),
-            "--timeout", "30", "--no-control-socket",
+            "--timeout", str(SILENT_PROCESS_SECONDS),
+            "--graceful-timeout", str(GRACEFUL_STOP_SECONDS),
+            "--no-control-socket",
             "--bind", self.bind,
             *(("--bind", self.metrics_bind) if self.metrics_port else ()),
             "--config", HOOKS,

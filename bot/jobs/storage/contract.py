@@ -45,7 +45,8 @@ class BacklogFull(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """One accepted webhook event as handed to a worker."""
+    """One accepted event (from a webhook, the websocket or its catch-up) as handed to a
+    worker process."""
 
     event_id: str
     kind: str
@@ -73,7 +74,17 @@ class AbandonedJob:
 
 
 class Store(Protocol):
-    """What the webhook endpoint and the workers need from durable storage."""
+    """The one durable place every process of the bot shares, whichever engine holds it.
+
+    - a queue of jobs: each event accepted once (deduped by id, for the retention), claimed
+      under a lease, completed, retried later or abandoned for an operator to see;
+    - worker heartbeats, and the release of a dead process's claims;
+    - facts and counters with lifetimes (`put_if_absent`, `get`, `set`, `delete`, `hit`): what
+      the conversation remembers (its forms, rate limits, each message already sent) and which
+      process holds the websocket, not only what webhooks need;
+    - the format version it was written in (`STORE_VERSION`), which every engine checks on
+      opening.
+    """
 
     def accept(
         self, event_id: str, kind: str, payload: str, max_backlog: int | None = None

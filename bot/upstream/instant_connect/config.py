@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from bot.limits import UPSTREAM_TIMEOUT
 from bot.upstream.retry import RetryPolicy
 
 DEFAULT_AUDIENCE = "a4d886b0-979f-4e2c-a958-3e8c14605e51"
@@ -22,5 +23,5 @@ class InstantConnectConfig:
     host_url_base: str = "https://instant.webex.com/{vertical}/v1/login?int=jose&v=1&data="
     guest_url_base: str = "https://instant.webex.com/{vertical}/v1/talk?int=jose&v=1&data="
     connect_timeout: float = 5.0
-    read_timeout: float = 20.0
+    read_timeout: float = UPSTREAM_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)

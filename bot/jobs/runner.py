@@ -1,6 +1,7 @@
-"""Worker threads that take accepted events from the store and hand them to the conversation.
+"""The job runner: threads that take accepted events from the store and hand them to the
+conversation.
 
-A worker process (``python -m bot work``) runs ``WORKER_THREADS`` of these threads. One more
+A worker process (``python -m bot work``) runs one, with ``WORKER_THREADS`` job threads. One more
 thread, the lookout, waits on the store's wake-up (a blocking pop on Redis, a named pipe beside
 a SQLite file) that every accept rings in whichever process it happens, and wakes an idle thread
 the moment it rings, so an event is processed right after its 200 even when the bot sat idle.
@@ -9,7 +10,7 @@ whose lease ran out because a process died, and jobs whose backoff ended. A thre
 job wakes the next, so a flood is drained by every thread at once while an idle bot looks at the
 store only twice a second whatever WORKER_THREADS is.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
-is never claimed a second time by another worker while the first is still working on it; the
+is never claimed a second time by another process while the first is still working on it; the
 same heartbeat tells the store this worker process is alive, which the web processes' readiness
 reads. Every claim is held under the process's owner id: ``serve`` gives each worker process it
 starts one of its own (``--owner``), and when that process dies hands its jobs back at once
@@ -48,22 +49,23 @@ class Attempt:
     last: bool
 
 
-class Worker:
-    """A small pool of threads processing jobs, each at most once per lease."""
+class JobRunner:
+    """A pool of job threads processing jobs, each at most once per lease."""
 
     def __init__(
         self,
         store: Store,
         process: Callable[[Attempt], None],
         *,
-        threads: int = 4,
-        lease_seconds: float = 60.0,
+        threads: int,
+        lease_seconds: float,
+        max_attempts: int,
         poll_seconds: float = 0.5,
-        max_attempts: int = 5,
         owner: str | None = None,
     ) -> None:
-        """``owner``: the id this process's claims are held under (unique per process: a
-        release names it); by default one made up here."""
+        """``threads``, ``lease_seconds`` and ``max_attempts`` as the settings give them (their
+        defaults are the settings'). ``owner``: the id this process's claims are held under
+        (unique per process: a release names it); by default one made up here."""
         self._store = store
         self._process = process
         self._threads_wanted = threads
@@ -80,14 +82,14 @@ class Worker:
         self._held_lock = threading.Lock()
 
     def start(self) -> None:
-        """Start the threads (once): the heartbeat first, so the worker says it is alive as soon
+        """Start the threads (once): the heartbeat first, so the process says it is alive as soon
         as it can take jobs."""
         if self._threads:
             return
         record.process_alive("worker")
-        threads = [(self._renew_leases, "worker-leases")]
-        threads += [(self._run, f"worker-{number}") for number in range(self._threads_wanted)]
-        threads += [(self._look_out, "worker-lookout")]
+        threads = [(self._renew_leases, "jobs-leases")]
+        threads += [(self._run, f"jobs-{number}") for number in range(self._threads_wanted)]
+        threads += [(self._look_out, "jobs-lookout")]
         for target, name in threads:
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
@@ -124,7 +126,7 @@ class Worker:
             try:
                 self._claim_and_handle()
             except Exception:  # a defect must not silently shrink the pool
-                log.exception("worker thread error; it carries on")
+                log.exception("job thread error; it carries on")
                 self._stopping.wait(self._poll)
 
     def _claim_and_handle(self) -> None:
@@ -152,7 +154,7 @@ class Worker:
             except StoreUnavailable:
                 self._stopping.wait(self._poll)  # the store logged the outage once
             except Exception:
-                log.exception("worker lookout error; it carries on")
+                log.exception("job lookout error; it carries on")
                 self._stopping.wait(self._poll)
             self.notify()
 
@@ -167,7 +169,7 @@ class Worker:
                 self._finished.notify_all()
 
     def _renew_leases(self) -> None:
-        """Every third of a lease, say this worker is alive and renew the lease of each job
+        """Every third of a lease, say this process is alive and renew the lease of each job
         still being processed here."""
         while True:
             try:
@@ -236,7 +238,7 @@ class Worker:
 
     def _record(self, write: Callable[[], object], outcome: str) -> bool:
         """Record a job's end, waiting out an outage while the lease, renewed last at most a
-        third of a lease ago, still keeps the job from being handed to another worker."""
+        third of a lease ago, still keeps the job from being handed to another process."""
         try:
             patiently(write, patience=self._lease / 2)
             return True

@@ -1,0 +1,26 @@
+"""What the conversation reads from the settings, apart from the router that acts on it, so
+reading the settings does not load the whole conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.conversation.access import AccessPolicy
+from bot.limits import DEFAULT_VALID_FOR
+from cards.inputs import CatalogDevice
+
+
+@dataclass(frozen=True)
+class ConversationConfig:
+    """What the conversation reads: who may use the bot, the devices, defaults, a rate limit."""
+
+    access: AccessPolicy = field(default_factory=AccessPolicy)
+    device_catalog: Sequence[CatalogDevice] = ()
+    default_timezone: str = "UTC"
+    default_valid_for: str = DEFAULT_VALID_FOR
+    meetings_per_person: int = 30
+    meetings_window: timedelta = timedelta(hours=1)
+    phone_region: str | None = None
+    org_name: str = ""  # ORG_NAME: who guests are told invites them, beside the person
