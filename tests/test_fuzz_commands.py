@@ -1,6 +1,6 @@
 """Fuzzing what people type: mention stripping, the command parser and the quick path's options.
 
-``parse(strip_mention(...))`` must never raise, and ``inputs_from_options`` raise only the
+``COMMANDS.parse(strip_mention(...))`` must never raise, and ``inputs_from_options`` raise only the
 problems (InvalidRequest), whatever the text or html (tags, entities, unbalanced quotes for shlex,
 any unicode); the bot's own mention is always removed and nobody else's; and the quick path
 answers with links or with what to fix.
@@ -15,19 +15,20 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, get_args
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.conversation.commands import CommandName, parse, person_uuid, strip_mention
+from bot.conversation.commands import person_uuid, strip_mention
 from bot.conversation.plan import (
     LABELS,
     QUICK_OPTIONS,
     MeetingPlan,
     PlanContext,
 )
+from bot.conversation.router import COMMANDS
 from bot.conversation.timewindow import zone
 from bot.devtools.sandbox import Sandbox
 from bot.errors import FieldError
@@ -71,12 +72,12 @@ FRAGMENTS = (
 pieces = st.lists(st.text(max_size=15) | st.sampled_from(FRAGMENTS), max_size=25).map("".join)
 bot_ids = st.sampled_from([BOT_ID, person_uuid(BOT_ID), ""]) | st.text(max_size=30)
 names = st.tuples(st.text(max_size=20), st.text(max_size=10)) | st.just(NAMES)
-COMMAND_NAMES = set(get_args(CommandName))
+COMMAND_NAMES = COMMANDS.names
 
 
 def check_command_and_options(text: str) -> None:
     """Parse; a ``meet`` becomes form inputs or named option problems, then a plan or problems."""
-    command = parse(text)
+    command = COMMANDS.parse(text)
     assert command.name in COMMAND_NAMES
     if command.name != "meet":
         assert (command.subject, command.options) == ("", {})
@@ -160,7 +161,7 @@ ADVERSARIAL = {
 def test_pathological_html_is_stripped_quickly(html: str) -> None:
     """Some 60 kB of unclosed mentions: milliseconds, not the seconds a backtracking regex took."""
     started = time.perf_counter()
-    parse(strip_mention(html, "", BOT_ID, NAMES))
+    COMMANDS.parse(strip_mention(html, "", BOT_ID, NAMES))
     assert time.perf_counter() - started < 1.0
 
 
@@ -211,7 +212,7 @@ def test_quick_path_answers_with_links_or_what_to_fix(
     words = " ".join(f"{key}={shlex.quote(value)}" for key, value in options.items())
     text = f"meet {shlex.quote(subject)} {words}"
     calls_before = len(bot.sandbox.requests_matching("POST", "/api/v2/joseencrypt"))
-    command = parse(" ".join(text.split()))
+    command = COMMANDS.parse(" ".join(text.split()))
     inputs = inputs_or_problems(command.subject, command.options, CATALOG)
     context = PlanContext(CATALOG, zone("Europe/Paris", "UTC"), datetime.now(UTC), False)
     expected = inputs if isinstance(inputs, list) else plan_or_problems(inputs, context)

@@ -18,13 +18,21 @@ from typing import Any, cast
 
 import pytest
 
-from bot.conversation import replies
+from bot.conversation import replies, router
 from bot.conversation.channels import EmailChannel, SmsChannel
+from bot.conversation.commands import CommandTable, Entry
 from bot.conversation.contacts import MASK, BadContact, Contact
 from bot.conversation.context import Place, Sender
 from bot.conversation.forms import Forms
 from bot.conversation.guest_messages import Invitation
-from bot.conversation.router import Conversation, ConversationConfig
+from bot.conversation.router import (
+    BUTTONS,
+    COMMANDS,
+    Conversation,
+    ConversationConfig,
+    Pressed,
+    Said,
+)
 from bot.errors import BotError, FieldError, Rejected, Unavailable, UpstreamError
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.runner import Attempt
@@ -268,8 +276,9 @@ def in_space(markdown: str, card: Any = None, *, room: str = DM,
 
 
 def help_reply(intro: str, *, room: str = DM, parent_id: str | None = None) -> dict[str, Any]:
-    card = help_card(bot_name=BOT.display_name, commands=replies.COMMANDS)
-    return in_space(replies.help_text(intro), card, room=room, parent_id=parent_id)
+    card = help_card(bot_name=BOT.display_name, commands=COMMANDS.help_lines())
+    return in_space(replies.help_text(intro, COMMANDS.help_lines()), card, room=room,
+                    parent_id=parent_id)
 
 
 @pytest.fixture
@@ -506,6 +515,49 @@ def test_the_help_cards_button_posts_a_form_in_that_space(bot: Bot, store: Store
     forms = Forms(store, cast(WebexClient, bot.webex))
     assert forms.place(str(bot.webex.sent[0]["id"]), DM) is not None
 
+
+
+def test_a_command_added_to_the_table_is_understood_and_in_the_help(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One entry and one handler: parsed, run, and listed in the help text and on its card."""
+    def pong(conversation: Conversation, said: Said) -> None:
+        said.context.say(f"pong, {said.person.display_name}")
+
+    ping = Entry(("ping",), "ping", "check that I am listening", pong)
+    monkeypatch.setattr(router, "COMMANDS", CommandTable([*COMMANDS.entries, ping],
+                                                         unknown=COMMANDS.unknown))
+    bot.say("Ping!")
+    assert bot.sends() == [in_space("pong, Alice Doctor")]
+    bot.clear()
+    bot.say("help")
+    [sent] = bot.sends()
+    assert "- **ping**: check that I am listening" in sent["markdown"]
+    assert {"title": "ping", "value": "check that I am listening"} in help_facts(sent["card"])
+
+
+def test_a_button_added_to_the_table_runs_its_handler(
+    bot: Bot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pressed(conversation: Conversation, press: Pressed) -> None:
+        press.context.say(f"pressed by {press.person.display_name}, form known: {bool(press.form)}")
+
+    monkeypatch.setattr(router, "BUTTONS", {**BUTTONS, "ping": pressed})
+    bot.submit("card-1", {ids.ACTION: "ping"}, room=DM)
+    assert bot.sends() == [in_space("pressed by Alice Doctor, form known: False")]
+
+
+@pytest.mark.parametrize("action", [None, "no-such-button", ["create_meeting"]])
+def test_a_submit_naming_no_known_button_gets_the_forms_checks(bot: Bot, action: object) -> None:
+    bot.submit("not-a-form", {ids.ACTION: action} if action else {}, room=DM)
+    assert bot.sends() == [in_space(replies.FORM_GONE)]
+    assert bot.meetings.requests == []
+
+
+def help_facts(card: Any) -> list[dict[str, str]]:
+    """The facts of a help card (its one FactSet)."""
+    [fact_set] = [item for item in card["body"] if item["type"] == "FactSet"]
+    return list(fact_set["facts"])
 
 # 7. Transient failures and the last attempt -----------------------------------------------------
 

@@ -17,12 +17,6 @@ from cards import inputs as ids
 from cards.inputs import CatalogDevice
 
 PROBLEMS_BUDGET = 4000  # bytes of a "please fix" reply; Webex refuses messages over 7439
-COMMANDS = (
-    ("meet <subject>", "links at once, e.g. meet Patient follow-up guests=2 valid=4h"),
-    ("new", "the meeting form, with every option"),
-    ("devices", "the video devices I can dial in"),
-    ("help", "this help"),
-)
 
 WELCOME = ("Hello! I make Webex Instant Connect meeting links for people outside your "
            "organisation.")
@@ -41,9 +35,9 @@ FIX_COMMAND = "Please fix these and send the command again:"
 NOT_CREATED = "The meeting could not be created:"
 
 
-def help_text(intro: str) -> str:
-    """The command list under ``intro`` (the markdown beside the help card)."""
-    return "\n".join([intro, *(f"- **{command}**: {what}" for command, what in COMMANDS)])
+def help_text(intro: str, commands: Sequence[tuple[str, str]]) -> str:
+    """The commands as (usage, what it does) under ``intro``: the markdown beside the help card."""
+    return "\n".join([intro, *(f"- **{usage}**: {what}" for usage, what in commands)])
 
 
 def devices(catalog: Sequence[CatalogDevice]) -> str:

@@ -1,10 +1,11 @@
 """The conversation: what the bot does for each event, with no web framework in sight.
 
-Messages: fetch the text, drop the mention, route the command (help, form, quick ``meet``,
-devices). Card submits: fetch the inputs, check the person and the form, validate, create the
-meeting once per form, post the links and retire the form. Being added to a space: introduce
-itself. This module routes and decides; ``replies`` phrases, ``forms`` keeps the forms, and
-every refusal and failure is told to the person in plain words with a reference.
+Messages: fetch the text, drop the mention, run the command ``COMMANDS`` names (help, form,
+quick ``meet``, devices). Card submits: run what the button's data names in ``BUTTONS`` (the help
+card's form button; the form's create: check the form, validate, create the meeting once per
+form, post the links and retire the form). Being added to a space: introduce itself. This module
+routes and decides; ``replies`` phrases, ``forms`` keeps the forms, and every refusal and failure
+is told to the person in plain words with a reference.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
 from bot.conversation import replies
 from bot.conversation.access import Gatekeeper
 from bot.conversation.channels import GuestChannel
-from bot.conversation.commands import Command, parse, strip_mention
+from bot.conversation.commands import Command, CommandTable, Entry, strip_mention
 from bot.conversation.config import ConversationConfig
 from bot.conversation.context import EventContext, Place
 from bot.conversation.forms import Forms
@@ -33,12 +35,32 @@ from bot.jobs.runner import Attempt
 from bot.jobs.storage import Store
 from bot.upstream.instant_connect import InstantConnectClient, MeetingLinks
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
-from bot.upstream.webex import Person, WebexClient
+from bot.upstream.webex import AttachmentAction, Person, WebexClient
 from cards import inputs as ids
 from cards.form import meeting_form
 from cards.help import help_card
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Said:
+    """A command someone sent: what ``COMMANDS`` hands its handler."""
+
+    command: Command
+    person: Person
+    context: EventContext
+    key: str  # the message id: a retried event creates its meeting once
+
+
+@dataclass(frozen=True)
+class Pressed:
+    """A card button someone pressed: what ``BUTTONS`` hands its handler."""
+
+    action: AttachmentAction
+    person: Person
+    context: EventContext
+    form: Place | None  # where the card lives, when it is a meeting form the bot still knows
 
 
 class Conversation:
@@ -100,33 +122,34 @@ class Conversation:
         if not self._admitted(person, context):
             return
         names = (me.display_name, me.display_name.split(" ")[0])
-        command = parse(strip_mention(message.html, message.text, me.id, names))
+        command = COMMANDS.parse(strip_mention(message.html, message.text, me.id, names))
         log.info("command received", extra={"command": command.name,
                                             "room_id": context.place.room_id})
-        self._guarded(context, lambda: self._run(command, person, context, key=message.id))
+        said = Said(command, person, context, key=message.id)
+        self._guarded(context, lambda: COMMANDS.handler(command.name)(self, said))
 
-    def _run(self, command: Command, person: Person, context: EventContext, *, key: str) -> None:
-        if command.name == "form":
-            self._post_form(person, context)
-        elif command.name == "meet":
-            self._quick_meeting(command, person, context, key)
-        elif command.name == "devices":
-            context.say(replies.devices(self._config.device_catalog))
-        elif command.name == "help":
-            self._post_help(context, replies.HELP)
-        else:
-            self._post_help(context, replies.NOT_UNDERSTOOD)
+    # Commands: one handler each, listed in ``COMMANDS`` below the class
 
-    def _quick_meeting(
-        self, command: Command, person: Person, context: EventContext, key: str
-    ) -> None:
+    def _form_command(self, said: Said) -> None:
+        self._post_form(said.person, said.context)
+
+    def _meet_command(self, said: Said) -> None:
         try:
-            inputs = inputs_from_options(command.subject, command.options,
+            inputs = inputs_from_options(said.command.subject, said.command.options,
                                          self._config.device_catalog)
         except InvalidRequest as error:
-            context.say(replies.problems(error.errors, replies.FIX_OPTIONS))
+            said.context.say(replies.problems(error.errors, replies.FIX_OPTIONS))
             return
-        self._create(inputs, person, context, key=key, form_id=None)
+        self._create(inputs, said.person, said.context, key=said.key, form_id=None)
+
+    def _devices_command(self, said: Said) -> None:
+        said.context.say(replies.devices(self._config.device_catalog))
+
+    def _help_command(self, said: Said) -> None:
+        self._post_help(said.context, replies.HELP)
+
+    def _not_understood(self, said: Said) -> None:
+        self._post_help(said.context, replies.NOT_UNDERSTOOD)
 
     # Card submits
 
@@ -137,17 +160,25 @@ class Conversation:
         person = self._people.get(action.person_id)
         if not self._admitted(person, context):
             return
-        if action.inputs.get(ids.ACTION) == ids.ACTION_SHOW_FORM:
-            self._guarded(context, lambda: self._post_form(person, context))
-            return
-        if form_place is None:
+        # A forged submit may name no button or an unknown one: the form's checks answer it.
+        handler = BUTTONS.get(str(action.inputs.get(ids.ACTION)), Conversation._create_pressed)
+        handler(self, Pressed(action, person, context, form_place))
+
+    # Buttons: one handler each, listed in ``BUTTONS`` below the class
+
+    def _show_form_pressed(self, pressed: Pressed) -> None:
+        self._guarded(pressed.context, lambda: self._post_form(pressed.person, pressed.context))
+
+    def _create_pressed(self, pressed: Pressed) -> None:
+        action, context = pressed.action, pressed.context
+        if pressed.form is None:
             context.say(replies.FORM_GONE)
             return
         if self._forms.made_by_another(action.message_id, action.id):
             context.say(replies.ALREADY_CREATED)
             return
         self._guarded(context, lambda: self._create(
-            action.inputs, person, context, key=action.id, form_id=action.message_id))
+            action.inputs, pressed.person, context, key=action.id, form_id=action.message_id))
 
     def _create(
         self,
@@ -255,8 +286,9 @@ class Conversation:
         self._forms.record(context.post(replies.FORM, card), context.place)
 
     def _post_help(self, context: EventContext, intro: str) -> None:
-        card = help_card(bot_name=self._webex.me().display_name, commands=replies.COMMANDS)
-        context.post(replies.help_text(intro), card)
+        commands = COMMANDS.help_lines()
+        card = help_card(bot_name=self._webex.me().display_name, commands=commands)
+        context.post(replies.help_text(intro, commands), card)
 
     def _device_names(self, uris: tuple[str, ...]) -> list[str]:
         names = {device.sip_uri.lower(): device.name for device in self._config.device_catalog}
@@ -273,6 +305,26 @@ class Conversation:
                 raise  # Webex itself is struggling: the worker tries the whole event again soon
             log.warning("upstream failure told to the person", extra=error.log_fields())
             context.say(replies.upstream_failure(error))
+
+
+# What people can type: the help lists the entries in this order, the first word names each.
+COMMANDS: CommandTable[Callable[[Conversation, Said], None]] = CommandTable([
+    Entry(("meet",), "meet <subject>",
+          "links at once, e.g. meet Patient follow-up guests=2 valid=4h",
+          Conversation._meet_command, takes_subject=True),
+    Entry(("form", "new", "meeting"), "new", "the meeting form, with every option",
+          Conversation._form_command),
+    Entry(("devices", "device"), "devices", "the video devices I can dial in",
+          Conversation._devices_command),
+    Entry(("help", "?", "hi", "hello", "start"), "help", "this help",
+          Conversation._help_command),
+], unknown=Conversation._not_understood)
+
+# What the cards' buttons ask for, by their ``Action.Submit`` data (``cards.inputs.ACTION``).
+BUTTONS: Mapping[str, Callable[[Conversation, Pressed], None]] = {
+    ids.ACTION_SHOW_FORM: Conversation._show_form_pressed,
+    ids.ACTION_CREATE: Conversation._create_pressed,
+}
 
 
 def _worth_retrying_later(error: UpstreamError) -> bool:

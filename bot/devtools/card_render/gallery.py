@@ -12,9 +12,9 @@ import json
 import random
 from typing import Any
 
-from bot.conversation import replies
 from bot.conversation.channels import EmailChannel, SmsChannel
 from bot.conversation.link_messages import compose
+from bot.conversation.router import COMMANDS
 from bot.conversation.timewindow import describe_window, zone
 from bot.upstream.instant_connect import Link
 from bot.upstream.instant_connect.config import InstantConnectConfig
@@ -49,7 +49,7 @@ LARGE_CATALOG = tuple(
 def bot_cards() -> list[tuple[str, Card]]:
     """(name, card content) for every kind of card the bot posts, in a stable order."""
     cards: list[tuple[str, Card]] = [
-        ("help", help_card(bot_name=BOT_NAME, commands=replies.COMMANDS)),
+        ("help", help_card(bot_name=BOT_NAME, commands=COMMANDS.help_lines())),
     ]
     for place, group in (("1to1", False), ("space", True)):
         for suffix, catalog in (
