@@ -205,9 +205,11 @@ def error_for_status(
 
 
 @contextlib.contextmanager
-def network_errors(service: str) -> Iterator[None]:
+def network_errors(service: str, *, not_idempotent: bool = False) -> Iterator[None]:
     """Turn ``requests``' connection failures and timeouts into this tree's errors, each with
-    the host and the cause for the log."""
+    the host and the cause for the log. For a request that is ``not_idempotent`` (creating a
+    text message), a connection lost after it was made is a Timeout, not Unreachable: the
+    request may have gone out, so it must not simply be sent again."""
     try:
         yield
     except requests.ConnectTimeout as error:
@@ -216,7 +218,24 @@ def network_errors(service: str) -> Iterator[None]:
     except requests.Timeout as error:
         raise Timeout(service, **network_facts(error)) from None
     except requests.ConnectionError as error:
+        if not_idempotent and not _never_connected(error):
+            raise Timeout(service, detail=f"the connection ended before {service} answered",
+                          **network_facts(error)) from None
         raise Unreachable(service, **network_facts(error)) from None
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether a connection error happened while connecting (refused, no such host)."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, urllib3.exceptions.NewConnectionError):
+            return True
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return True
+        seen = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) \
+            else seen.__cause__ or seen.__context__
+    return False
 
 
 class NetworkFacts(TypedDict):

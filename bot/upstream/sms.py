@@ -19,16 +19,13 @@ and what it means, so no number reaches a log line or a reply in a space.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import requests
-from urllib3.exceptions import NewConnectionError
 
 from bot.errors import (
     MalformedResponse,
@@ -36,11 +33,10 @@ from bot.errors import (
     Timeout,
     Unavailable,
     Unconfirmed,
-    Unreachable,
     UpstreamError,
     error_for_status,
     is_retryable,
-    network_facts,
+    network_errors,
 )
 from bot.limits import UPSTREAM_TIMEOUT
 from bot.secret import Secret
@@ -125,7 +121,7 @@ class TwilioSms:
     def _post(self, to: str, body: str) -> str:
         sender = self._config.from_number
         origin = {"MessagingServiceSid" if sender.startswith("MG") else "From": sender}
-        with _twilio_network_errors():
+        with network_errors(SERVICE, not_idempotent=True):
             response = self._session.post(self._url, data={"To": to, "Body": body, **origin},
                                           auth=self._auth, timeout=self._config.timeout)
         answer = _json(response)
@@ -163,7 +159,7 @@ class TwilioSms:
         """One page of the Messages list; Unconfirmed when Twilio cannot tell."""
         cannot_tell = "Twilio's answer was lost and Twilio could not be asked whether it sent it"
         try:
-            with _twilio_network_errors():
+            with network_errors(SERVICE):
                 response = self._session.get(url, params=params, auth=self._auth,
                                              timeout=self._config.timeout)
         except UpstreamError:
@@ -215,35 +211,3 @@ def _error(response: requests.Response, answer: object) -> UpstreamError:
                         "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
     return error_for_status(SERVICE, response.status_code, detail=detail,
                             retry_after=parse_retry_after(response.headers.get("Retry-After")))
-
-
-@contextlib.contextmanager
-def _twilio_network_errors() -> Iterator[None]:
-    """``requests``' failures as this tree's errors: a connection never made is Unreachable
-    (nothing was sent); one lost after the request went out is a Timeout (it may have been)."""
-    try:
-        yield
-    except requests.ConnectTimeout as error:
-        raise Unreachable(SERVICE, detail="connection timed out", **network_facts(error)) \
-            from None
-    except requests.Timeout as error:
-        raise Timeout(SERVICE, **network_facts(error)) from None
-    except requests.ConnectionError as error:
-        if _never_connected(error):
-            raise Unreachable(SERVICE, **network_facts(error)) from None
-        raise Timeout(SERVICE, detail="the connection ended before Twilio answered",
-                      **network_facts(error)) from None
-
-
-def _never_connected(error: BaseException) -> bool:
-    """Whether a connection error happened while connecting (refused, no such host)."""
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, NewConnectionError):
-            return True
-        reason = getattr(seen, "reason", None)
-        if isinstance(reason, NewConnectionError):
-            return True
-        seen = seen.args[0] if seen.args and isinstance(seen.args[0], BaseException) \
-            else seen.__cause__ or seen.__context__
-    return False
