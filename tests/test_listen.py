@@ -27,7 +27,7 @@ import pytest
 from bot.devtools.sandbox import Sandbox
 from bot.jobs.storage import StoreUnavailable
 from bot.jobs.storage.sqlite import SqliteStore
-from bot.listen.listener import DEVICE_KEY, LEASE_KEY, release_lease_of
+from bot.listen.listener import DEVICE, LEASE, release_lease_of
 from bot.service import BotService
 from bot.settings import Settings
 from cards import inputs as ids
@@ -158,7 +158,7 @@ def test_a_forgotten_device_is_registered_again_once(listening, sandbox, alice, 
     assert len(sandbox.devices) == 2
     sandbox.post_message(alice, dm, "help")
     listening.wait_for_bot_messages(dm, 1)
-    assert listening.service.store.get(DEVICE_KEY) is not None
+    assert listening.service.store.get(DEVICE.key()) is not None
 
 
 def test_a_remembered_device_webex_forgot_answers_404_and_is_replaced(sandbox, tmp_path):
@@ -292,16 +292,16 @@ def test_a_dead_worker_processs_websocket_lease_is_freed_for_the_next_listener(
     settings = listening_settings(sandbox, tmp_path, listen=quick_listen(sandbox))
     successor = BotService(settings, role="worker", worker_owner="host:next")
     store = successor.store
-    store.set(LEASE_KEY, "listener-host:dead", 60)
+    store.set(LEASE.key(), "listener-host:dead", 60)
     release_lease_of(store, "host:someone-alive")
-    assert store.get(LEASE_KEY) == "listener-host:dead"
+    assert store.get(LEASE.key()) == "listener-host:dead"
     successor.start()
     try:
         listener = successor.listener
         poll_until(lambda: listener.state == "standing by", timeout=10)
         release_lease_of(store, "host:dead")
         assert listener.wait_until_connected(timeout=10), "the freed lease was not taken"
-        assert store.get(LEASE_KEY) == "listener-host:next"
+        assert store.get(LEASE.key()) == "listener-host:next"
         sandbox.post_message(alice, dm, "help")
         RunningBot(sandbox, successor, "").wait_for_bot_messages(dm, 1)
     finally:

@@ -15,7 +15,7 @@ class Sender(Protocol):
     the retries of an event."""
 
     def send(self, **message: Any) -> str:
-        """Post one Webex message (``WebexClient.send``'s keywords); its id."""
+        """Post one Webex message (``Webex.send``'s keywords); its id."""
 
     def once(
         self, deliver: Callable[[], str], *, service: str,

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from bot.upstream.webex import Person, WebexClient
+from bot.upstream.webex import Person, Webex
 
 MAX_ENTRIES = 10_000
 
@@ -16,7 +16,7 @@ class PeopleDirectory:
 
     def __init__(
         self,
-        webex: WebexClient,
+        webex: Webex,
         ttl_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:

@@ -32,15 +32,20 @@ from bot.errors import BotError, InvalidRequest, UpstreamError, is_retryable
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.outbox import Outbox
 from bot.jobs.runner import Attempt
-from bot.jobs.storage import Store
-from bot.upstream.instant_connect import InstantConnectClient, MeetingLinks
+from bot.jobs.storage import Fact, Store
+from bot.upstream.instant_connect import Broker, MeetingLinks
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
-from bot.upstream.webex import AttachmentAction, Person, WebexClient
+from bot.upstream.webex import AttachmentAction, Person, Webex
 from cards import inputs as ids
 from cards.form import meeting_form
 from cards.help import help_card
 
 log = logging.getLogger(__name__)
+
+# The store keys of the rate limit, both living for the MEETINGS_WINDOW setting: each person's
+# requests, and each request's verdict (so a retried event is not counted twice).
+RATE = Fact("rate", None)
+RATE_VERDICT = Fact("rate-verdict", None)
 
 
 @dataclass(frozen=True)
@@ -69,8 +74,8 @@ class Conversation:
     def __init__(
         self,
         config: ConversationConfig,
-        webex: WebexClient,
-        meetings: InstantConnectClient,
+        webex: Webex,
+        meetings: Broker,
         store: Store,
         *,
         channels: Sequence[GuestChannel] = (),
@@ -267,11 +272,11 @@ class Conversation:
         """Count the request ``key`` once: a retried event keeps its first try's verdict, so a
         meeting made on a try whose replies then failed is not refused on the retry."""
         window = self._config.meetings_window
-        verdict = self._store.get(f"rate-verdict:{key}")
+        verdict = self._store.get(RATE_VERDICT.key(key))
         if verdict is None:
-            count = self._store.hit(f"rate:{person.id}", window.total_seconds())
+            count = self._store.hit(RATE.key(person.id), window.total_seconds())
             verdict = "within" if count <= self._config.meetings_per_person else "over"
-            self._store.set(f"rate-verdict:{key}", verdict, window.total_seconds())
+            self._store.set(RATE_VERDICT.key(key), verdict, window.total_seconds())
         if verdict == "within":
             return True
         context.say(replies.rate_limited(self._config.meetings_per_person, window))

@@ -36,10 +36,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.errors import Unconfirmed, UpstreamError, is_retryable
-from bot.jobs.storage import Store, patiently
-from bot.upstream.webex import WebexClient
+from bot.jobs.storage import Fact, Store, patiently
+from bot.upstream.webex import Webex
 
-RECORD_TTL = timedelta(days=8).total_seconds()  # far beyond the last retry of any event
+# The store keys of the outbox, kept far beyond the last retry of any event: each send of an
+# event by its number (the message id or reference it got), and each message's claiming send.
+SENT = Fact("sent", timedelta(days=8).total_seconds())
+SENT_MESSAGE = Fact("sent-message", SENT.lifetime)
 CLOCK_SKEW = 120.0  # how far Webex's clock may trail ours when comparing creation times
 RECENT_LIMIT = 50  # messages of the space looked at when a send is in doubt
 RECORD_PATIENCE = 30.0  # seconds a record of a send already made waits for storage to be back
@@ -49,7 +52,7 @@ STARTED = "started:"  # a delivery outside Webex began at this epoch time; no re
 class Outbox:
     """Hands out the sender of each event; shared by every worker thread."""
 
-    def __init__(self, webex: WebexClient, store: Store) -> None:
+    def __init__(self, webex: Webex, store: Store) -> None:
         self._webex = webex
         self._store = store
 
@@ -68,7 +71,7 @@ class EventSender:
     """
 
     def __init__(
-        self, webex: WebexClient, store: Store, event_id: str, *, retry: bool, since: float,
+        self, webex: Webex, store: Store, event_id: str, *, retry: bool, since: float,
         last_attempt: bool = False,
     ) -> None:
         self._webex = webex
@@ -113,7 +116,7 @@ class EventSender:
         return reference
 
     def send(self, **message: Any) -> str:
-        """Post a message (see ``WebexClient.send``) unless an earlier try already posted it."""
+        """Post a message (see ``Webex.send``) unless an earlier try already posted it."""
         key = self._next_key()
         message_id = self._store.get(key)
         if message_id is not None:
@@ -122,19 +125,19 @@ class EventSender:
             message_id = self._find_unrecorded(key, message)
         if message_id is None:
             message_id = self._webex.send(**message)
-            self._remember(_claim_key(message_id), key, only_if_absent=True)
+            self._remember(SENT_MESSAGE.key(message_id), key, only_if_absent=True)
         self._remember(key, message_id, only_if_absent=False)
         return message_id
 
     def _next_key(self) -> str:
         """The record key of the next send, numbered in the order this try makes them."""
         self._sent += 1
-        return f"sent:{self._event_id}:{self._sent}"
+        return SENT.key(self._event_id, str(self._sent))
 
     def _remember(self, key: str, value: str, *, only_if_absent: bool) -> None:
         """Record a send that happened, waiting out a short outage rather than forgetting it."""
         write = self._store.put_if_absent if only_if_absent else self._store.set
-        patiently(lambda: write(key, value, RECORD_TTL), RECORD_PATIENCE)
+        patiently(lambda: write(key, value, SENT.lifetime), RECORD_PATIENCE)
 
     def _find_unrecorded(self, key: str, message: dict[str, Any]) -> str | None:
         """The id of this send's message if Webex has it though it was never recorded."""
@@ -160,14 +163,11 @@ class EventSender:
                     or _first_line(item.get("markdown")) != first_line
                     or _created(item) < self._since - CLOCK_SKEW):
                 continue
-            owner = self._store.put_if_absent(_claim_key(item["id"]), key, RECORD_TTL)
+            owner = self._store.put_if_absent(SENT_MESSAGE.key(item["id"]), key,
+                                             SENT_MESSAGE.lifetime)
             if owner is None or owner == key:
                 return str(item["id"])
         return None
-
-
-def _claim_key(message_id: str) -> str:
-    return f"sent-message:{message_id}"
 
 
 def _first_line(markdown: object) -> str:

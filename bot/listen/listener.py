@@ -44,7 +44,7 @@ from websockets.sync.client import connect
 
 from bot.errors import NotAuthorized, UpstreamError
 from bot.jobs.acceptance import Acceptance, Outcome
-from bot.jobs.storage import Store, StoreUnavailable
+from bot.jobs.storage import Fact, Store, StoreUnavailable
 from bot.listen.activity import Frame
 from bot.listen.catch_up import CatchUpLimits, catch_up
 from bot.listen.clusters import Clusters
@@ -57,9 +57,11 @@ from bot.upstream.retry import RetryPolicy
 from bot.upstream.webex import WebexClient
 
 log = logging.getLogger(__name__)
-DEVICE_KEY = "listen:device"
-LEASE_KEY = "listen:lease"
-HEARD_KEY = "listen:heard-at"
+# The store keys of the websocket: the registered device (kept until Webex forgets it), the
+# one-listener lease (for LISTEN_LEASE_SECONDS) and when a listener last read the socket.
+DEVICE = Fact("listen:device", None)
+LEASE = Fact("listen:lease", None)
+HEARD = Fact("listen:heard-at", None)
 REPLACED = 4000  # another connection for the same device took over
 DEVICE_NOT_FOUND = 4404
 REFUSALS = {
@@ -164,7 +166,7 @@ class Listener:
             try:
                 self._listen(self._device())
             except DeviceGone:
-                self._store.delete(DEVICE_KEY)
+                self._store.delete(DEVICE.key())
                 registrations += 1
                 log.warning("Webex no longer knows the bot's device; registering a new one")
                 if registrations <= REREGISTRATIONS:
@@ -314,7 +316,7 @@ class Listener:
         self._connected.set()
         record.websocket_connected(True)
         now = self._clock()
-        heard = self._store.get(HEARD_KEY)
+        heard = self._store.get(HEARD.key())
         self._heard()
         log.info("listening to Webex over the websocket")
         if heard is None:
@@ -362,23 +364,23 @@ class Listener:
     # the store: device, lease, last heard -------------------------------------------------
 
     def _device(self) -> Device:
-        remembered = self._store.get(DEVICE_KEY)
+        remembered = self._store.get(DEVICE.key())
         if remembered is not None:
             return Device.from_json(remembered)
         device = self._registry.find_or_register()
-        self._store.set(DEVICE_KEY, device.to_json())
+        self._store.set(DEVICE.key(), device.to_json())
         return device
 
     def _hold_lease(self) -> bool:
         """Take or keep the one-listener-per-bot lease; False when another listener holds it."""
         seconds = self._config.lease_seconds
         try:
-            holder = self._store.put_if_absent(LEASE_KEY, self._owner, seconds)
+            holder = self._store.put_if_absent(LEASE.key(), self._owner, seconds)
             if holder is None:
                 return True
             if holder != self._owner:
                 return False
-            self._store.set(LEASE_KEY, self._owner, seconds)
+            self._store.set(LEASE.key(), self._owner, seconds)
             return True
         except StoreUnavailable:
             return self._connected.is_set()  # keep listening through a short outage
@@ -390,7 +392,7 @@ class Listener:
     def _heard(self) -> None:
         # When the store is down the next tick writes it; the catch-up then starts earlier.
         with contextlib.suppress(StoreUnavailable):
-            self._store.set(HEARD_KEY, repr(self._clock()))
+            self._store.set(HEARD.key(), repr(self._clock()))
 
 
 def release_lease_of(store: Store, owner: str) -> None:
@@ -404,14 +406,14 @@ def _lease_holder(owner: str) -> str:
 
 
 def _release_lease(store: Store, holder: str) -> None:
-    if store.get(LEASE_KEY) == holder:
-        store.delete(LEASE_KEY)
+    if store.get(LEASE.key()) == holder:
+        store.delete(LEASE.key())
 
 
 def heard_lately(store: Store, config: ListenConfig, now: float) -> bool:
     """Whether some listener of the bot read its websocket lately: what a process without a
     listener of its own (a web process) reports as the websocket being connected."""
-    heard = store.get(HEARD_KEY)
+    heard = store.get(HEARD.key())
     return heard is not None and now - float(heard) <= config.lease_seconds
 
 

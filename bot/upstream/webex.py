@@ -23,7 +23,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from webexpythonsdk import WebexAPI
 from webexpythonsdk.exceptions import ApiError
@@ -130,6 +130,46 @@ class Webhook:
     event: str
     filter: str | None
     status: str
+
+
+class Webex(Protocol):
+    """What the conversation and its outbox call of Webex: a :class:`WebexClient`, or in tests
+    the one fake of ``tests/support/webex.py``. The listener and the webhook set-up take the
+    client itself: they are tried against the sandbox, which speaks HTTP."""
+
+    def me(self) -> Person:
+        """The bot itself."""
+
+    def person(self, person_id: str) -> Person:
+        """Someone's profile."""
+
+    def message(self, message_id: str) -> Message:
+        """The message an event announced."""
+
+    def attachment_action(self, action_id: str) -> AttachmentAction:
+        """The card submit an event announced."""
+
+    def membership(self, room_id: str, person_id: str) -> dict[str, Any] | None:
+        """Someone's membership of a space, or None."""
+
+    def send(
+        self, *, markdown: str, room_id: str | None = None, to_person_id: str | None = None,
+        parent_id: str | None = None, card: dict[str, Any] | None = None,
+    ) -> str:
+        """Post a message; its id."""
+
+    def recent_messages(
+        self, room_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest messages of a space or thread, newest first."""
+
+    def direct_messages(
+        self, person_id: str, parent_id: str | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """The newest messages of the bot's 1:1 space with a person, newest first."""
+
+    def delete_message(self, message_id: str) -> None:
+        """Remove a message."""
 
 
 class WebexClient:

@@ -43,6 +43,7 @@ from bot.jobs.storage.contract import (
     sqlite_path_from_url,
     url_scheme,
 )
+from bot.jobs.storage.facts import Fact
 
 
 def open_store(
@@ -79,6 +80,7 @@ __all__ = [
     "AbandonedJob",
     "BacklogFull",
     "Clock",
+    "Fact",
     "Job",
     "Persistence",
     "Store",

@@ -81,7 +81,8 @@ class Store(Protocol):
     - worker heartbeats, and the release of a dead process's claims;
     - facts and counters with lifetimes (`put_if_absent`, `get`, `set`, `delete`, `hit`): what
       the conversation remembers (its forms, rate limits, each message already sent) and which
-      process holds the websocket, not only what webhooks need;
+      process holds the websocket, not only what webhooks need; each kind of fact is declared
+      once, with its lifetime, by the module that owns it (`bot.jobs.storage.facts.Fact`);
     - the format version it was written in (`STORE_VERSION`), which every engine checks on
       opening.
     """

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 import requests
 
@@ -33,6 +34,14 @@ from bot.upstream.retry import parse_retry_after
 log = logging.getLogger(__name__)
 
 PATH = "/api/v2/joseencrypt"
+
+
+class Broker(Protocol):
+    """What the conversation asks of Instant Connect: an :class:`InstantConnectClient`, or in
+    tests the fake of ``tests/support/broker.py``."""
+
+    def create_links(self, request: MeetingRequest) -> MeetingLinks:
+        """The links of one meeting, for a request checked first."""
 
 
 class InstantConnectClient:
