@@ -10,8 +10,6 @@ and then raises `Killed`.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,99 +18,12 @@ from bot.errors import NotAuthorized, Rejected, Unavailable, Unconfirmed, Upstre
 from bot.jobs import outbox as outbox_module
 from bot.jobs.outbox import CLOCK_SKEW, Outbox
 from bot.jobs.storage import Store, StoreUnavailable
+from tests.support.guests import Killed
+from tests.support.webex import BOT, FakeWebex, direct_space
 
-BOT_ID = "bot-person-id"
+BOT_ID = BOT.id
 SOMEONE_ELSE = "someone-else-id"
 ROOM = "room-1to1"
-
-
-class Killed(BaseException):
-    """The worker process dying mid-send: nothing after it in the try runs."""
-
-
-def webex_time(epoch: float) -> str:
-    """A creation time as Webex writes it: ISO 8601, milliseconds, UTC with a Z."""
-    stamp = datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
-    return stamp.replace("+00:00", "Z")
-
-
-class FakeWebex:
-    """What the outbox uses of `WebexClient`, keeping every message it was asked to create."""
-
-    def __init__(self) -> None:
-        self.sends: list[dict[str, Any]] = []  # every call of send, in order
-        self.lookups: list[tuple[str, str | None, int]] = []  # every call of recent_messages
-        self.direct_lookups: list[tuple[str, str | None, int]] = []  # ... of direct_messages
-        self.messages: list[dict[str, Any]] = []  # what the spaces hold, oldest first
-        self.lookup_error: UpstreamError | None = None
-        self.die_after_creating = False
-        self._next = 0
-
-    def send(self, **message: Any) -> str:
-        self.sends.append(message)
-        item = self.add(
-            markdown=message["markdown"],
-            room_id=message.get("room_id") or direct_space(message["to_person_id"]),
-            parent_id=message.get("parent_id"),
-        )
-        if self.die_after_creating:
-            raise Killed  # Webex has the message; the worker never learns its id
-        return str(item["id"])
-
-    def add(
-        self,
-        *,
-        markdown: str,
-        room_id: str | None = ROOM,
-        parent_id: str | None = None,
-        person_id: str = BOT_ID,
-        created: float | None = None,
-    ) -> dict[str, Any]:
-        """Put a message in a space as Webex would hold it (no call of `send` is counted)."""
-        self._next += 1
-        item: dict[str, Any] = {
-            "id": f"msg-{self._next}",
-            "roomId": room_id,
-            "personId": person_id,
-            "markdown": markdown,
-            "created": webex_time(time.time() if created is None else created),
-        }
-        if parent_id is not None:
-            item["parentId"] = parent_id
-        self.messages.append(item)
-        return item
-
-    def recent_messages(
-        self, room_id: str, parent_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """The space's messages, newest first. Replies of every thread are listed whatever
-        thread is asked for, so that it is the outbox's own checks that must leave out what is
-        not its message (which thread it asks for is checked on its own)."""
-        self.lookups.append((room_id, parent_id, limit))
-        if self.lookup_error is not None:
-            raise self.lookup_error
-        return self._newest(room_id, limit)
-
-    def direct_messages(
-        self, person_id: str, parent_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        """The 1:1 space's messages with a person, newest first (every thread, as above)."""
-        self.direct_lookups.append((person_id, parent_id, limit))
-        if self.lookup_error is not None:
-            raise self.lookup_error
-        return self._newest(direct_space(person_id), limit)
-
-    def _newest(self, room_id: str, limit: int) -> list[dict[str, Any]]:
-        found = [item for item in self.messages if item["roomId"] == room_id]
-        return list(reversed(found))[:limit]
-
-    def me(self) -> SimpleNamespace:
-        return SimpleNamespace(id=BOT_ID)
-
-
-def direct_space(person_id: str) -> str:
-    """The fake's id of the bot's 1:1 space with a person."""
-    return f"direct-with-{person_id}"
 
 
 @pytest.fixture
@@ -121,7 +32,7 @@ def webex() -> FakeWebex:
 
 
 def outbox(webex: FakeWebex, store: Store) -> Outbox:
-    return Outbox(webex, store)  # type: ignore[arg-type]  # the fake has what the outbox uses
+    return Outbox(webex, store)
 
 
 def killed_try(
@@ -300,7 +211,7 @@ def test_a_message_created_within_the_clock_skew_is_still_found(
 ) -> None:
     """Webex's clock may trail ours: a message dated a little before acceptance is taken."""
     since = time.time()
-    item = webex.add(markdown="Links\nhost: x", created=since - CLOCK_SKEW + 5)
+    item = webex.add(markdown="Links\nhost: x", room_id=ROOM, created=since - CLOCK_SKEW + 5)
     found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(
         room_id=ROOM, markdown="Links\nhost: x"
     )
@@ -311,7 +222,7 @@ def test_a_message_created_within_the_clock_skew_is_still_found(
 def test_the_first_line_is_what_must_match(webex: FakeWebex, store: Store) -> None:
     """The rest of a message may differ (a card's fallback, a link rendered anew)."""
     since = time.time()
-    item = webex.add(markdown="Links for Follow-up\nhost: https://old")
+    item = webex.add(markdown="Links for Follow-up\nhost: https://old", room_id=ROOM)
     found = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(
         room_id=ROOM, markdown="Links for Follow-up\nhost: https://new"
     )
@@ -338,6 +249,7 @@ def test_a_message_that_is_not_this_send_s_is_not_taken(
     send_parent = decoy.get("send_parent_id", "msg-parent")
     item = webex.add(
         markdown=decoy.get("markdown", "Links for Follow-up\nhost: x"),
+        room_id=ROOM,
         parent_id=decoy.get("parent_id", send_parent),
         person_id=decoy.get("person_id", BOT_ID),
         created=since + decoy.get("created_offset", 0.0),
@@ -460,7 +372,7 @@ def test_a_lookup_in_a_1to1_space_webex_could_not_answer_leaves_the_event_for_la
     since = time.time()
     box = outbox(webex, store)
     killed_try(webex, store, "evt-1", since, PRIVATE)
-    webex.lookup_error = Unavailable("Webex", status=503)
+    webex.fail(Unavailable("Webex", status=503), "recent_messages", "direct_messages")
 
     with pytest.raises(Unavailable):
         box.for_event("evt-1", retry=True, since=since).send(**PRIVATE)
@@ -473,7 +385,7 @@ def test_a_lookup_in_a_1to1_space_webex_could_not_answer_leaves_the_event_for_la
 def test_a_person_without_a_1to1_space_gets_the_message(webex: FakeWebex, store: Store) -> None:
     """A 404 for the 1:1 space: there is none, so nothing was posted to it."""
     since = time.time()
-    webex.lookup_error = Rejected("Webex", status=404)
+    webex.fail(Rejected("Webex", status=404), "recent_messages", "direct_messages")
 
     sent = outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**PRIVATE)
 
@@ -495,7 +407,7 @@ def test_a_space_the_bot_may_not_list_gets_the_message_again(
     box = outbox(webex, store)
     done = {"room_id": "room-group", "markdown": "Done"}
     killed_try(webex, store, "evt-1", since, done)
-    webex.lookup_error = error
+    webex.fail(error, "recent_messages", "direct_messages")
 
     again = box.for_event("evt-1", retry=True, since=since).send(**done)
 
@@ -515,7 +427,7 @@ def test_a_lookup_webex_could_not_answer_leaves_the_event_for_later_until_its_la
     box = outbox(webex, store)
     done = {"room_id": "room-1", "markdown": "Done"}
     killed_try(webex, store, "evt-1", since, done)
-    webex.lookup_error = Unavailable("Webex", status=503)
+    webex.fail(Unavailable("Webex", status=503), "recent_messages", "direct_messages")
 
     with pytest.raises(Unavailable):
         box.for_event("evt-1", retry=True, since=since).send(**done)
@@ -545,7 +457,7 @@ def test_a_record_that_fails_briefly_is_written_once_storage_is_back(
     assert sent == webex.messages[0]["id"]
     assert len(webex.sends) == 1
     # ... and waited out: a retry, in a space it may not look in, knows the send was made.
-    webex.lookup_error = Rejected("Webex", status=403)
+    webex.fail(Rejected("Webex", status=403), "recent_messages", "direct_messages")
     assert outbox(webex, store).for_event("evt-1", retry=True, since=since).send(**done) == sent
     assert len(webex.sends) == 1
     assert webex.lookups == []
@@ -604,8 +516,7 @@ class FakeService:
 def deliver_once(store: Store, service: FakeService, *, retry: bool, listed: bool,
                  event_id: str = "evt-1") -> str:
     """One try at an event whose one send is a delivery outside Webex."""
-    sender = Outbox(FakeWebex(), store).for_event(  # type: ignore[arg-type]
-        event_id, retry=retry, since=time.time())
+    sender = Outbox(FakeWebex(), store).for_event(event_id, retry=retry, since=time.time())
     return sender.once(service.deliver, service="Twilio",
                        find=service.find if listed else None)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -33,28 +33,24 @@ from bot.conversation.router import (
     Pressed,
     Said,
 )
-from bot.errors import BotError, FieldError, Rejected, Unavailable, UpstreamError
+from bot.errors import FieldError, Rejected, Unavailable
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Job, Store
 from bot.limits import LINK_COUNT_RANGE
 from bot.upstream.instant_connect import (
-    InstantConnectClient,
-    Link,
-    MeetingLinks,
-    MeetingRequest,
     unique_sub,
 )
-from bot.upstream.webex import AttachmentAction, Message, Person, WebexClient
+from bot.upstream.webex import AttachmentAction, Message, Person
 from cards import inputs as ids
 from cards.form import ContactWay, meeting_form
 from cards.help import help_card
 from cards.inputs import CatalogDevice
+from tests.support.broker import FakeBroker
 from tests.support.guests import FakeMail, FakeSms, Killed, channels
+from tests.support.webex import BOT, ORG, FakeWebex
 
 NOW = 1_800_000_000.0  # 2027-01-15: the conversation's clock, fixed
-ORG = "org-clinic"
-BOT = Person("bot-id", ("router@webex.bot",), "Router Bot", ORG, type="bot")
 ALICE = Person("alice-id", ("alice@clinic.example.com",), "Alice Doctor", ORG,
                timezone="America/New_York")
 STRANGER = Person("mallory-id", ("mallory@elsewhere.example.com",), "Mallory", "org-elsewhere")
@@ -70,106 +66,19 @@ MENTION = (f'<spark-mention data-object-type="person" data-object-id="{BOT.id}">
            f"{BOT.display_name}</spark-mention>")
 
 
-# Fakes ------------------------------------------------------------------------------------------
-
-
-class FakeWebex:
-    """What the conversation (with its outbox, forms and people) calls of ``WebexClient``."""
-
-    def __init__(self) -> None:
-        self.messages: dict[str, Message] = {}
-        self.actions: dict[str, AttachmentAction] = {}
-        self.people: dict[str, Person] = {p.id: p for p in (BOT, ALICE, STRANGER, OTHER_BOT)}
-        self.sent: list[dict[str, Any]] = []  # every send's keywords, plus the id it got
-        self.deleted: list[str] = []
-        self.fetched: list[tuple[str, str]] = []  # (method, id) of every message/submit/person
-        self.failures: dict[str, UpstreamError] = {}  # method name -> error it raises
-        self._ids = itertools.count(1)
-
-    def _maybe_fail(self, method: str) -> None:
-        if method in self.failures:
-            raise self.failures[method]
-
-    def me(self) -> Person:
-        self._maybe_fail("me")
-        return BOT
-
-    def person(self, person_id: str) -> Person:
-        self.fetched.append(("person", person_id))
-        self._maybe_fail("person")
-        if person_id not in self.people:
-            raise Rejected("Webex", status=404)
-        return self.people[person_id]
-
-    def message(self, message_id: str) -> Message:
-        self.fetched.append(("message", message_id))
-        self._maybe_fail("message")
-        if message_id not in self.messages:
-            raise Rejected("Webex", status=404)
-        return self.messages[message_id]
-
-    def attachment_action(self, action_id: str) -> AttachmentAction:
-        self.fetched.append(("attachment_action", action_id))
-        self._maybe_fail("attachment_action")
-        if action_id not in self.actions:
-            raise Rejected("Webex", status=404)
-        return self.actions[action_id]
-
-    def send(self, **message: Any) -> str:
-        self._maybe_fail("send")
-        message_id = f"sent-{next(self._ids)}"
-        self.sent.append({**message, "id": message_id})
-        return message_id
-
-    def recent_messages(
-        self, room_id: str, parent_id: str | None, limit: int
-    ) -> list[dict[str, Any]]:
-        return []  # a retry finds nothing unrecorded, so it posts
-
-    def delete_message(self, message_id: str) -> None:
-        self._maybe_fail("delete_message")
-        self.deleted.append(message_id)
-
-
-class FakeMeetings:
-    """The broker: records each request and answers with links made from it (or an error)."""
-
-    def __init__(self) -> None:
-        self.requests: list[MeetingRequest] = []
-        self.error: BotError | None = None
-
-    def create_links(self, request: MeetingRequest) -> MeetingLinks:
-        self.requests.append(request)
-        if self.error is not None:
-            raise self.error
-        request.check(NOW)  # as the real client does before sending
-
-        def links(role: str, count: int) -> tuple[Link, ...]:
-            return tuple(
-                Link(role, number, f"https://ic.example.test/{role}/{request.sub}/{number}",
-                     f"https://ic.example.test/s/{role[0]}{number}"
-                     if request.provide_short_urls else None)
-                for number in range(1, count + 1))
-
-        nbf, exp = request.window(NOW)
-        return MeetingLinks(sub=request.sub, nbf=nbf, exp=exp,
-                            hosts=links("host", request.hosts),
-                            guests=links("guest", request.guests))
-
-
 class Bot:
     """A conversation wired to the fakes and a real store, and ways to feed it events."""
 
     def __init__(self, store: Store, **config: Any) -> None:
         self.store = store
-        self.webex = FakeWebex()
-        self.meetings = FakeMeetings()
+        self.webex = FakeWebex(ALICE, STRANGER, OTHER_BOT)
+        self.meetings = FakeBroker(NOW)
         self.mail = FakeMail()
         self.sms = FakeSms()
         self.conversation = Conversation(
             ConversationConfig(device_catalog=CATALOG, phone_region="FR", **config),
-            cast(WebexClient, self.webex),
-            cast(InstantConnectClient, self.meetings),
+            self.webex,
+            self.meetings,
             store,
             channels=channels(self.mail, self.sms),
             clock=lambda: NOW,
@@ -207,7 +116,7 @@ class Bot:
         plain = f"{BOT.display_name} {text}" if mention else text
         message = Message(message_id, room, "direct" if room == DM else "group", person.id,
                           person.email, text=plain, html=html, parent_id=parent_id)
-        self.webex.messages[message_id] = message
+        self.webex.written[message_id] = message
         return message
 
     def submit(
@@ -233,7 +142,8 @@ class Bot:
         return [{k: v for k, v in sent.items() if k != "id"} for sent in self.webex.sent]
 
     def clear(self) -> None:
-        self.webex.sent.clear()
+        self.webex.sends.clear()
+        self.webex.messages.clear()
         self.webex.fetched.clear()
         self.webex.deleted.clear()
         self.meetings.requests.clear()
@@ -416,7 +326,7 @@ def test_new_posts_the_form_and_records_where_it_lives(bot: Bot, store: Store) -
     card = meeting_form(CATALOG, group_space=True, timezone_name="America/New_York",
                         channels=[EmailChannel.way, SmsChannel.way])
     assert bot.sends() == [in_space(replies.FORM, card, room=CLINIC, parent_id=THREAD)]
-    forms = Forms(store, cast(WebexClient, bot.webex))
+    forms = Forms(store, bot.webex)
     assert forms.place(form_id, CLINIC) == Place(CLINIC, True, THREAD)
     assert forms.place(form_id, DM) is None  # a form belongs to its own space only
 
@@ -512,7 +422,7 @@ def test_the_help_cards_button_posts_a_form_in_that_space(bot: Bot, store: Store
     assert form["room_id"] == DM and form["markdown"] == replies.FORM
     assert ids.ACTION_CREATE in str(form["card"])
     assert bot.meetings.requests == []
-    forms = Forms(store, cast(WebexClient, bot.webex))
+    forms = Forms(store, bot.webex)
     assert forms.place(str(bot.webex.sent[0]["id"]), DM) is not None
 
 
@@ -744,8 +654,8 @@ def test_a_worker_killed_right_after_a_guest_delivery_never_sends_it_twice(bot: 
 def test_contacts_without_the_channel_are_refused_before_any_meeting(store: Store) -> None:
     bot = Bot(store)
     bot.conversation = Conversation(
-        ConversationConfig(device_catalog=CATALOG), cast(WebexClient, bot.webex),
-        cast(InstantConnectClient, bot.meetings), store, channels=channels(None, None),
+        ConversationConfig(device_catalog=CATALOG), bot.webex,
+        bot.meetings, store, channels=channels(None, None),
         clock=lambda: NOW)
     bot.say("meet Consultation to=zoe@example.org")
     assert bot.meetings.requests == [] and bot.mail.sent == []
@@ -787,7 +697,7 @@ def test_a_third_channel_is_one_class_in_the_list_the_bot_is_built_with(store: S
     portal = Portal()
     bot.conversation = Conversation(
         ConversationConfig(device_catalog=CATALOG, phone_region="FR"),
-        cast(WebexClient, bot.webex), cast(InstantConnectClient, bot.meetings), store,
+        bot.webex, bot.meetings, store,
         channels=[portal, *channels(bot.mail, bot.sms)], clock=lambda: NOW)
     bot.open_form()
     card = bot.sends()[-1]["card"]

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -262,9 +263,9 @@ class Fleet:
         accepted = self.deliver_all([ask for _, ask in asks])
         assert all(200 <= made[-1].status < 300 for made in accepted), "a form was not accepted"
 
-        def posted() -> list[str] | None:
+        def posted() -> list[str]:
             found = [self.bot_messages(ask.room_id) for _, ask in asks]
-            return [mine[0]["id"] for mine in found] if all(found) else None
+            return [mine[0]["id"] for mine in found] if all(found) else []
 
         form_ids = self.sandbox.wait_for(posted, timeout)
         self.wait_idle(timeout)  # the form is recorded just after Webex shows it
@@ -354,14 +355,16 @@ class Killer(threading.Thread):
         """Requests received plus webhooks delivered by the sandbox so far."""
         return len(self._crew.sandbox.requests) + len(self._crew.sandbox.deliveries)
 
+    def _busy_or_halted(self, mark: int) -> bool:
+        return self._halt.is_set() or self._activity() >= mark
+
     def run(self) -> None:
         """Kill until told to stop or the budget is spent; only when every worker is up."""
         mark = self._activity()
         while len(self.killed) < self._max_kills and not self._halt.is_set():
             mark += self._rng.randint(*self._every)
             try:
-                self._crew.sandbox.wait_for(
-                    lambda mark=mark: self._halt.is_set() or self._activity() >= mark, timeout=1.0)
+                self._crew.sandbox.wait_for(partial(self._busy_or_halted, mark), timeout=1.0)
             except TimeoutError:
                 continue  # the bot is quiet: keep waiting for it to get busy again
             pids = self._crew.pids_by_role()
@@ -450,7 +453,8 @@ class Ledger:
 
 def broker_subs(calls: list[Recorded]) -> list[str]:
     """The ``jwt.sub`` of every broker call recorded."""
-    return [str(((call.json or {}).get("jwt") or {}).get("sub", "")) for call in calls]
+    bodies = [call.json if isinstance(call.json, dict) else {} for call in calls]
+    return [str((body.get("jwt") or {}).get("sub", "")) for body in bodies]
 
 
 def count_outcomes(crew: Fleet, events: list[Planned]) -> Ledger:
