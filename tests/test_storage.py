@@ -558,6 +558,8 @@ def test_sqlite_prunes_old_rows_occasionally(tmp_path: Path, clock: FakeClock) -
     store.complete("old", "w")
     store.set("fact", "v", ttl_seconds=5)
     store.hit("person", 5)
+    store.put_record("meetings", "gone", "v", at=START, tags=["a", "b"], expires_at=START + 5)
+    store.put_record("meetings", "kept", "v", at=START, tags=["a"], expires_at=START + 500)
     clock.advance(100)
     store.accept("live", "messages", "{}")
     assert store.claim("w", 10) is not None  # claiming is what prunes
@@ -567,6 +569,7 @@ def test_sqlite_prunes_old_rows_occasionally(tmp_path: Path, clock: FakeClock) -
             return raw.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
     assert (rows("jobs"), rows("facts"), rows("hits")) == (1, 0, 0)
+    assert (rows("records"), rows("record_tags")) == (1, 1)
     store.accept("recent", "messages", "{}")
     assert store.claim("w", 10) is not None
     store.complete("recent", "w")
@@ -682,6 +685,191 @@ def test_ttl_must_be_positive(store: Store) -> None:
     with pytest.raises(ValueError, match="ttl_seconds"):
         store.put_if_absent("k", "v", ttl_seconds=-1)
     assert store.get("k") is None
+
+
+# --- records -----------------------------------------------------------------------------------
+
+
+def test_a_record_is_written_read_replaced_and_kept_per_collection(store: Store) -> None:
+    store.put_record("meetings", "m-1", "first", at=START)
+    assert store.record("meetings", "m-1") == "first"
+    store.put_record("meetings", "m-1", "second", at=START + 1)
+    assert store.record("meetings", "m-1") == "second"
+    assert store.record("audit", "m-1") is None
+    assert store.record("meetings", "m-2") is None
+    store.put_record("audit", "m-1", "another kind", at=START)
+    assert (store.record("meetings", "m-1"), store.record("audit", "m-1")) == (
+        "second", "another kind")
+    assert store.get("m-1") is None  # records are not facts
+
+
+def test_records_list_under_each_tag_newest_first(store: Store) -> None:
+    store.put_record("meetings", "old", "v-old", at=START, tags=["person:A", "space:S"])
+    store.put_record("meetings", "new", "v-new", at=START + 20, tags=["person:A"])
+    store.put_record("meetings", "mid", "v-mid", at=START + 10, tags=["space:S", "person:A"])
+    store.put_record("meetings", "mid-b", "v-mid-b", at=START + 10, tags=["person:A"])
+    store.put_record("meetings", "untagged", "v", at=START + 30)
+    store.put_record("other", "elsewhere", "v", at=START + 40, tags=["person:A"])
+
+    assert store.records("meetings", "person:A") == [
+        ("new", "v-new"), ("mid-b", "v-mid-b"), ("mid", "v-mid"), ("old", "v-old")]
+    assert store.records("meetings", "space:S") == [("mid", "v-mid"), ("old", "v-old")]
+    assert store.records("meetings", "person:B") == []
+    assert store.records("other", "person:A") == [("elsewhere", "v")]
+
+
+def test_records_are_windowed_by_since_and_until_and_cut_by_limit(store: Store) -> None:
+    for minute in range(6):
+        store.put_record("audit", f"row-{minute}", str(minute), at=START + 60 * minute,
+                         tags=["all"])
+
+    def ids(**window: Any) -> list[str]:
+        return [record_id for record_id, _ in store.records("audit", "all", **window)]
+
+    assert ids() == [f"row-{minute}" for minute in (5, 4, 3, 2, 1, 0)]
+    assert ids(since=START + 120) == ["row-5", "row-4", "row-3", "row-2"]  # since: included
+    assert ids(until=START + 120) == ["row-1", "row-0"]  # until: excluded
+    assert ids(since=START + 60, until=START + 240) == ["row-3", "row-2", "row-1"]
+    assert ids(since=START + 60.5, until=START + 120.5) == ["row-2"]
+    assert ids(limit=2) == ["row-5", "row-4"]
+    assert ids(since=START, until=START + 300, limit=3) == ["row-4", "row-3", "row-2"]
+    assert ids(since=START + 300, until=START + 300) == []
+
+
+def test_replacing_a_record_moves_it_to_its_new_tags_and_time(store: Store) -> None:
+    store.put_record("meetings", "m", "v1", at=START + 10, tags=["a", "b", "a"])
+    store.put_record("meetings", "n", "other", at=START + 5, tags=["b", "c"])
+    assert store.records("meetings", "a") == [("m", "v1")]  # once, though tagged twice
+    store.put_record("meetings", "m", "v2", at=START, tags=["b", "c"])
+
+    assert store.records("meetings", "a") == []
+    assert store.records("meetings", "b") == [("n", "other"), ("m", "v2")]
+    assert store.records("meetings", "c") == [("n", "other"), ("m", "v2")]
+    store.put_record("meetings", "m", "v3", at=START + 1)
+    assert store.records("meetings", "b") == [("n", "other")]
+    assert store.record("meetings", "m") == "v3"
+
+
+def test_records_expire_by_the_store_clock(store: Store, clock: FakeClock) -> None:
+    store.put_record("meetings", "short", "s", at=START + 2, tags=["t"], expires_at=START + 10)
+    store.put_record("meetings", "long", "l", at=START + 1, tags=["t"], expires_at=START + 100)
+    store.put_record("meetings", "kept", "k", at=START, tags=["t"])
+    clock.advance(9.9)
+    assert store.records("meetings", "t", limit=2) == [("short", "s"), ("long", "l")]
+    clock.advance(0.1)
+    assert store.record("meetings", "short") is None
+    assert store.records("meetings", "t", limit=2) == [("long", "l"), ("kept", "k")]
+    store.put_record("meetings", "long", "l2", at=START + 1, tags=["t"])  # now kept for good
+    clock.advance(RETENTION)
+    assert store.records("meetings", "t") == [("long", "l2"), ("kept", "k")]
+    assert store.record("meetings", "long") == "l2"
+
+    store.put_record("meetings", "past", "p", at=clock.now, tags=["t"], expires_at=clock.now)
+    assert store.record("meetings", "past") is None
+    store.put_record("meetings", "short", "back", at=clock.now, tags=["u"],
+                     expires_at=clock.now + 5)
+    assert store.records("meetings", "t") == [("long", "l2"), ("kept", "k")]
+    assert store.records("meetings", "u") == [("short", "back")]
+
+
+def test_a_deleted_record_is_gone_from_its_tags(store: Store) -> None:
+    store.put_record("meetings", "m", "v", at=START, tags=["a", "b"])
+    store.put_record("meetings", "n", "w", at=START, tags=["a"])
+    store.delete_record("meetings", "m")
+    store.delete_record("meetings", "never-written")
+    assert store.record("meetings", "m") is None
+    assert store.records("meetings", "a") == [("n", "w")]
+    assert store.records("meetings", "b") == []
+    store.put_record("meetings", "m", "again", at=START, tags=["c"])
+    assert store.records("meetings", "b") == []
+    assert store.records("meetings", "c") == [("m", "again")]
+
+
+def test_record_ids_tags_and_values_round_trip_unicode_and_a_megabyte(store: Store) -> None:
+    value = json.dumps({"sealed": "é☃ \u0000 🙂" + "x" * 1_000_000}, ensure_ascii=False)
+    record_id = "Y2lzY29zcGFyazovL3Vz/L01F: record:tagged é ☃"
+    tag = "person:zoë@example.com: t:space"
+    store.put_record("meetings", record_id, value, at=START, tags=[tag, ""])
+    assert store.record("meetings", record_id) == value
+    assert store.records("meetings", tag) == [(record_id, value)]
+    assert store.records("meetings", "") == [(record_id, value)]
+    assert store.records("meetings", "person:zoë@example.com") == []
+
+
+def test_record_arguments_that_cannot_be_kept_apart_are_refused(store: Store) -> None:
+    for collection in ("", "meetings:2025"):
+        with pytest.raises(ValueError, match="collection"):
+            store.put_record(collection, "m", "v", at=START)
+        with pytest.raises(ValueError, match="collection"):
+            store.records(collection, "t")
+    with pytest.raises(ValueError, match="limit"):
+        store.records("meetings", "t", limit=0)
+    with pytest.raises(TypeError, match="tags"):
+        store.put_record("meetings", "m", "v", at=START, tags="person:A")
+    assert store.record("meetings", "m") is None
+
+
+def test_concurrent_replacements_leave_a_record_under_its_last_tags_only(
+    backend: Backend,
+) -> None:
+    """Each write of a record and its tags is one atomic step, whichever process wins."""
+    stores = [backend.make(), backend.make()]
+    start = threading.Barrier(6)
+
+    def replace(n: int) -> None:
+        start.wait()
+        for round_ in range(15):
+            stores[n % 2].put_record("meetings", "m", f"{n}-{round_}", at=START + round_,
+                                     tags=[f"writer:{n}", f"round:{round_}", "all"])
+
+    threads = [threading.Thread(target=replace, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = stores[0].record("meetings", "m")
+    assert final is not None
+    writer, round_ = final.split("-")
+    for tag in [f"writer:{n}" for n in range(6)] + [f"round:{r}" for r in range(15)] + ["all"]:
+        expected = [("m", final)] if tag in (f"writer:{writer}", f"round:{round_}", "all") else []
+        assert stores[1].records("meetings", tag) == expected, tag
+
+
+def test_redis_reclaims_the_space_of_expired_records(redis_url: str, clock: FakeClock) -> None:
+    prefix = f"test-{uuid.uuid4().hex}:"
+    store = RedisStore.from_url(f"{redis_url}?prefix={prefix}", clock=clock)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    store.put_record("meetings", "gone", "v", at=START, tags=["t"], expires_at=START + 30)
+    store.put_record("meetings", "later", "v", at=START, tags=["t"], expires_at=START + 300)
+    store.put_record("meetings", "own", "v", at=START, tags=["alone"], expires_at=START + 30)
+    ttls = {key.removeprefix(prefix): client.pttl(key) for key in client.scan_iter(f"{prefix}*")}
+    assert 30_000 < ttls["record:meetings:gone"] <= 90_000
+    assert 300_000 < ttls["record:meetings:later"] <= 360_000
+    for key in ("tagged:meetings:t", "tagged-expiry:meetings:t"):  # the longest-lived one's
+        assert ttls[key] == pytest.approx(ttls["record:meetings:later"], abs=1000)
+    assert 30_000 < ttls["tagged:meetings:alone"] <= 90_000
+
+    clock.advance(30)
+    store.put_record("meetings", "new", "v", at=clock.now, tags=["t"])  # drops the expired one
+    assert client.zrange(f"{prefix}tagged:meetings:t", 0, -1) == ["later", "new"]
+    assert client.zrange(f"{prefix}tagged-expiry:meetings:t", 0, -1) == ["later"]
+    assert client.pttl(f"{prefix}tagged:meetings:t") == -1  # a record kept for good: the set too
+    assert client.pttl(f"{prefix}tagged-expiry:meetings:t") == -1
+
+    # Redis dropped a record's hash on its own; its id comes back with other tags.
+    store.put_record("meetings", "reused", "old", at=START, tags=["t"], expires_at=START + 60)
+    client.delete(f"{prefix}record:meetings:reused")
+    store.put_record("meetings", "reused", "fresh", at=clock.now, tags=["u"])
+    assert store.records("meetings", "t") == [("new", "v"), ("later", "v")]
+    assert store.records("meetings", "u") == [("reused", "fresh")]
+    store.delete_record("meetings", "new")
+    store.delete_record("meetings", "later")
+    assert client.zrange(f"{prefix}tagged:meetings:t", 0, -1) == ["reused"]  # until it expires
+    clock.advance(60)
+    store.put_record("meetings", "next", "v", at=clock.now, tags=["t"])
+    assert client.zrange(f"{prefix}tagged:meetings:t", 0, -1) == ["next"]
+    client.close()
+    store.close()
 
 
 # --- rate-limit hits ---------------------------------------------------------------------------

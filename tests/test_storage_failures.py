@@ -17,6 +17,7 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from bot.devtools.as_deployed import free_port
 from bot.jobs.runner import Attempt, JobRunner
 from bot.jobs.storage import Job, Store, StoreUnavailable, open_store
 from bot.jobs.storage.sqlite import SqliteStore
@@ -106,6 +107,60 @@ def test_a_sqlite_file_that_is_not_a_database_is_503_json(tmp_path: Path) -> Non
     store.close()  # connections opened from now on read the damaged file
     store.path.write_bytes(b"this is not a database" * 512)
     assert_refused_as_json(client)
+
+
+# Records ------------------------------------------------------------------------------------
+
+RECORD_OPERATIONS: dict[str, Callable[[Store], object]] = {
+    "put_record": lambda store: store.put_record("meetings", "m", "v", at=1.0, tags=["t"]),
+    "record": lambda store: store.record("meetings", "m"),
+    "records": lambda store: store.records("meetings", "t"),
+    "delete_record": lambda store: store.delete_record("meetings", "m"),
+}
+
+
+def broken_sqlite(tmp_path: Path) -> Store:
+    """A store whose file was replaced by one that is not a database."""
+    store = SqliteStore(tmp_path / "bot.sqlite3")
+    store.close()
+    store.path.write_bytes(b"this is not a database" * 512)
+    return store
+
+
+def unreachable_redis(tmp_path: Path) -> Store:
+    """A store on a Redis nobody runs."""
+    return open_store(f"redis://127.0.0.1:{free_port()}/0")
+
+
+@pytest.mark.parametrize("operation", RECORD_OPERATIONS.values(), ids=RECORD_OPERATIONS)
+@pytest.mark.parametrize("broken", [broken_sqlite, unreachable_redis], ids=["sqlite", "redis"])
+def test_every_record_operation_raises_store_unavailable_in_an_outage(
+    broken: Callable[[Path], Store], operation: Callable[[Store], object], tmp_path: Path
+) -> None:
+    store = broken(tmp_path)
+    try:
+        with pytest.raises(StoreUnavailable):
+            operation(store)
+    finally:
+        store.close()
+
+
+def test_redis_refusing_writes_refuses_record_writes_and_still_reads_them(
+    redis_process: RedisProcess, tmp_path: Path
+) -> None:
+    store = open_store(redis_process.url)
+    store.put_record("meetings", "m", "v", at=1.0, tags=["t"])
+    admin = redis.Redis.from_url(redis_process.url, decode_responses=True)
+    read_only_replica(admin, tmp_path)
+    try:
+        for write in ("put_record", "delete_record"):
+            with pytest.raises(StoreUnavailable, match="read only"):
+                RECORD_OPERATIONS[write](store)
+        assert store.record("meetings", "m") == "v"
+        assert store.records("meetings", "t") == [("m", "v")]
+    finally:
+        admin.close()
+        store.close()
 
 
 # The workers --------------------------------------------------------------------------------

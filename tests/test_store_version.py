@@ -30,6 +30,7 @@ class Engine:
     url: str
     read_version: Callable[[], int]
     write_version: Callable[[int | None], None]  # None: no stamp at all, as before versions
+    to_version_1: Callable[[], None]  # make the store what version 1 left: no records at all
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,14 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
             db.execute(f"PRAGMA user_version = {version or 0}")
             db.close()
 
-        yield Engine(f"sqlite:///{path}", read_file, write_file)
+        def file_to_version_1() -> None:
+            db = sqlite3.connect(path)
+            db.execute("DROP TABLE records")
+            db.execute("DROP TABLE record_tags")
+            db.execute("PRAGMA user_version = 1")
+            db.close()
+
+        yield Engine(f"sqlite:///{path}", read_file, write_file, file_to_version_1)
         return
     prefix = f"test-{uuid.uuid4().hex}:"
     base = request.getfixturevalue("redis_base")
@@ -68,14 +76,19 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         else:
             client.set(prefix + "version", version)
 
+    def keys_to_version_1() -> None:
+        assert not [key for key in client.scan_iter(f"{prefix}*")
+                    if key.removeprefix(prefix).startswith(("record:", "tagged"))]
+        write_key(1)
+
     yield Engine(f"{base}?prefix={prefix}", lambda: int(client.get(prefix + "version") or 0),
-                 write_key)
+                 write_key, keys_to_version_1)
     client.close()
 
 
 def test_a_new_store_is_stamped_with_this_release_format(engine: Engine) -> None:
     open_store(engine.url).close()
-    assert engine.read_version() == STORE_VERSION == 1
+    assert engine.read_version() == STORE_VERSION == 2
 
 
 def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
@@ -99,6 +112,41 @@ def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
         job = store.claim("worker-b", 60)
         assert job is not None and job.event_id == "evt-waiting" and job.attempts == 1
         assert job.payload == '{"id": "evt-waiting"}'
+    finally:
+        store.close()
+
+
+def test_a_version_1_store_becomes_version_2_keeps_what_it_held_and_takes_records(
+    engine: Engine,
+) -> None:
+    store = open_store(engine.url)
+    assert store.accept("evt-done", "messages", "{}")
+    assert store.accept("evt-waiting", "messages", '{"id": "evt-waiting"}')
+    done = store.claim("worker-a", 60)
+    assert done is not None and done.event_id == "evt-done"
+    store.complete(done.event_id, "worker-a")
+    store.set("fact", "kept")
+    assert store.hit("person", 60) == 1
+    store.close()
+    engine.to_version_1()
+
+    store = open_store(engine.url)
+    try:
+        assert engine.read_version() == 2
+        assert not store.accept("evt-done", "messages", "{}")
+        assert store.get("fact") == "kept"
+        assert store.hit("person", 60) == 2
+        job = store.claim("worker-b", 60)
+        assert job is not None and job.event_id == "evt-waiting" and job.attempts == 1
+        store.put_record("meetings", "m-1", "sealed", at=1.0, tags=["person:A"])
+        assert store.record("meetings", "m-1") == "sealed"
+        assert store.records("meetings", "person:A") == [("m-1", "sealed")]
+    finally:
+        store.close()
+    store = open_store(engine.url)  # opening a current store again changes nothing
+    try:
+        assert engine.read_version() == 2
+        assert store.records("meetings", "person:A") == [("m-1", "sealed")]
     finally:
         store.close()
 

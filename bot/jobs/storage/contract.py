@@ -4,7 +4,7 @@ and the checks and helpers the engines share."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
@@ -18,7 +18,8 @@ T = TypeVar("T")
 # Redis: the `version` key). Raise it whenever that format changes, with the step that migrates
 # the previous one in `SqliteStore._migrate` and `RedisStore.migrate`. Version 1 is the format
 # written before stores had a version, so migrating an unversioned store to it is stamping it.
-STORE_VERSION = 1
+# Version 2 adds records (`put_record`): new tables or keys beside the old ones, nothing converted.
+STORE_VERSION = 2
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 # How long a released owner stays refused: far longer than a write of a dead process can linger
@@ -83,6 +84,10 @@ class Store(Protocol):
       the conversation remembers (its forms, rate limits, each message already sent) and which
       process holds the websocket, not only what webhooks need; each kind of fact is declared
       once, with its lifetime, by the module that owns it (`bot.jobs.storage.facts.Fact`);
+    - records (`put_record`, `record`, `records`, `delete_record`): values kept by id in a
+      collection, each listed under its tags newest first, with an optional end of life (what
+      the bot remembers of a meeting, and the audit trail); values are opaque strings, sealed
+      by whoever writes them;
     - the format version it was written in (`STORE_VERSION`), which every engine checks on
       opening.
     """
@@ -174,6 +179,30 @@ class Store(Protocol):
         """Record one event now; return how many fall in the last `window_seconds` (one per key)."""
         ...
 
+    def put_record(self, collection: str, record_id: str, value: str, *, at: float,
+                   tags: Sequence[str] = (), expires_at: float | None = None) -> None:
+        """Write (or replace, with its tags) one record; listed under each tag, ordered by `at`.
+
+        Replacing drops the record from the tags it no longer has, in the same atomic step.
+        From `expires_at` on (by the store's clock) the record is gone, as an expired fact is.
+        `collection` names the kind of record: non-empty, without ``:``.
+        """
+        ...
+
+    def record(self, collection: str, record_id: str) -> str | None:
+        """One record's value; None when absent or expired."""
+        ...
+
+    def records(self, collection: str, tag: str, *, since: float | None = None,
+                until: float | None = None, limit: int = 100) -> list[tuple[str, str]]:
+        """(record_id, value) of the unexpired records under `tag` with since <= at < until,
+        newest `at` first (equal times: greater id first), at most `limit`."""
+        ...
+
+    def delete_record(self, collection: str, record_id: str) -> None:
+        """Forget a record and its tags."""
+        ...
+
     def ping(self) -> None:
         """Write a probe; raise StoreUnavailable when storage cannot take a write now."""
         ...
@@ -244,6 +273,26 @@ def check_positive(name: str, seconds: float) -> None:
     """Reject zero or negative durations, which would make leases or windows meaningless."""
     if not seconds > 0:
         raise ValueError(f"{name} must be positive, got {seconds!r}")
+
+
+def check_collection(collection: str) -> None:
+    """Reject a collection name that could not be told apart in a key (``a:b`` + ``c`` and
+    ``a`` + ``b:c``) or names nothing."""
+    if not collection or ":" in collection:
+        raise ValueError(f"a collection is a non-empty name without ':', got {collection!r}")
+
+
+def check_limit(limit: int) -> None:
+    """Reject a listing limit that asks for nothing or, to Redis, for everything (-1)."""
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit!r}")
+
+
+def unique_tags(tags: Sequence[str]) -> list[str]:
+    """The tags once each, in the order given: a record is listed once under a tag."""
+    if isinstance(tags, str):  # a lone tag would be read as its letters
+        raise TypeError("tags must be a sequence of strings, not one string")
+    return list(dict.fromkeys(tags))
 
 
 def check_owner(owner: str) -> None:

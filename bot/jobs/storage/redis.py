@@ -5,9 +5,13 @@ Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance 
 `abandoned`, `fact:<key>`, `hits:<key>`, `workers` (worker processes by end of life),
 `released:<owner>` (an owner whose process died, refused from then on), `wake` (one entry per
 accept, popped by an idle worker process blocked on it, so it wakes at once) and `version` (the
-format, see `STORE_VERSION`). Expiry is decided
-by the store's clock, passed into every script, so tests can move time; Redis' own expiry, set a
-grace period later, only reclaims memory. Needs a single Redis (not Cluster: scripts touch keys
+format, see `STORE_VERSION`). Version 2 added records: `record:<collection>:<id>` (a hash of the
+value, its end of life and one `t:<tag>` field per tag), `tagged:<collection>:<tag>` (its ids by
+time) and `tagged-expiry:<collection>:<tag>` (those of them with an end of life, by it), new
+keys beside the old ones. Expiry is decided by the store's clock, passed into every script, so
+tests can move time; Redis' own expiry, set a grace period later, only reclaims memory. A tag's
+two sets live as long as their longest-lived record, and each write under a tag drops the
+entries of records expired since. Needs a single Redis (not Cluster: scripts touch keys
 they discover) with the `noeviction` policy. Durability is what the server's persistence gives:
 see `persistence()`, which the bot checks before it starts.
 """
@@ -35,9 +39,12 @@ from bot.jobs.storage.contract import (
     Clock,
     Job,
     Persistence,
+    check_collection,
+    check_limit,
     check_owner,
     check_positive,
     check_version,
+    unique_tags,
 )
 from bot.jobs.storage.health import Health, StoreUnavailable
 
@@ -167,7 +174,8 @@ return released
 """
 
 # KEYS: version. ARGV: this release's version. Returns the version found (0: none, the format
-# before versions); stamps an older store, never a newer one.
+# before versions); stamps an older store, never a newer one. No step converts anything yet:
+# version 1 is the format before versions, and version 2's records are keys of their own.
 _MIGRATE = """
 local found = tonumber(redis.call('GET', KEYS[1]) or '0')
 if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
@@ -198,6 +206,77 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'value', ARGV[2], 'expires_at', ARGV[4])
 if ARGV[5] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end
 return {}
+"""
+
+# Shared head of the scripts that write a record: drops the record (KEYS[1]) from its tags' sets.
+# ARGV: record id, `tagged:<collection>:` and `tagged-expiry:<collection>:` prefixes.
+_UNTAG = """
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+    if string.sub(field, 1, 2) == 't:' then
+        local tag = string.sub(field, 3)
+        redis.call('ZREM', ARGV[2] .. tag, ARGV[1])
+        redis.call('ZREM', ARGV[3] .. tag, ARGV[1])
+    end
+end
+redis.call('DEL', KEYS[1])
+"""
+
+_DELETE_RECORD = _UNTAG
+
+# Extra ARGV: value, at, expires_at ('' = never), now, ttl_ms ('' = none), then the tags. Each
+# tag's sets first lose (a hundred at most) entries of records expired by now, then live as long
+# as their longest-lived record: forever once one has no end of life.
+_PUT_RECORD = (
+    _UNTAG
+    + """
+local expires_at, ttl = ARGV[6], ARGV[8]
+local fields = {'value', ARGV[4], 'expires_at', expires_at}
+for i = 9, #ARGV do
+    table.insert(fields, 't:' .. ARGV[i])
+    table.insert(fields, '1')
+end
+redis.call('HSET', KEYS[1], unpack(fields))
+if ttl ~= '' then redis.call('PEXPIRE', KEYS[1], ttl) end
+for i = 9, #ARGV do
+    local tagged, expiring = ARGV[2] .. ARGV[i], ARGV[3] .. ARGV[i]
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiring, '-inf', ARGV[7], 'LIMIT', 0, 100)) do
+        redis.call('ZREM', tagged, id)
+        redis.call('ZREM', expiring, id)
+    end
+    local before = redis.call('PTTL', tagged)
+    redis.call('ZADD', tagged, ARGV[5], ARGV[1])
+    if ttl == '' then
+        redis.call('ZREM', expiring, ARGV[1])
+        redis.call('PERSIST', tagged)
+    else
+        redis.call('ZADD', expiring, expires_at, ARGV[1])
+        if before ~= -1 then redis.call('PEXPIRE', tagged, math.max(before, tonumber(ttl))) end
+    end
+    local left = redis.call('PTTL', tagged)
+    if left > 0 then redis.call('PEXPIRE', expiring, left) else redis.call('PERSIST', expiring) end
+end
+"""
+)
+
+# KEYS: tagged. ARGV: record key prefix, tag, newest score ('(until' or '+inf'), oldest (since
+# or '-inf'), now, limit. Reads only: entries of expired, deleted or retagged records are
+# skipped (their record is gone, expired, or no longer has the tag); writes drop them.
+_RECORDS = """
+local found, offset, limit = {}, 0, tonumber(ARGV[6])
+while #found < 2 * limit do
+    local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[3], ARGV[4], 'LIMIT', offset, limit)
+    if #ids == 0 then break end
+    offset = offset + #ids
+    for _, id in ipairs(ids) do
+        local f = redis.call('HMGET', ARGV[1] .. id, 'value', 'expires_at', 't:' .. ARGV[2])
+        if f[1] and f[3] and (f[2] == '' or tonumber(f[2]) > tonumber(ARGV[5])) then
+            table.insert(found, id)
+            table.insert(found, f[1])
+            if #found == 2 * limit then break end
+        end
+    end
+end
+return found
 """
 
 # ARGV: cutoff, now, unique member, ttl_ms.
@@ -251,6 +330,9 @@ class RedisStore:
         self._hit = client.register_script(_HIT)
         self._migrate = client.register_script(_MIGRATE)
         self._oldest_waiting = client.register_script(_OLDEST_WAITING)
+        self._put_record = client.register_script(_PUT_RECORD)
+        self._delete_record = client.register_script(_DELETE_RECORD)
+        self._records = client.register_script(_RECORDS)
         # Every RedisError, not only lost connections: MISCONF, OOM and READONLY refuse writes.
         self._health = Health("redis", (RedisError,), probe=lambda: self.ping())
 
@@ -469,6 +551,58 @@ class RedisStore:
         args: list[str | int] = [
             _ts(now - window_seconds), _ts(now), uuid.uuid4().hex, _ms(window_seconds)]
         return int(self._run(self._hit, [f"{self._prefix}hits:{key}"], args))
+
+    def _record_key(self, collection: str, record_id: str) -> str:
+        """Name the hash holding one record (a collection has no ':', so no two names meet)."""
+        check_collection(collection)
+        return f"{self._prefix}record:{collection}:{record_id}"
+
+    def _untag_args(self, collection: str, record_id: str) -> list[str]:
+        """ARGV shared by the scripts that write a record: its id and its tags' set prefixes."""
+        return [record_id, f"{self._prefix}tagged:{collection}:",
+                f"{self._prefix}tagged-expiry:{collection}:"]
+
+    def put_record(self, collection: str, record_id: str, value: str, *, at: float,
+                   tags: Sequence[str] = (), expires_at: float | None = None) -> None:
+        """Replace the record's hash and its entries under its tags, in one script."""
+        key = self._record_key(collection, record_id)
+        tags = unique_tags(tags)
+        now = self._clock()
+        if expires_at is not None and expires_at <= now:
+            self.delete_record(collection, record_id)  # already gone: nothing to keep
+            return
+        ttl_ms = "" if expires_at is None else str(_ms(expires_at - now))
+        args = [*self._untag_args(collection, record_id), value, _ts(at),
+                "" if expires_at is None else _ts(expires_at), _ts(now), ttl_ms, *tags]
+        self._run(self._put_record, [key], args)
+
+    def record(self, collection: str, record_id: str) -> str | None:
+        """Read a record unless its end of life has passed."""
+        key = self._record_key(collection, record_id)
+        with self._health.guard(write=False):
+            value, expires_at = cast(list[str | None], self._client.hmget(
+                key, ["value", "expires_at"]))
+        if value is None or (expires_at and float(expires_at) <= self._clock()):
+            return None
+        return value
+
+    def records(self, collection: str, tag: str, *, since: float | None = None,
+                until: float | None = None, limit: int = 100) -> list[tuple[str, str]]:
+        """Walk the tag's set newest first in one script, skipping what is no longer live."""
+        check_collection(collection)
+        check_limit(limit)
+        args: list[str | int] = [
+            f"{self._prefix}record:{collection}:", tag,
+            "+inf" if until is None else f"({_ts(until)}",
+            "-inf" if since is None else _ts(since), _ts(self._clock()), limit]
+        with self._health.guard(write=False):
+            found = self._records(keys=[f"{self._prefix}tagged:{collection}:{tag}"], args=args)
+        return list(zip(found[::2], found[1::2], strict=True))
+
+    def delete_record(self, collection: str, record_id: str) -> None:
+        """Drop the record's hash and its entries under its tags, in one script."""
+        key = self._record_key(collection, record_id)
+        self._run(self._delete_record, [key], self._untag_args(collection, record_id))
 
     def ping(self) -> None:
         """Write a probe: PING alone succeeds on a server that refuses writes (MISCONF, OOM)."""

@@ -12,9 +12,14 @@ Python lock and so meet an accept at most one at a time, a claim with nothing to
 for the write lock, and the lock is retried every few hundred microseconds instead of with
 SQLite's own busy handler, whose sleeps grow to 100 ms.
 Each accept rings a doorbell (a named pipe beside the file, see `doorbell`) that wakes an idle
-worker process at once. Finished jobs, expired facts and old hits are pruned at most once per
-`prune_interval_seconds`. The file's format version is `PRAGMA user_version` (see
-`STORE_VERSION`), migrated when the file is opened.
+worker process at once. Finished jobs, expired facts and records and old hits are pruned at most
+once per `prune_interval_seconds`.
+
+Tables: `jobs`, `facts`, `hits`, `workers` (version 1), and `records` (one row per record) with
+`record_tags` (one row per tag of a record, keyed by collection, tag and time, so a listing is
+one index range read newest first), added by version 2. The file's format version is
+`PRAGMA user_version` (see `STORE_VERSION`), migrated when the file is opened: each version's
+step (`_STEPS`) runs on a file older than it.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,14 +42,20 @@ from bot.jobs.storage.contract import (
     Clock,
     Job,
     Persistence,
+    check_collection,
+    check_limit,
     check_owner,
     check_positive,
     check_version,
+    unique_tags,
 )
 from bot.jobs.storage.doorbell import Doorbell
 from bot.jobs.storage.health import Health
 
-_SCHEMA = """
+# What each version adds to the one before, in order (`_STEPS`). Each step may meet its tables
+# already there (version 1's are those of the files written before versions existed), hence
+# IF NOT EXISTS.
+_VERSION_1 = """
 CREATE TABLE IF NOT EXISTS jobs (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT NOT NULL UNIQUE,
@@ -78,6 +89,27 @@ CREATE TABLE IF NOT EXISTS workers (
     released_at REAL
 );
 """
+
+_VERSION_2 = """
+CREATE TABLE IF NOT EXISTS records (
+    collection TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    value TEXT NOT NULL,
+    expires_at REAL,
+    PRIMARY KEY (collection, record_id)
+);
+CREATE INDEX IF NOT EXISTS records_expiring ON records (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS record_tags (
+    collection TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    at REAL NOT NULL,
+    record_id TEXT NOT NULL,
+    PRIMARY KEY (collection, tag, at, record_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_tags_of_record ON record_tags (collection, record_id);
+"""
+
+_STEPS = (_VERSION_1, _VERSION_2)
 
 _JOB_COLUMNS = "event_id, kind, payload, attempts, accepted_at"
 
@@ -123,10 +155,12 @@ class SqliteStore:
         at once migrate it once; a file of a newer format is left untouched (`StoreTooNew`)."""
         found = db.execute("PRAGMA user_version").fetchone()[0]
         check_version(found)
-        for statement in _SCHEMA.split(";"):
-            if statement.strip():
-                db.execute(statement)
-        if found < STORE_VERSION:  # 0, unversioned, is version 1's format: the stamp migrates it
+        for version, step in enumerate(_STEPS, start=1):
+            if found < version:  # 0, unversioned, holds version 1's tables: its step adds none
+                for statement in step.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+        if found < STORE_VERSION:
             db.execute(f"PRAGMA user_version = {STORE_VERSION}")
 
     @contextmanager
@@ -424,6 +458,66 @@ class SqliteStore:
             )
             return db.execute("SELECT COUNT(*) FROM hits WHERE key = ?", (key,)).fetchone()[0]
 
+    def put_record(self, collection: str, record_id: str, value: str, *, at: float,
+                   tags: Sequence[str] = (), expires_at: float | None = None) -> None:
+        """Upsert the record and put its tag rows in place of the ones it had."""
+        check_collection(collection)
+        tags = unique_tags(tags)
+        with self._transaction() as db:
+            db.execute("DELETE FROM record_tags WHERE collection = ? AND record_id = ?",
+                       (collection, record_id))
+            db.execute(
+                "INSERT INTO records (collection, record_id, value, expires_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (collection, record_id)"
+                " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (collection, record_id, value, expires_at),
+            )
+            db.executemany(
+                "INSERT INTO record_tags (collection, tag, at, record_id) VALUES (?, ?, ?, ?)",
+                [(collection, tag, at, record_id) for tag in tags],
+            )
+
+    def record(self, collection: str, record_id: str) -> str | None:
+        """Read a live record."""
+        check_collection(collection)
+        with self._borrow() as db:
+            row = db.execute(
+                "SELECT value FROM records WHERE collection = ? AND record_id = ?"
+                " AND (expires_at IS NULL OR expires_at > ?)",
+                (collection, record_id, self._clock()),
+            ).fetchone()
+        return None if row is None else row[0]
+
+    def records(self, collection: str, tag: str, *, since: float | None = None,
+                until: float | None = None, limit: int = 100) -> list[tuple[str, str]]:
+        """Walk the tag's rows backwards in time, skipping expired records."""
+        check_collection(collection)
+        check_limit(limit)
+        with self._borrow() as db:
+            rows = db.execute(
+                "SELECT t.record_id, r.value FROM record_tags AS t JOIN records AS r"
+                " ON r.collection = t.collection AND r.record_id = t.record_id"
+                " WHERE t.collection = ? AND t.tag = ? AND t.at >= ? AND t.at < ?"
+                " AND (r.expires_at IS NULL OR r.expires_at > ?)"
+                " ORDER BY t.at DESC, t.record_id DESC LIMIT ?",
+                (collection, tag, float("-inf") if since is None else since,
+                 float("inf") if until is None else until, self._clock(), limit),
+            ).fetchall()
+        return [(record_id, value) for record_id, value in rows]
+
+    def delete_record(self, collection: str, record_id: str) -> None:
+        """Forget the record and its tag rows."""
+        check_collection(collection)
+        with self._transaction() as db:
+            self._delete_records(db, "collection = ? AND record_id = ?", (collection, record_id))
+
+    @staticmethod
+    def _delete_records(db: sqlite3.Connection, where: str, values: tuple[object, ...]) -> None:
+        """Delete the records `where` selects, with their tag rows first."""
+        db.execute(f"DELETE FROM record_tags WHERE (collection, record_id) IN"
+                   f" (SELECT collection, record_id FROM records WHERE {where})", values)
+        db.execute(f"DELETE FROM records WHERE {where}", values)
+
     def ping(self) -> None:
         """Prove the file can be written: a full disk still lets it be read. Not queued behind
         the workers' writes, as an accept is not: it is also the outage probe, which runs
@@ -458,6 +552,7 @@ class SqliteStore:
                 (now - self._retention,),
             )
             db.execute("DELETE FROM facts WHERE expires_at <= ?", (now,))
+            self._delete_records(db, "expires_at <= ?", (now,))
             db.execute("DELETE FROM hits WHERE expires_at <= ?", (now,))
             db.execute("DELETE FROM workers WHERE COALESCE(released_at + ?, alive_until) <= ?",
                        (RELEASED_OWNER_SECONDS, now))
