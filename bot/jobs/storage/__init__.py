@@ -1,10 +1,12 @@
-"""Durable job queue, idempotency facts and rate-limit counters behind one small interface.
+"""Durable job queue, idempotency facts, rate-limit counters and records behind one interface.
 
 The webhook endpoint calls `Store.accept` before answering 200, so an accepted event survives a
 crash and a redelivered one is dropped. Workers then `claim` jobs with a lease (a visibility
 timeout, as in SQS): a worker that dies lets its lease run out and the job becomes claimable
 again, with `attempts` counting every claim; sooner when whoever saw it die (``serve``) calls
 `release` with its owner id. Worker processes `heartbeat`, and `live_workers` counts them.
+Beside the jobs it keeps facts and counters with lifetimes, and records (`put_record`): opaque
+values by id in a collection, listed under their tags newest first, gone at their end of life.
 
 Two engines implement it: SQLite (`sqlite:///relative.db`, `sqlite:////abs/path.db`), a file
 shared by every process on one machine, and Redis (`redis://host:port/db`, `rediss://...`,
@@ -14,9 +16,10 @@ shared by every process on one machine, and Redis (`redis://host:port/db`, `redi
 Errors: every failure of an engine (unreachable, full, corrupt, refusing writes) surfaces as
 `StoreUnavailable` (see `bot.jobs.storage.health`); bad URLs raise `ValueError`.
 
-Opening a store checks its format's version (`STORE_VERSION`): an older store is migrated in
-place, one a newer release wrote is refused with `StoreTooNew` (a `StoreUnavailable`, which is
-how `serve`, `work` and `listen` already stop on a store they cannot use).
+Opening a store checks its format's version (`STORE_VERSION`, 2 since records came; each
+engine's module says what each version laid out): an older store is migrated in place, one a
+newer release wrote is refused with `StoreTooNew` (a `StoreUnavailable`, which is how `serve`,
+`work` and `listen` already stop on a store they cannot use).
 
     store = open_store("sqlite:///var/icbot.db")
     if store.accept(event_id, "messages", payload_json):
