@@ -17,7 +17,7 @@ from datetime import tzinfo
 from bot.conversation import replies
 from bot.conversation.channels import GuestChannel
 from bot.conversation.context import EventContext
-from bot.conversation.guest_messages import Invitation
+from bot.conversation.guest_messages import Invitation, MessageKind
 from bot.conversation.plan import MeetingPlan
 from bot.errors import Unconfirmed, UpstreamError
 from bot.metrics import record
@@ -43,10 +43,11 @@ class GuestDelivery:
         lines = []
         for contact, link in zip(plan.contacts, links.guests, strict=False):
             invitation = Invitation(
-                subject=plan.subject, link=link, nbf=links.nbf, exp=links.exp, tz=tz,
+                subject=plan.subject, link=link, start=links.nbf, end=links.exp, tz=tz,
                 note=plan.guest_note, organizer_name=person.display_name,
                 organizer_email=person.emails[0] if person.emails else None,
-                meeting_id=links.sub, org_name=self._org_name,
+                meeting_id=links.sub, sequence=0, kind=MessageKind.INVITATION,
+                org_name=self._org_name,
             )
             channel = self._channels[contact.channel]  # the plan's contacts come from these
             try:
