@@ -89,7 +89,7 @@ DETAILS = (Detail(devices=3, guests=10), Detail(devices=3, guests=3), Detail(dev
 LONGEST_SHOWN = 60  # characters of a name, device, contact or outcome; longer ones end in "…"
 LONGEST_WHEN = 120  # characters of a meeting's time, its zone's name included
 WORD_BREAK_EVERY = 20  # characters; 20 of the widest fit in a line of the card
-_LONG_WORD = re.compile(rf"(\S{{{WORD_BREAK_EVERY}}})(?=\S)")
+_LONG_WORD = re.compile(rf"([^\s-]{{{WORD_BREAK_EVERY}}})(?=[^\s-])")  # a line breaks at - too
 STATUS_COLORS = {
     MeetingStatus.UPCOMING: "accent",
     MeetingStatus.IN_PROGRESS: "good",
@@ -171,7 +171,7 @@ def cancel_card(meeting: MeetingSummary) -> Element:
 def _named(meeting: MeetingSummary) -> list[Element]:
     """The meeting a card of its own is about: its subject and time."""
     return [heading(_shown(meeting.subject, MAX_SUBJECT_LENGTH)),
-            {**literal_text(_shown(meeting.when, LONGEST_WHEN)), "spacing": "none"}]
+            {**literal_text(_clipped(meeting.when, LONGEST_WHEN)), "spacing": "none"}]
 
 
 def _meeting(meeting: MeetingSummary, timezone_name: str, detail: Detail) -> Element:
@@ -187,7 +187,7 @@ def _meeting(meeting: MeetingSummary, timezone_name: str, detail: Detail) -> Ele
             "inlines": [
                 {"type": "TextRun", "text": status, "color": STATUS_COLORS[meeting.status],
                  "weight": "bolder"},
-                {"type": "TextRun", "text": f" · {_shown(meeting.when, LONGEST_WHEN)}"},
+                {"type": "TextRun", "text": f" · {_clipped(meeting.when, LONGEST_WHEN)}"},
             ],
         },
     ]
@@ -202,7 +202,7 @@ def _meeting(meeting: MeetingSummary, timezone_name: str, detail: Detail) -> Ele
               for number, guest in enumerate(shown, start=1)]
     if len(meeting.reached) > len(shown):
         more = len(meeting.reached) - len(shown)
-        facts.append(("Guests", f"and {more} more" if shown else f"{more} sent their links"))
+        facts.append(("Other guests" if shown else "Guests sent links", str(more)))
     items += [_fact(title, value) for title, value in facts]
     if meeting.can_act and meeting.status.actionable:
         items += _buttons(meeting, timezone_name)
@@ -305,12 +305,14 @@ def _some(names: Sequence[str], shown: int) -> str:
 
 
 def _shown(text: str, longest: int = LONGEST_SHOWN) -> str:
-    """Text cut to `longest` characters, with a place to break in every long word.
+    """Typed text cut to `longest` characters, with a place to break in every long word.
 
     Text as typed is shown in RichTextBlocks (never read as markdown), which do not break a
     word: one longer than the card is wide (an address, a subject typed without spaces) would
     widen the card. An invisible zero-width space every few characters lets it wrap.
     """
-    if len(text) > longest:
-        text = text[: longest - 1] + "…"
-    return _LONG_WORD.sub("\\1\u200b", text)
+    return _LONG_WORD.sub("\\1\u200b", _clipped(text, longest))
+
+
+def _clipped(text: str, longest: int) -> str:
+    return text if len(text) <= longest else text[: longest - 1] + "…"
