@@ -82,7 +82,7 @@ MAX_SUBJECT_LENGTH = 120
 MAX_NOTE_LENGTH = 300
 # Webex documents no size limit for a card; stay well inside any plausible one (JSON bytes).
 CARD_BUDGET = 24_000
-MEETINGS_PER_PAGE = 4  # with the longest content, more would not fit in CARD_BUDGET
+MEETINGS_PER_PAGE = 4  # a fifth with the longest texts would not fit, even listed briefly
 
 
 def meeting_input(input_id: str, meeting_id: str) -> str:

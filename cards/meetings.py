@@ -74,8 +74,6 @@ class MeetingSummary:
     start_time: str = ""
 
 
-
-
 @dataclass(frozen=True)
 class Detail:
     """How many devices and guests each meeting lists; the rest are counted ("and 7 more")."""
@@ -214,10 +212,9 @@ def _buttons(meeting: MeetingSummary, timezone_name: str) -> list[Element]:
 
     Each row holds a long title beside a short one; a row's card opens under it.
     """
-    first = [
-        _submit("Send me the host links", ACTION_SEND_HOST_LINKS, meeting),
-        _show_card("Change the time", *_change_time(meeting, timezone_name)),
-    ]
+    first = [_show_card("Change the time", *_change_time(meeting, timezone_name))]
+    if meeting.hosts:
+        first.insert(0, _submit("Send me the host links", ACTION_SEND_HOST_LINKS, meeting))
     second = [_show_card("Cancel", *_cancel(meeting))]
     if meeting.reached:
         second.insert(0, _submit("Send the guests their links again", ACTION_RESEND_GUEST_LINKS,

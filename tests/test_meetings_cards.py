@@ -168,6 +168,12 @@ def test_guests_are_sent_their_links_again_only_when_some_were_sent_them() -> No
     assert ACTION_SEND_HOST_LINKS in asked
 
 
+def test_host_links_are_offered_only_when_the_meeting_has_hosts() -> None:
+    guests_only = replace(UPCOMING, hosts=0)
+    asked = [data[ACTION] for data in submits(page([guests_only]))]
+    assert asked == [ACTION_CHANGE_TIME, ACTION_RESEND_GUEST_LINKS, ACTION_CANCEL_MEETING]
+
+
 @pytest.mark.parametrize("status", [MeetingStatus.ENDED, MeetingStatus.CANCELLED])
 def test_a_meeting_that_is_over_has_no_buttons(status: MeetingStatus) -> None:
     content = page([replace(UPCOMING, status=status)])
