@@ -38,7 +38,7 @@ GUEST_NOTE = "guestNote"  # a few words for the guests, in their email
 NEW_START_DATE = "newStartDate"  # YYYY-MM-DD
 NEW_START_TIME = "newStartTime"  # HH:MM
 
-# What each input is called on the form, and so in every reply that asks to fix one.
+# What each input is called on its card, and so in every reply that asks to fix one.
 LABELS = MappingProxyType(
     {
         SUBJECT: "Subject",
