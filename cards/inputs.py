@@ -7,6 +7,16 @@ from types import MappingProxyType
 ACTION = "action"
 ACTION_CREATE = "create_meeting"
 ACTION_SHOW_FORM = "show_form"
+# The meetings card's buttons: a page of the list, and what each meeting's buttons ask for.
+ACTION_LIST_MEETINGS = "list_meetings"
+ACTION_SEND_HOST_LINKS = "send_host_links"  # to the person who pressed, privately
+ACTION_RESEND_GUEST_LINKS = "resend_guest_links"
+ACTION_CHANGE_TIME = "change_time"
+ACTION_CANCEL_MEETING = "cancel_meeting"
+# Action.Submit data keys beside ACTION: the meeting a button acts on, and the page to show
+# (a number as text, 1 the newest).
+MEETING = "meeting"
+PAGE = "page"
 
 # Input ids of the meeting form; Webex returns every value as a string.
 SUBJECT = "subject"
@@ -23,8 +33,12 @@ VALID_FOR = "validFor"
 PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
 GUEST_CONTACTS = "guestContacts"  # email addresses and mobile numbers, one guest link each
 GUEST_NOTE = "guestNote"  # a few words for the guests, in their email
+# Inputs of the change-time card; in the meetings card each meeting has its own, named by
+# `meeting_input`, because a card's input ids must be unique.
+NEW_START_DATE = "newStartDate"  # YYYY-MM-DD
+NEW_START_TIME = "newStartTime"  # HH:MM
 
-# What each input is called on the form, and so in every reply that asks to fix one.
+# What each input is called on its card, and so in every reply that asks to fix one.
 LABELS = MappingProxyType(
     {
         SUBJECT: "Subject",
@@ -41,6 +55,8 @@ LABELS = MappingProxyType(
         PRIVATE_HOST_LINKS: "Send host links to me privately",
         GUEST_CONTACTS: "Send guest links to",
         GUEST_NOTE: "Note for the guests",
+        NEW_START_DATE: "New date",
+        NEW_START_TIME: "New start time",
     }
 )
 
@@ -64,6 +80,14 @@ VALID_FOR_CHOICES = MappingProxyType(
 )
 MAX_SUBJECT_LENGTH = 120
 MAX_NOTE_LENGTH = 300
+# Webex documents no size limit for a card; stay well inside any plausible one (JSON bytes).
+CARD_BUDGET = 24_000
+MEETINGS_PER_PAGE = 4  # a fifth with the longest texts would not fit, even listed briefly
+
+
+def meeting_input(input_id: str, meeting_id: str) -> str:
+    """The id of one meeting's `input_id` in the meetings card, where each meeting has its own."""
+    return f"{input_id}.{meeting_id}"
 
 
 @dataclass(frozen=True)

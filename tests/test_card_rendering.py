@@ -52,7 +52,9 @@ def test_every_card_is_rendered_at_the_column_width_as_json_and_png(
 ) -> None:
     names = [name for name, _ in bot_cards()]
     assert [r.name for r in rendered] == names
-    assert {"help", "form-1to1", "form-space-catalog", "links-25-short-7of7"} <= set(names)
+    assert {"help", "form-1to1", "form-space-catalog", "links-25-short-7of7", "meetings-1to1",
+            "meetings-space-longest", "meetings-none", "meeting-change-time",
+            "meeting-cancel"} <= set(names)
     for result in rendered:
         assert result.png.read_bytes().startswith(b"\x89PNG"), result.name
         assert result.card.is_file(), result.name

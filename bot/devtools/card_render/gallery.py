@@ -10,6 +10,7 @@ import base64
 import inspect
 import json
 import random
+from dataclasses import replace
 from typing import Any
 
 from bot.conversation.channels import EmailChannel, SmsChannel
@@ -20,7 +21,15 @@ from bot.upstream.instant_connect import Link
 from bot.upstream.instant_connect.config import InstantConnectConfig
 from cards.form import meeting_form
 from cards.help import help_card
-from cards.inputs import CatalogDevice
+from cards.inputs import MEETINGS_PER_PAGE, CatalogDevice
+from cards.meetings import (
+    GuestReached,
+    MeetingStatus,
+    MeetingSummary,
+    cancel_card,
+    change_time_card,
+    meetings_card,
+)
 
 Card = dict[str, Any]
 
@@ -70,7 +79,66 @@ def bot_cards() -> list[tuple[str, Card]]:
     for count in LINK_COUNTS:
         for short in (False, True):
             cards += _links_cards(count, short=short)
-    return cards
+    return cards + _meetings_cards()
+
+
+def _meetings_cards() -> list[tuple[str, Card]]:
+    """The meetings card: a usual page, the longest page, a later page, none; and the two
+    cards its buttons open in place, on their own so that their layout is measured too."""
+    zone = TIMEZONE
+    usual = _usual_meetings()
+    return [
+        ("meetings-1to1", meetings_card(usual, timezone_name=zone, in_space=False,
+                                        has_more=True)),
+        ("meetings-space-longest", meetings_card(_longest_meetings(), timezone_name=zone,
+                                                 in_space=True, has_more=True)),
+        ("meetings-space-page3", meetings_card(
+            [replace(m, made_by="Dr. Ana Beltrán", can_act=False) for m in usual[:2]],
+            timezone_name=zone, in_space=True, page=3)),
+        ("meetings-none", meetings_card([], timezone_name=zone, in_space=False)),
+        ("meeting-change-time", change_time_card(usual[0], timezone_name=zone)),
+        ("meeting-cancel", cancel_card(usual[0])),
+    ]
+
+
+def _usual_meetings() -> list[MeetingSummary]:
+    """A morning at a clinic: meetings to come, one under way, one moved, one over, one off."""
+    day = "Tue 1 Dec 2026"
+    zoe = GuestReached("z•••@example.org", "email sent")
+    phone = GuestReached("+54 9 •• •••• ••12", "text message sent")
+    return [
+        MeetingSummary("m7Qx2", "Patient follow-up", f"{day} 11:30 to 12:00 ({TIMEZONE})",
+                       MeetingStatus.UPCOMING, hosts=1, guests=2, devices=("Exam Room 1",),
+                       reached=(zoe, phone), start_date="2026-12-01", start_time="11:30"),
+        MeetingSummary("m4Kd9", "Insurance questions", f"{day} 10:00 to 10:45 ({TIMEZONE})",
+                       MeetingStatus.IN_PROGRESS, hosts=1, guests=1, moved=True,
+                       start_date="2026-12-01", start_time="10:00"),
+        MeetingSummary("m1Zb7", "Second opinion, cardiology",
+                       f"{day} 08:30 to 09:00 ({TIMEZONE})", MeetingStatus.ENDED, hosts=2,
+                       guests=1, reached=(GuestReached("j•••@example.com", "email failed"),)),
+        MeetingSummary("m0Ca3", "Results review", f"{day} 08:00 to 08:15 ({TIMEZONE})",
+                       MeetingStatus.CANCELLED, hosts=1, guests=1, reached=(zoe,)),
+    ]
+
+
+def _longest_meetings() -> list[MeetingSummary]:
+    """A full page of meetings with everything at its longest: subject, devices, contacts."""
+    subject = "Follow-up with the family about the results of the scan, the next steps and " \
+              "the home care plan for the weeks to come"[:120]
+    when = f"Sun 25 Oct 2026 01:30 UTC+02:00 to Mon 26 Oct 02:30 UTC+01:00 ({TIMEZONE})"
+    devices = tuple(f"consultation-room-{n}-second-floor-east-wing@clinic.example.com"
+                    for n in range(1, 26))
+    reached = tuple(
+        GuestReached(f"g•••@regional-hospital-trust-{n}.example.org",
+                     "text message may have been delivered")
+        for n in range(1, 11))
+    return [
+        MeetingSummary(f"m{n}xxxxxxxxxxxxxxxxxxxxxx", subject, when, MeetingStatus.UPCOMING,
+                       hosts=5, guests=20, devices=devices, reached=reached,
+                       made_by="Dr. Maria Fernanda Gutiérrez de la Fuente Rodríguez",
+                       moved=True, start_date="2026-10-25", start_time="01:30")
+        for n in range(MEETINGS_PER_PAGE)
+    ]
 
 
 def _links_cards(count: int, *, short: bool) -> list[tuple[str, Card]]:
