@@ -2,14 +2,24 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
-from bot.limits import DEFAULT_VALID_FOR, MAX_CONTACTS, MAX_LINKS
+from bot.limits import (
+    AFTER_END,
+    DEFAULT_DURATION,
+    DEFAULT_VALID_FOR,
+    JOIN_EARLY,
+    MAX_CONTACTS,
+    MAX_LINKS,
+)
 from cards.elements import Element, card, heading, text_block
 from cards.inputs import (
     ACTION,
     ACTION_CREATE,
     DEFAULT_VERTICAL,
     DEVICES,
+    DURATION,
+    DURATION_CHOICES,
     EXTRA_DEVICES,
     GUEST_CONTACTS,
     GUEST_NOTE,
@@ -58,7 +68,8 @@ def meeting_form(
 
     `channels` are the ways the bot can send guests their links, in order; with none, the form
     does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
-    offered as typed when it is none of the usual choices, such as 3h).
+    offered as typed when it is none of the usual choices, such as 3h); the meeting's duration
+    starts at DEFAULT_DURATION.
     """
     body = [
         heading("New Instant Connect meeting"),
@@ -131,25 +142,34 @@ def _guest_contacts(channels: Sequence[ContactWay]) -> list[Element]:
 
 
 def _more_options(timezone_name: str, valid_for: str) -> Element:
-    """Group the options most people leave alone under one heading, below the essentials."""
+    """Group the options most people leave alone under one heading, below the essentials:
+    when the meeting is and how long it lasts first, then how its links behave."""
     return {
         "type": "Container",
         "separator": True,
         "spacing": "large",
         "items": [
             text_block("More options", weight="bolder"),
-            _columns(
-                _choice_set(VERTICAL, LABELS[VERTICAL], VERTICAL_CHOICES, DEFAULT_VERTICAL),
-                _choice_set(VALID_FOR, LABELS[VALID_FOR], _validities(valid_for), valid_for),
-            ),
-            _toggle(HOST_LOGIN, LABELS[HOST_LOGIN]),
             text_block(f"Start ({timezone_name} time, leave empty to start now)"),
             _columns(
                 {"type": "Input.Date", "id": START_DATE, "label": LABELS[START_DATE]},
                 {"type": "Input.Time", "id": START_TIME, "label": LABELS[START_TIME]},
             ),
+            _columns(
+                _choice_set(DURATION, LABELS[DURATION], DURATION_CHOICES, DEFAULT_DURATION),
+                _choice_set(VALID_FOR, LABELS[VALID_FOR], _validities(valid_for), valid_for),
+            ),
+            text_block(f"Links open {_minutes(JOIN_EARLY)} minutes before a later start and "
+                       f"work until at least {_minutes(AFTER_END)} minutes after the end.",
+                       isSubtle=True, size="small", spacing="none"),
+            _choice_set(VERTICAL, LABELS[VERTICAL], VERTICAL_CHOICES, DEFAULT_VERTICAL),
+            _toggle(HOST_LOGIN, LABELS[HOST_LOGIN]),
         ],
     }
+
+
+def _minutes(span: timedelta) -> int:
+    return round(span.total_seconds() / 60)
 
 
 def _count_input(input_id: str, label: str) -> Element:

@@ -29,6 +29,7 @@ VERTICAL = "vertical"
 HOST_LOGIN = "hostLogin"
 START_DATE = "startDate"  # YYYY-MM-DD, may be empty
 START_TIME = "startTime"  # HH:MM, may be empty
+DURATION = "duration"  # how long the meeting lasts: 30m, 1h (not how long its links work)
 VALID_FOR = "validFor"
 PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
 GUEST_CONTACTS = "guestContacts"  # email addresses and mobile numbers, one guest link each
@@ -51,6 +52,7 @@ LABELS = MappingProxyType(
         HOST_LOGIN: "Hosts can sign in",
         START_DATE: "Start date",
         START_TIME: "Start time",
+        DURATION: "Duration",
         VALID_FOR: "Links valid for",
         PRIVATE_HOST_LINKS: "Send host links to me privately",
         GUEST_CONTACTS: "Send guest links to",
@@ -76,6 +78,16 @@ VALID_FOR_CHOICES = MappingProxyType(
         "8h": "8 hours",
         "24h": "24 hours",
         "7d": "7 days",
+    }
+)
+DURATION_CHOICES = MappingProxyType(
+    {
+        "15m": "15 minutes",
+        "30m": "30 minutes",
+        "45m": "45 minutes",
+        "1h": "1 hour",
+        "90m": "1 hour 30",
+        "2h": "2 hours",
     }
 )
 MAX_SUBJECT_LENGTH = 120

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.limits import DEFAULT_DURATION
 from cards import (
     ADAPTIVE_CARD_CONTENT_TYPE,
     CatalogDevice,
@@ -43,6 +44,7 @@ FORM_IDS = {
     ids.HOST_LOGIN,
     ids.START_DATE,
     ids.START_TIME,
+    ids.DURATION,
     ids.VALID_FOR,
 }
 
@@ -192,6 +194,7 @@ def test_form_defaults() -> None:
         assert fields[count]["errorMessage"]
     assert fields[ids.VERTICAL]["value"] == "gen"
     assert fields[ids.VALID_FOR]["value"] == "2h"
+    assert fields[ids.DURATION]["value"] == "30m"
     for toggle in (ids.SHORT_LINKS, ids.HOST_LOGIN, ids.PRIVATE_HOST_LINKS):
         assert fields[toggle]["type"] == "Input.Toggle"
         assert (fields[toggle]["value"], fields[toggle]["valueOn"], fields[toggle]["valueOff"]) == (
@@ -220,6 +223,7 @@ def test_form_input_types() -> None:
         ids.HOST_LOGIN: "Input.Toggle",
         ids.START_DATE: "Input.Date",
         ids.START_TIME: "Input.Time",
+        ids.DURATION: "Input.ChoiceSet",
         ids.VALID_FOR: "Input.ChoiceSet",
         ids.PRIVATE_HOST_LINKS: "Input.Toggle",
     }
@@ -254,6 +258,21 @@ def test_choice_sets_offer_the_shared_choices_in_order() -> None:
     assert fields[ids.VERTICAL]["style"] == fields[ids.VALID_FOR]["style"] == "compact"
 
 
+def test_the_form_asks_how_long_the_meeting_lasts_apart_from_the_links_validity() -> None:
+    """A meeting of 15 minutes to 2 hours, 30 minutes unless changed; the rule of its links said."""
+    card = form()
+    duration = inputs_of(card)[ids.DURATION]
+    assert duration["label"] == "Duration"
+    assert (duration["type"], duration["style"], duration["value"]) == (
+        "Input.ChoiceSet", "compact", DEFAULT_DURATION)
+    assert duration["choices"] == [
+        {"title": "15 minutes", "value": "15m"}, {"title": "30 minutes", "value": "30m"},
+        {"title": "45 minutes", "value": "45m"}, {"title": "1 hour", "value": "1h"},
+        {"title": "1 hour 30", "value": "90m"}, {"title": "2 hours", "value": "2h"}]
+    assert ("Links open 10 minutes before a later start and work until at least 30 minutes "
+            "after the end.") in texts(card)
+
+
 def test_form_names_the_timezone_of_the_start_time() -> None:
     card = form(timezone_name="America/New_York")
     assert any("America/New_York" in text for text in texts(card))
@@ -277,9 +296,8 @@ def test_advanced_options_are_grouped_apart_from_the_essentials() -> None:
     assert {ids.SUBJECT, ids.SHORT_LINKS} <= top_level
     options = [n for n in card["body"] if n["type"] == "Container"]
     assert len(options) == 1
-    assert {ids.VERTICAL, ids.HOST_LOGIN, ids.VALID_FOR, ids.START_DATE, ids.START_TIME} == set(
-        inputs_of(options[0])
-    )
+    assert {ids.VERTICAL, ids.HOST_LOGIN, ids.VALID_FOR, ids.START_DATE, ids.START_TIME,
+            ids.DURATION} == set(inputs_of(options[0]))
 
 
 def test_form_shows_each_input_at_its_default_and_takes_nothing_to_prefill() -> None:
@@ -291,7 +309,7 @@ def test_form_shows_each_input_at_its_default_and_takes_nothing_to_prefill() -> 
         ids.SUBJECT: None, ids.HOSTS: 1, ids.GUESTS: 1, ids.DEVICES: None,
         ids.EXTRA_DEVICES: None, ids.SHORT_LINKS: "true", ids.PRIVATE_HOST_LINKS: "true",
         ids.VERTICAL: "gen", ids.HOST_LOGIN: "true", ids.VALID_FOR: "2h",
-        ids.START_DATE: None, ids.START_TIME: None,
+        ids.START_DATE: None, ids.START_TIME: None, ids.DURATION: "30m",
     }
 
 

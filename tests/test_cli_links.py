@@ -278,5 +278,5 @@ def test_a_start_the_clocks_skip_is_told_with_the_time_used(runs):
     run = runs["paris-spring-gap"]
     assert run.code == 0
     assert run.err.strip() == ("note: 02:30 does not exist on Sun 30 Mar in Europe/Paris: the "
-                               "clocks go forward then. The links start at 03:30 instead.")
+                               "clocks go forward then. The start is 03:30 instead.")
     assert json.loads(run.out)["nbf"] == utc(2031, 3, 30, 1, 30)  # 03:30 CEST

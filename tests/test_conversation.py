@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.limits import JOIN_EARLY
 from cards import inputs as ids
 
 IN_TEN_DAYS = (date.today() + timedelta(days=10)).isoformat()
@@ -75,7 +76,8 @@ def test_submit_creates_links_and_retires_the_form(running_bot, sandbox, alice, 
     assert body["numHost"] == 1 and body["numGuest"] == 2 and body["verticalType"] == "hc"
     assert body["jwt"]["flow"]["data"] == [{"uri": "exam-room-1@clinic.example.com"},
                                            {"uri": "lab@clinic.example.com"}]
-    assert body["jwt"]["exp"] - body["jwt"]["nbf"] == 4 * 3600
+    # Valid 4 hours from the start, and open JOIN_EARLY before it for those who join early.
+    assert body["jwt"]["exp"] - body["jwt"]["nbf"] == 4 * 3600 + JOIN_EARLY.total_seconds()
 
 
 def create_inputs(**changes):
@@ -234,7 +236,7 @@ def test_a_start_the_clocks_skip_is_explained_with_the_links(running_bot, sandbo
     shown = f"{day:%a} {day.day} {day:%b}"
     assert f"Valid {shown} {day.year} 03:30 to 05:30 (America/New\\_York)" in links["markdown"]
     assert (f"Note: 02:30 does not exist on {shown} in America/New\\_York: the clocks go "
-            "forward then. The links start at 03:30 instead.") in links["markdown"]
+            "forward then. The start is 03:30 instead.") in links["markdown"]
     assert "02:30 does not exist" in str(links["attachments"][0]["content"])
 
 

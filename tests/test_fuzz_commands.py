@@ -196,7 +196,7 @@ quick_options = st.dictionaries(
                                                      max_size=8),
     st.sampled_from(["1", "3", "0", "26", "-1", "x", "4h", "7d", "90d", "hc", "gen", "yes", "maybe",
                      "Exam Room 1", "lab@clinic.example.com", "not a device", "2027-01-05",
-                     "tomorrow", "09:30", "25:00", ""]),
+                     "tomorrow", "09:30", "25:00", "30m", "13h", ""]),
     max_size=4,
 )
 

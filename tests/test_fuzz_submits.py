@@ -104,6 +104,7 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
     ids.START_DATE: st.integers(-3, 400).map(lambda days: (today + timedelta(days)).isoformat()),
     ids.START_TIME: st.times().map(lambda t: t.strftime("%H:%M")),
     ids.VALID_FOR: st.sampled_from([*ids.VALID_FOR_CHOICES, "5m", "4m", "30d", "31d", "90 min"]),
+    ids.DURATION: st.sampled_from([*ids.DURATION_CHOICES, "5m", "4m", "12h", "13h", "1d"]),
     ids.PRIVATE_HOST_LINKS: st.sampled_from([ids.TOGGLE_ON, ids.TOGGLE_OFF]),
     ids.GUEST_CONTACTS: st.lists(st.sampled_from(
         ["zoe@example.org", "Zoe@Example.org", "+33 6 12 34 56 78", "06 12 34 56 78", "bad@",
@@ -126,6 +127,7 @@ SANE: dict[str, st.SearchStrategy[Any]] = {
     # From the day after tomorrow: a zone 14 hours ahead of this machine is already in tomorrow.
     ids.START_DATE: st.integers(2, 300).map(lambda days: (today + timedelta(days)).isoformat()),
     ids.VALID_FOR: st.sampled_from(list(ids.VALID_FOR_CHOICES)),
+    ids.DURATION: st.sampled_from(list(ids.DURATION_CHOICES)),
     # Contacts are fuzzed with any inputs; the guests they add are tested in test_plan.
     ids.GUEST_CONTACTS: st.just(""),
     ids.GUEST_NOTE: visible_text.map(str.strip),

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from bot.conversation.channels import GuestChannel
-from bot.conversation.plan import MeetingPlan, PlanContext
-from bot.errors import FieldError
+from bot.conversation.plan import ALREADY_OVER, MeetingPlan, PlanContext, inputs_from_options
+from bot.conversation.timewindow import parse_duration
+from bot.errors import FieldError, InvalidRequest
+from bot.limits import DEFAULT_DURATION
 from bot.upstream.instant_connect import MeetingRequest
 from cards import inputs as ids
 from tests.conftest import CATALOG
@@ -170,6 +172,7 @@ def test_counts_in_the_digits_people_type(typed: str, count: int) -> None:
         (ids.VALID_FOR, 7200, "a number"),
         (ids.START_DATE, ["2026-12-01"], "a list"),
         (ids.START_TIME, 930, "a number"),
+        (ids.DURATION, 1800, "a number"),
     ],
 )
 def test_a_value_that_is_not_text_is_refused_by_name(field: str, value: object, sent: str) -> None:
@@ -187,7 +190,7 @@ def test_a_start_the_clocks_skip_is_told_with_the_time_used() -> None:
     assert spring.start is not None
     assert spring.start.timestamp() == datetime(2026, 3, 29, 1, 30, tzinfo=UTC).timestamp()
     assert spring.notices == ("02:30 does not exist on Sun 29 Mar in Europe/Paris: the clocks "
-                              "go forward then. The links start at 03:30 instead.",)
+                              "go forward then. The start is 03:30 instead.",)
 
 
 def test_a_start_that_happens_twice_is_told_which_one() -> None:
@@ -196,7 +199,7 @@ def test_a_start_that_happens_twice_is_told_which_one() -> None:
     assert autumn.start is not None
     assert autumn.start.timestamp() == datetime(2026, 10, 25, 0, 30, tzinfo=UTC).timestamp()
     assert autumn.notices == ("02:30 happens twice on Sun 25 Oct in Europe/Paris: the clocks go "
-                              "back then. The links start at the first 02:30, UTC+02:00.",)
+                              "back then. The start is the first 02:30, UTC+02:00.",)
 
 
 def test_an_ordinary_start_has_no_notice() -> None:
@@ -271,3 +274,117 @@ def test_a_bad_contact_is_named_whole_in_private_and_masked_in_a_group_space() -
 def test_a_note_that_hides_text_is_refused() -> None:
     [problem] = guests_plan({ids.GUEST_NOTE: "Hello\u202eevil"})
     assert isinstance(problem, FieldError) and problem.field == "Note for the guests"
+
+
+# The appointment and its links --------------------------------------------------------------
+
+MINUTE = 60
+TOMORROW_9 = datetime(2026, 3, 2, 9, 0, tzinfo=PARIS).timestamp()  # 08:00 UTC
+
+
+def quick(**options: str) -> MeetingPlan | list[FieldError]:
+    """What ``meet Consultation key=value ...`` makes: a plan, or the problems."""
+    try:
+        inputs = inputs_from_options("Consultation", options, CATALOG)
+    except InvalidRequest as error:
+        return error.errors
+    return plan_or_problems(inputs, PlanContext(CATALOG, PARIS, NOW, group_space=False))
+
+
+def test_a_meeting_lasts_the_default_duration_from_now_unless_told() -> None:
+    """No start, no duration: 30 minutes from now, and the links work at once (no ``nbf``)."""
+    made = plan({})
+    assert made.duration == parse_duration(DEFAULT_DURATION) == timedelta(minutes=30)
+    now = NOW.timestamp()
+    assert made.appointment(now) == (now, now + 30 * MINUTE)
+    request = made.request("k", now)
+    assert (request.nbf, request.exp) == (None, now + 2 * 3600)  # "Links valid for" 2h covers it
+    assert made.notices == ()
+
+
+@pytest.mark.parametrize(("typed", "minutes"),
+                         [("15m", 15), ("45 min", 45), ("1h", 60), ("90m", 90), ("12h", 720),
+                          ("5m", 5)])
+def test_meet_for_sets_how_long_the_meeting_lasts(typed: str, minutes: int) -> None:
+    made = quick(date="2026-03-02", time="09:00", valid="7d", **{"for": typed})
+    assert isinstance(made, MeetingPlan), made
+    assert made.appointment(NOW.timestamp()) == (TOMORROW_9, TOMORROW_9 + minutes * MINUTE)
+
+
+@pytest.mark.parametrize("typed", ["4m", "0m", "13h", "1d", "forever", "30", "-30m"])
+def test_meet_for_out_of_range_or_unreadable_is_refused_by_name(typed: str) -> None:
+    assert quick(**{"for": typed}) == [
+        FieldError("Duration", "Choose how long the meeting lasts, from 5 minutes to 12 hours.")]
+
+
+def test_an_unknown_option_names_for_among_the_options() -> None:
+    refused = quick(length="30m")
+    assert isinstance(refused, list) and len(refused) == 1
+    assert refused[0].field == "Option length" and "for=" in refused[0].message
+
+
+@pytest.mark.parametrize("choice", list(ids.DURATION_CHOICES))
+def test_each_duration_the_form_offers_is_the_meeting_s_length(choice: str) -> None:
+    made = plan({ids.DURATION: choice})
+    assert made.duration == parse_duration(choice)
+    assert DEFAULT_DURATION in ids.DURATION_CHOICES
+
+
+def test_links_open_early_and_outlast_a_later_meeting_by_the_margin() -> None:
+    """09:00 for 1 hour, links asked for 15 minutes: they open 08:50 and work until 10:30, and
+    the person is told why they last longer than asked."""
+    made = plan({ids.START_DATE: "2026-03-02", ids.START_TIME: "09:00", ids.DURATION: "1h",
+                 ids.VALID_FOR: "15m"})
+    request = made.request("k", NOW.timestamp())
+    assert made.appointment(NOW.timestamp()) == (TOMORROW_9, TOMORROW_9 + 60 * MINUTE)
+    assert (request.nbf, request.exp) == (TOMORROW_9 - 10 * MINUTE, TOMORROW_9 + 90 * MINUTE)
+    assert made.notices == ("The links stay valid until 30 minutes after the meeting ends, not "
+                            "just 15 minutes from its start.",)
+
+
+def test_a_validity_longer_than_the_meeting_and_its_margin_is_kept_as_asked() -> None:
+    made = plan({ids.START_DATE: "2026-03-02", ids.START_TIME: "09:00", ids.DURATION: "90m",
+                 ids.VALID_FOR: "4h"})
+    request = made.request("k", NOW.timestamp())
+    assert (request.nbf, request.exp) == (TOMORROW_9 - 10 * MINUTE, TOMORROW_9 + 4 * 3600)
+    assert made.notices == ()
+
+
+def test_a_meeting_that_starts_now_gets_links_that_outlast_it_too() -> None:
+    made = plan({ids.DURATION: "2h", ids.VALID_FOR: "1h"})
+    now = NOW.timestamp()
+    request = made.request("k", now)
+    assert (request.nbf, request.exp) == (None, now + 150 * MINUTE)
+    assert made.notices == ("The links stay valid until 30 minutes after the meeting ends, not "
+                            "just 1 hour from its start.",)
+
+
+def test_links_valid_seven_days_make_a_thirty_minute_meeting_not_a_week_long_one() -> None:
+    """The defect of issue 22: ``valid=7d`` made a seven-day calendar event."""
+    made = quick(date="2026-03-02", time="09:00", valid="7d")
+    assert isinstance(made, MeetingPlan), made
+    request = made.request("k", NOW.timestamp())
+    assert made.appointment(NOW.timestamp()) == (TOMORROW_9, TOMORROW_9 + 30 * MINUTE)
+    assert (request.nbf, request.exp) == (TOMORROW_9 - 10 * MINUTE, TOMORROW_9 + 7 * 86400)
+
+
+def test_a_start_in_the_past_whose_links_would_be_over_is_refused_as_before() -> None:
+    """At 13:00 Paris, 11:00 for 30 minutes with links for 15: over at 12:00 (its end and the
+    margin), refused; 12:40 is still on: accepted, its links running from 12:30."""
+    over = problems({ids.START_DATE: "2026-03-01", ids.START_TIME: "11:00",
+                     ids.VALID_FOR: "15m"})
+    assert over == [FieldError("Start date", ALREADY_OVER)]
+    started = plan({ids.START_DATE: "2026-03-01", ids.START_TIME: "12:40", ids.VALID_FOR: "15m"})
+    begin = datetime(2026, 3, 1, 12, 40, tzinfo=PARIS).timestamp()
+    request = started.request("k", NOW.timestamp())
+    assert (request.nbf, request.exp) == (begin - 10 * MINUTE, begin + 60 * MINUTE)
+    assert request.problems(NOW.timestamp()) == []
+
+
+def test_a_meeting_across_a_clock_change_lasts_real_hours() -> None:
+    """01:30 Paris on 29 March for 2 hours ends 02:30 UTC, 04:30 local (the clocks skip 02:00)."""
+    made = plan({ids.START_DATE: "2026-03-29", ids.START_TIME: "01:30", ids.DURATION: "2h"})
+    start, end = made.appointment(NOW.timestamp())
+    assert (start, end) == (datetime(2026, 3, 29, 0, 30, tzinfo=UTC).timestamp(),
+                            datetime(2026, 3, 29, 2, 30, tzinfo=UTC).timestamp())
+    assert datetime.fromtimestamp(end, PARIS).hour == 4

@@ -91,19 +91,19 @@ def test_a_guests_window_carries_its_offset_once(
     [
         ("Europe/Paris", "2026-03-29", "02:30",
          "02:30 does not exist on Sun 29 Mar in Europe/Paris: the clocks go forward then. "
-         "The links start at 03:30 instead."),
+         "The start is 03:30 instead."),
         ("America/New_York", "2026-03-08", "02:00",
          "02:00 does not exist on Sun 8 Mar in America/New_York: the clocks go forward then. "
-         "The links start at 03:00 instead."),
+         "The start is 03:00 instead."),
         ("Australia/Lord_Howe", "2026-10-04", "02:15",
          "02:15 does not exist on Sun 4 Oct in Australia/Lord_Howe: the clocks go forward then. "
-         "The links start at 02:45 instead."),
+         "The start is 02:45 instead."),
         ("Europe/Paris", "2026-10-25", "02:30",
          "02:30 happens twice on Sun 25 Oct in Europe/Paris: the clocks go back then. "
-         "The links start at the first 02:30, UTC+02:00."),
+         "The start is the first 02:30, UTC+02:00."),
         ("America/New_York", "2026-11-01", "01:00",
          "01:00 happens twice on Sun 1 Nov in America/New_York: the clocks go back then. "
-         "The links start at the first 01:00, UTC-04:00."),
+         "The start is the first 01:00, UTC-04:00."),
         ("Europe/Paris", "2026-03-29", "03:00", None),
         ("Europe/Paris", "2026-10-25", "03:00", None),
         ("UTC", "2026-03-29", "02:30", None),

@@ -5,6 +5,9 @@ can forge them, so everything is validated here again whatever the card allowed,
 is not a string is refused by name rather than guessed at. The quick path's ``key=value`` options
 are translated into the same inputs and go through the same checks. Every problem found is
 raised at once, as :class:`~bot.errors.InvalidRequest` naming each field as the form labels it.
+
+A meeting is an appointment (a start, typed or now, and a duration) and its links' validity
+covers it with a margin: :func:`link_window` is where that rule lives.
 """
 
 from __future__ import annotations
@@ -13,19 +16,30 @@ import re
 import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 
 from bot.conversation.channels import GuestChannel, read_contact
 from bot.conversation.contacts import MASK, Contact, parse_contacts
-from bot.conversation.timewindow import clock_change_notice, parse_duration, parse_start
+from bot.conversation.timewindow import (
+    clock_change_notice,
+    parse_duration,
+    parse_start,
+    spoken_duration,
+)
 from bot.errors import FieldError, InvalidRequest
 from bot.limits import (
+    AFTER_END,
+    DEFAULT_DURATION,
     DEFAULT_VALID_FOR,
+    DURATION_RANGE,
+    JOIN_EARLY,
     LINK_COUNT_RANGE,
     MAX_CONTACTS,
     MAX_DEVICES,
+    MAX_DURATION,
     MAX_LINKS,
     MAX_VALIDITY,
+    MIN_DURATION,
     MIN_VALIDITY,
     NO_LINKS,
     TOO_MANY_DEVICES,
@@ -53,6 +67,7 @@ QUICK_OPTIONS = {
     "private": ids.PRIVATE_HOST_LINKS,
     "date": ids.START_DATE,
     "time": ids.START_TIME,
+    "for": ids.DURATION,
     "device": ids.DEVICES,
     "devices": ids.DEVICES,
     "to": ids.GUEST_CONTACTS,
@@ -62,11 +77,21 @@ Problem = Callable[[str, str], None]
 """Reports one problem: the input id and a sentence for the person."""
 _YES = {"true", "yes", "on", "1"}
 _NO = {"false", "no", "off", "0"}
+_SPANS = {  # a field that takes a duration: its range, and what to ask when outside it
+    ids.VALID_FOR: (MIN_VALIDITY, MAX_VALIDITY,
+                    f"Choose how long the links stay valid, {VALIDITY_RANGE}."),
+    ids.DURATION: (MIN_DURATION, MAX_DURATION,
+                   f"Choose how long the meeting lasts, {DURATION_RANGE}."),
+}
 
 
 @dataclass(frozen=True)
 class MeetingPlan:
-    """A meeting request a person made, every field checked and typed."""
+    """A meeting request a person made, every field checked and typed.
+
+    The meeting itself is ``start`` (None: now) for ``duration``; ``valid_for`` is how long the
+    person asked its links to work, which :func:`link_window` stretches to cover the meeting.
+    """
 
     subject: str
     hosts: int
@@ -76,6 +101,7 @@ class MeetingPlan:
     vertical: str
     host_login: bool
     start: datetime | None
+    duration: timedelta
     valid_for: timedelta
     private_host_links: bool
     notices: tuple[str, ...] = ()
@@ -85,9 +111,13 @@ class MeetingPlan:
     """Where guest links go outside Webex: guest 1 to the first contact, and so on."""
     guest_note: str = ""
 
+    def appointment(self, now: float) -> tuple[int, int]:
+        """When the meeting is, as epoch seconds: its start (``now`` without one) and its end."""
+        return appointment(self.start, self.duration, now)
+
     def request(self, key: str, now: float) -> MeetingRequest:
         """The broker request; ``key`` (an action or message id) makes the ``sub`` unique."""
-        nbf, exp = link_window(self.start, self.valid_for, now)
+        nbf, exp = link_window(self.start, self.valid_for, now, self.duration)
         return MeetingRequest(
             sub=unique_sub(self.subject, key),
             nbf=nbf,
@@ -101,18 +131,38 @@ class MeetingPlan:
         )
 
 
-def link_window(start: datetime | None, valid_for: timedelta, now: float) -> tuple[int | None, int]:
-    """The broker's ``nbf`` and ``exp``: from ``start`` (none: from now, no ``nbf``) for
-    ``valid_for``."""
-    begin = start.timestamp() if start else now
-    return (int(begin) if start else None), int(begin + valid_for.total_seconds())
+def appointment(start: datetime | None, duration: timedelta, now: float) -> tuple[int, int]:
+    """A meeting's start (``now`` when none was typed) and end, as epoch seconds."""
+    begin = int(start.timestamp()) if start else int(now)
+    return begin, begin + int(duration.total_seconds())
+
+
+def link_window(
+    start: datetime | None, valid_for: timedelta, now: float, duration: timedelta | None = None
+) -> tuple[int | None, int]:
+    """The broker's ``nbf`` and ``exp``: when the links work.
+
+    For a meeting (with its ``duration``) the links cover the appointment with a margin, since
+    people join early and meetings overrun: they open JOIN_EARLY before a typed start (no
+    ``nbf`` for a meeting that starts now: they work at once), and work ``valid_for`` from the
+    start or until AFTER_END after the meeting's end, whichever is later; a validity too short
+    for the meeting is stretched, never the meeting cut. Without a ``duration`` (the ``links``
+    command asks for a window, not a meeting) they work from ``start`` (none: now) for
+    ``valid_for``, exactly. Epoch seconds count real hours, also across a clock change.
+    """
+    if duration is None:
+        begin = start.timestamp() if start else now
+        return (int(begin) if start else None), int(begin + valid_for.total_seconds())
+    begin, end = appointment(start, duration, now)
+    opens = begin - int(JOIN_EARLY.total_seconds()) if start else None
+    return opens, max(begin + int(valid_for.total_seconds()), end + int(AFTER_END.total_seconds()))
 
 
 def validity(text: str) -> timedelta:
     """How long links stay valid, from ``30m``, ``2h`` or ``7d``; InvalidRequest naming the
     field when it is unreadable or outside the range the chat allows."""
     errors: list[FieldError] = []
-    duration = _validity(text, lambda field, message: errors.append(
+    duration = _span(text, ids.VALID_FOR, lambda field, message: errors.append(
         FieldError(LABELS[field], message)))
     if duration is None:
         raise InvalidRequest(errors)
@@ -167,16 +217,19 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
     vertical = (reader.text(ids.VERTICAL) or "").lower() or ids.DEFAULT_VERTICAL
     if vertical not in ids.VERTICAL_CHOICES:
         problem(ids.VERTICAL, "Choose General or Healthcare.")
-    valid_for = _validity(reader.text(ids.VALID_FOR) or context.default_valid_for, problem)
+    valid_for = _span(reader.text(ids.VALID_FOR) or context.default_valid_for, ids.VALID_FOR,
+                      problem)
+    duration = _span(reader.text(ids.DURATION) or DEFAULT_DURATION, ids.DURATION, problem)
     start = _start(reader.text(ids.START_DATE), reader.text(ids.START_TIME), context, problem)
-    # In UTC: adding hours to a local time counts wall-clock hours across a clock change.
-    if start and valid_for and start.astimezone(UTC) + valid_for <= context.now:
-        problem(ids.START_DATE, ALREADY_OVER)
+    stretched = None
+    if valid_for and duration:
+        stretched = _stretched(start, valid_for, duration, context.now.timestamp(), problem)
     if errors:
         raise InvalidRequest(errors)
-    assert hosts is not None and guests is not None and valid_for is not None
+    assert hosts is not None and guests is not None
+    assert valid_for is not None and duration is not None
     notice = clock_change_notice(start) if start else None
-    notices += [notice] if notice else []
+    notices += [text for text in (notice, stretched) if text]
     return MeetingPlan(
         subject=subject,
         hosts=hosts,
@@ -186,6 +239,7 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
         vertical=vertical,
         host_login=flags[ids.HOST_LOGIN],
         start=start,
+        duration=duration,
         valid_for=valid_for,
         private_host_links=flags[ids.PRIVATE_HOST_LINKS] and context.group_space,
         notices=tuple(notices),
@@ -348,12 +402,31 @@ def _devices(
     return tuple(chosen.values())
 
 
-def _validity(text: str, problem: Problem) -> timedelta | None:
+def _span(text: str, field: str, problem: Problem) -> timedelta | None:
+    """A duration typed for ``field`` (``30m``, ``2h``, ``7d``), within that field's range."""
+    shortest, longest, ask = _SPANS[field]
     duration = parse_duration(text)
-    if duration is None or not MIN_VALIDITY <= duration <= MAX_VALIDITY:
-        problem(ids.VALID_FOR, f"Choose how long the links stay valid, {VALIDITY_RANGE}.")
+    if duration is None or not shortest <= duration <= longest:
+        problem(field, ask)
         return None
     return duration
+
+
+def _stretched(
+    start: datetime | None, valid_for: timedelta, duration: timedelta, now: float,
+    problem: Problem,
+) -> str | None:
+    """What to tell a person whose links last longer than asked, to cover the meeting; a start
+    whose links would already be over is refused."""
+    _, exp = link_window(start, valid_for, now, duration)
+    if exp <= now:
+        problem(ids.START_DATE, ALREADY_OVER)
+        return None
+    begin = start.timestamp() if start else now
+    if exp <= begin + valid_for.total_seconds():
+        return None
+    return (f"The links stay valid until {spoken_duration(AFTER_END)} after the meeting ends, "
+            f"not just {spoken_duration(valid_for)} from its start.")
 
 
 def _start(

@@ -1,4 +1,4 @@
-"""When a meeting's links start and stop working, as people type it and as people read it."""
+"""When a meeting is and when its links work, as people type it and as people read it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,16 @@ def parse_duration(text: str) -> timedelta | None:
     amount = int(match.group(1))
     seconds = amount * _UNIT_SECONDS[match.group(2)[0].lower()]
     return timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def spoken_duration(duration: timedelta) -> str:
+    """``1 hour 30 minutes``, ``7 days``: a whole number of minutes as a sentence says it."""
+    minutes, parts = round(duration.total_seconds() / 60), []
+    for unit, size in (("day", 1440), ("hour", 60), ("minute", 1)):
+        amount, minutes = divmod(minutes, size)
+        if amount:
+            parts.append(f"{amount} {unit}{'' if amount == 1 else 's'}")
+    return " ".join(parts) or "0 minutes"
 
 
 def known_zone(name: str) -> ZoneInfo | None:
@@ -67,10 +77,10 @@ def clock_change_notice(start: datetime) -> str | None:
     day = f"{start:%a %-d %b}"
     if actual.replace(tzinfo=None) != start.replace(tzinfo=None):
         return (f"{start:%H:%M} does not exist on {day} in {tz}: the clocks go forward "
-                f"then. The links start at {actual:%H:%M} instead.")
+                f"then. The start is {actual:%H:%M} instead.")
     if _happens_twice(start):
         return (f"{start:%H:%M} happens twice on {day} in {tz}: the clocks go back then. "
-                f"The links start at the first {start:%H:%M}, {_offset(start)}.")
+                f"The start is the first {start:%H:%M}, {_offset(start)}.")
     return None
 
 
