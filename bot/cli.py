@@ -3,12 +3,12 @@
 ``demo`` plays a conversation offline; ``serve`` runs the whole bot: gunicorn's web processes
 and the worker processes; ``work`` runs one worker process (for a Procfile that scales them
 apart); ``listen`` runs one without a web server, its events over a websocket (no public URL
-needed); ``webhooks sync``
-and ``webhooks list`` manage its webhooks; ``abandoned`` lists the events it gave up on;
-``links`` prints meeting links without any chat; ``sandbox`` runs the local Webex and broker
-emulator; ``cards`` renders every card to PNG. ``python -m bot`` alone lists them, and each
-one's ``--help`` names the settings it reads. Bad arguments and settings exit 2 with one line on
-stderr; upstream failures exit 1 with the explanation.
+needed); ``webhooks sync`` and ``webhooks list`` manage its webhooks; ``new-key`` prints a key
+for MEETING_KEYS; ``abandoned`` lists the events it gave up on; ``links`` prints meeting links
+without any chat; ``sandbox`` runs the local Webex and broker emulator; ``cards`` renders every
+card to PNG. ``python -m bot`` alone lists them, and each one's ``--help`` names the settings it
+reads. Bad arguments and settings exit 2 with one line on stderr; upstream failures exit 1 with
+the explanation.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from bot.jobs.storage import StoreUnavailable, open_store, redact_url
 from bot.jobs.storage.contract import sqlite_path_from_url, url_scheme
 from bot.limits import DEFAULT_VALID_FOR, VALIDITY_RANGE
 from bot.listen.listener import release_lease_of
+from bot.meetings.sealing import new_key
 from bot.metrics import scrape
 from bot.service import BotService, check_port, check_token, preflight
 from bot.settings import Settings, SettingsError, share_metrics, storage_url
@@ -65,7 +66,7 @@ class _Parser(argparse.ArgumentParser):
 
 # What each command reads from the environment, for its --help. serve, work and listen check
 # every setting of the README's table; these are the ones that decide what they do.
-RUNNING = ("WEBEX_BOT_TOKEN", "STORAGE_URL", "EVENTS", "LOG_LEVEL")
+RUNNING = ("WEBEX_BOT_TOKEN", "MEETING_KEYS", "STORAGE_URL", "EVENTS", "LOG_LEVEL")
 WORKING = (*RUNNING, "WORKER_THREADS", "JOB_LEASE_SECONDS", "MAX_ATTEMPTS", "U2C_URL",
            "DEVICE_CATALOG", "DEFAULT_TIMEZONE", "DEFAULT_VALID_FOR", "SMTP_URL",
            "TWILIO_ACCOUNT_SID")
@@ -179,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
         "serve does it when one of its worker processes dies; the jobs' leases run out anyway.",
         _reads("WEBEX_BOT_TOKEN", "STORAGE_URL", "LOG_LEVEL"))
     release.add_argument("owner", help="the dead process's owner id (its --owner)")
+    commands.add(
+        "new-key", "print a fresh random key for MEETING_KEYS",
+        "The key encrypts what the bot keeps of each meeting (guests' contacts, links); serve, "
+        "work and listen need one. To rotate: put the new key first in MEETING_KEYS and keep "
+        "the old ones after it, comma-separated, while meetings sealed with them are kept.")
 
     from bot.devtools.bench.options import FULL_RUN, STORE_CHOICES
 
@@ -317,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return release_jobs(Settings.from_env(), args.owner)
         if args.command == "abandoned":
             return list_abandoned(storage_url())
+        if args.command == "new-key":
+            return print_new_key()
         return run_links(args)
     except (UsageError, SettingsError) as error:
         print(f"error: {error}", file=sys.stderr)
@@ -331,6 +339,7 @@ def serve() -> int:
     ``bot.web.wsgi`` and of WORKER_PROCESSES worker processes (with none, become gunicorn)."""
     settings = Settings.from_env()
     settings.require_webhook_secret()
+    settings.require_meeting_keys()
     logs.configure(settings.log_level or "INFO", settings.secret_values())
     check_start(settings, port=True)
     if settings.server.metrics_port:
@@ -348,6 +357,7 @@ def work(events: str | None = None, owner: str | None = None) -> int:
     SIGTERM or Ctrl-C; ``events`` overrides EVENTS; ``owner`` names the claims. A token Webex
     refuses at start-up is a SettingsError (one line, exit 2), not a network problem to retry."""
     settings = Settings.from_env()
+    settings.require_meeting_keys()
     if events is not None:
         settings = replace(settings, events=events)
     logs.configure(settings.log_level or "INFO", settings.secret_values())
@@ -388,6 +398,14 @@ def serve_metrics_alone(settings: Settings, service: BotService) -> None:
     except OSError as error:
         raise SettingsError(f"METRICS_PORT: cannot listen on {host} port {server.metrics_port} "
                             f"({error.strerror}); set another, or 0 for no metrics") from None
+
+
+def print_new_key() -> int:
+    """A fresh key on stdout, and how to rotate on stderr (so ``$(...)`` takes the key alone)."""
+    print(new_key())
+    print("To rotate: put the new key first in MEETING_KEYS and keep the old ones after it, "
+          "comma-separated, until the meetings they sealed are gone.", file=sys.stderr)
+    return 0
 
 
 def release_jobs(settings: Settings, owner: str) -> int:

@@ -32,6 +32,7 @@ from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import MAX_VALIDITY, MIN_VALIDITY, UPSTREAM_TIMEOUT, VALIDITY_RANGE, WORKER_THREADS
 from bot.listen.catch_up import CatchUpLimits
 from bot.listen.listener import ListenConfig
+from bot.meetings.sealing import Keyring
 from bot.metrics import scrape
 from bot.secret import Secret
 from bot.upstream.instant_connect.config import DEFAULT_AUDIENCE, InstantConnectConfig
@@ -68,6 +69,7 @@ class Settings:
     instant_connect: InstantConnectConfig = field(default_factory=InstantConnectConfig)
     webhook_secret: Secret | None = None
     previous_webhook_secret: Secret | None = None  # still accepted while webhooks are rotated
+    meeting_keys: Keyring | None = None  # seal what meetings keep; serve, work, listen need them
     allow_unsigned_webhooks: bool = False
     webhook_path: str = "/webhooks"
     public_url: str | None = None
@@ -127,6 +129,7 @@ class Settings:
             instant_connect=broker,
             webhook_secret=secret,
             previous_webhook_secret=previous,
+            meeting_keys=read.keyring("MEETING_KEYS"),
             allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
             webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
@@ -202,6 +205,7 @@ class Settings:
         secrets = [self.bot_token, self.webhook_secret, self.previous_webhook_secret,
                    self.sms.auth_token if self.sms else None]
         values = [secret.reveal() for secret in secrets if secret is not None]
+        values += self.meeting_keys.secret_values() if self.meeting_keys else []
         urls = [self.storage_url, self.mail.url if self.mail else "", self.listen.proxy or ""]
         return values + [password for password in map(_password, urls) if password]
 
@@ -212,6 +216,17 @@ class Settings:
                 "WEBHOOK_SECRET is not set. Set it (the same secret the webhooks were created "
                 "with), or set ALLOW_UNSIGNED_WEBHOOKS=true for local development only."
             )
+
+    def require_meeting_keys(self) -> Keyring:
+        """The keys that seal the meetings the bot remembers: serve, work and listen refuse to
+        start without them, since a remembered meeting is what keeps a retried event from
+        making a second set of links, and its contacts and links are not kept in clear."""
+        if self.meeting_keys is None:
+            raise SettingsError(
+                "MEETING_KEYS is not set: it encrypts the guests' contacts and the links the bot "
+                "keeps of each meeting (remembered so that a retried event never makes a second "
+                "set of links). Make one with 'python -m bot new-key'.")
+        return self.meeting_keys
 
 
 def _password(url: str) -> str | None:
@@ -325,6 +340,14 @@ class _Reader:
                 "proves a webhook came from Webex, so a short one can be guessed (make one with "
                 "'python -c \"import secrets; print(secrets.token_hex(16))\"').")
         return Secret(value) if value else None
+
+    def keyring(self, name: str) -> Keyring | None:
+        """Keys to seal with, comma-separated (the first seals), or None when unset."""
+        value = self.text(name, "")
+        try:
+            return Keyring.parse(value) if value else None
+        except ValueError as error:
+            raise SettingsError(f"{name}: {error}.") from None
 
     def needed(self, name: str, *, by: str) -> str:
         value = self.text(name, "")

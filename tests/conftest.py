@@ -26,6 +26,7 @@ from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
 from cards.inputs import CatalogDevice
 from tests.support.card_schema import validate_card
+from tests.support.keys import MEETING_KEYS, TEST_KEYRING
 
 WEBHOOK_SECRET = "test-webhook-secret-5f1c"
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay=0.01, max_wait=0.05)
@@ -69,6 +70,7 @@ def sandbox_settings(box: Sandbox, tmp_path: Any, **changes: Any) -> Settings:
             broker_url=box.broker_url, retry=FAST_RETRY, read_timeout=5.0
         ),
         webhook_secret=Secret(WEBHOOK_SECRET),
+        meeting_keys=TEST_KEYRING,
         storage_url=f"sqlite:///{tmp_path}/bot.sqlite3",
         worker_threads=4,
         device_catalog=CATALOG,
@@ -148,7 +150,7 @@ def running_bot(sandbox: Sandbox, tmp_path: Any, events: str) -> Iterator[Runnin
     yield from serve(sandbox, sandbox_settings(sandbox, tmp_path, events=events))
 
 
-# Session-wide log audit: no token, webhook secret, cipher or contact in any log line -----------
+# Session-wide log audit: no token, secret, cipher or contact in any log line -------------------
 
 SANDBOX_TOKEN = re.compile(r"sandbox-bot-token-[0-9a-f]{24}")  # every Sandbox(seed=...) token
 JWE = re.compile(r"eyJ[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){4}")  # compact JWE: five parts
@@ -157,10 +159,11 @@ CONTACT = re.compile(r"[\w.+-]+@example\.org\b|\+\d{10,15}\b")
 
 
 def leaks(line: str) -> list[str]:
-    """The bot tokens, webhook secret, JWE ciphers (Instant Connect links) and guests' contacts
-    in one log line."""
+    """The bot tokens, webhook secret, meeting key, JWE ciphers (Instant Connect links) and
+    guests' contacts in one log line."""
     found = SANDBOX_TOKEN.findall(line) + JWE.findall(line) + CONTACT.findall(line)
-    return found + (["WEBHOOK_SECRET"] if WEBHOOK_SECRET in line else [])
+    return found + [name for name, secret in (("WEBHOOK_SECRET", WEBHOOK_SECRET),
+                                              ("MEETING_KEYS", MEETING_KEYS)) if secret in line]
 
 
 class LogAudit(logging.Handler):
@@ -225,7 +228,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say what the log audit found, first thing a reader sees when it failed."""
     if not LOG_AUDIT.found:
         terminalreporter.write_line(f"log audit: {LOG_AUDIT.lines} log lines, no token, "
-                                    "webhook secret, cipher or guest contact")
+                                    "webhook secret, meeting key, cipher or guest contact")
         return
     terminalreporter.write_sep("=", "log audit FAILED: secrets, ciphers or contacts in the logs",
                                red=True)

@@ -72,4 +72,6 @@ def test_the_environment_example_is_read_by_the_settings() -> None:
     state = Path("/var/lib") / unit()["Service"]["StateDirectory"]
     assert Path(settings.storage_url.removeprefix("sqlite:///")).parent == state
     assert settings.webhook_secret is not None
+    # Named, and left empty: each deployment makes its own key (serve refuses until then).
+    assert "MEETING_KEYS" in variables and settings.meeting_keys is None
     assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8080)

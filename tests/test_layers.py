@@ -5,8 +5,8 @@ Layers, lowest first; a module may import its own layer and those below, never a
 0. primitives: errors, events, limits, logs, the metrics' counting (``metrics/``), secret, the
    rule for text people type (``text_safety``), and the cards
 1. ``upstream/``: the Webex and Instant Connect clients
-2. ``jobs/``: the store, the job runner, the outbox; and ``metrics.scrape``, which reads the
-   store when scraped
+2. ``jobs/``: the store, the job runner, the outbox; ``meetings/``: the meetings the bot
+   remembers, sealed; and ``metrics.scrape``, which reads the store when scraped
 3. ``conversation/``: what the bot says and does
 4. how events come in: ``web/`` (the webhook intake, its envelope, the server's settings) and
    ``listen/`` (the websocket listener)
@@ -33,7 +33,7 @@ LAYERS = [
      "bot.text_safety",
      "cards"),
     ("bot.upstream",),
-    ("bot.jobs", "bot.metrics.scrape"),
+    ("bot.jobs", "bot.meetings", "bot.metrics.scrape"),
     ("bot.conversation",),
     ("bot.web", "bot.listen"),
     ("bot.settings", "bot.service"),

@@ -33,6 +33,7 @@ from bot.settings import Settings
 from cards import inputs as ids
 from tests.conftest import RunningBot, quick_listen, sandbox_settings, serve
 from tests.support.faults import poll_until
+from tests.support.keys import MEETING_KEYS
 from tests.support.proxy import connect_proxy
 
 
@@ -380,7 +381,8 @@ def test_a_close_no_reconnect_mends_says_what_it_means(sandbox, tmp_path, caplog
 def test_listen_with_a_refused_token_says_so_in_one_line_and_exits_2(sandbox, tmp_path):
     env = {**os.environ, "WEBEX_BOT_TOKEN": "not-the-bots-token",
            "WEBEX_API_URL": sandbox.webex_base_url, "U2C_URL": sandbox.u2c_url,
-           "STORAGE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "LOG_LEVEL": "WARNING"}
+           "STORAGE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "LOG_LEVEL": "WARNING",
+           "MEETING_KEYS": MEETING_KEYS}
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "bot", "listen"], env=env, timeout=30,
                           capture_output=True, text=True, check=False)

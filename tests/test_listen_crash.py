@@ -24,6 +24,7 @@ import pytest
 from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.ids import raw_uuid
 from tests.support.faults import poll_until, report
+from tests.support.keys import MEETING_KEYS
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +38,8 @@ def listen_process(box: Sandbox, storage_url: str, log_path: Path) -> Iterator[A
     """``python -m bot listen`` against the sandbox, its log in ``log_path``."""
     env = {**os.environ, "WEBEX_BOT_TOKEN": box.bot_token, "WEBEX_API_URL": box.webex_base_url,
            "IC_BROKER_URL": box.broker_url, "U2C_URL": box.u2c_url, "STORAGE_URL": storage_url,
-           "JOB_LEASE_SECONDS": "5", "WORKER_THREADS": "4", "LOG_LEVEL": "INFO"}
+           "JOB_LEASE_SECONDS": "5", "WORKER_THREADS": "4", "LOG_LEVEL": "INFO",
+           "MEETING_KEYS": MEETING_KEYS}
     with log_path.open("ab") as log:
         process = subprocess.Popen([sys.executable, "-m", "bot", "listen"], env=env,
                                    stdout=log, stderr=log)

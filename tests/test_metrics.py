@@ -26,6 +26,7 @@ from bot.metrics import record
 from bot.settings import SettingsError, server_settings
 from bot.web.envelope import SIGNATURE_HEADER
 from tests.support.faults import SECRET, fleet, poll_until
+from tests.support.keys import MEETING_KEYS
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -195,7 +196,7 @@ def test_listen_on_its_own_serves_its_metrics_and_names_a_metrics_port_in_use(
         env = {**os.environ, "WEBEX_BOT_TOKEN": box.bot_token, "U2C_URL": box.u2c_url,
                "WEBEX_API_URL": box.webex_base_url, "IC_BROKER_URL": box.broker_url,
                "STORAGE_URL": f"sqlite:///{tmp_path}/bot.sqlite3", "METRICS_PORT": str(port),
-               "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"}
+               "HOST": "127.0.0.1", "LOG_LEVEL": "WARNING", "MEETING_KEYS": MEETING_KEYS}
         listening = subprocess.Popen([sys.executable, "-m", "bot", "listen"], env=env)
         try:
             box.wait_for(box.mercury_connected, timeout=30)

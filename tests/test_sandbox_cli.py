@@ -17,6 +17,7 @@ import requests
 
 from bot.devtools.sandbox import Sandbox
 from bot.devtools.sandbox.cli import main
+from bot.meetings.sealing import Keyring
 
 
 @pytest.fixture
@@ -121,8 +122,8 @@ def exported(stream: IO[str]) -> dict[str, str]:
 
 
 def test_the_settings_it_prints_point_listen_at_it(tmp_path: Path) -> None:
-    """What the sandbox prints on stderr is all ``python -m bot listen`` needs (U2C_URL among
-    it): pasted as is, the listener opens the sandbox's websocket."""
+    """What the sandbox prints on stderr is all ``python -m bot listen`` needs (U2C_URL and a
+    fresh MEETING_KEYS among it): pasted as is, the listener opens the sandbox's websocket."""
     with subprocess.Popen([sys.executable, "-m", "bot", "sandbox", "--seed", "6"],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as box:
         try:
@@ -130,6 +131,7 @@ def test_the_settings_it_prints_point_listen_at_it(tmp_path: Path) -> None:
             assert box.stderr is not None
             settings = exported(box.stderr)
             assert settings["U2C_URL"] == endpoints["u2c_url"]
+            assert len(Keyring.parse(settings["MEETING_KEYS"]).ids) == 1
             env = {key: value for key, value in os.environ.items() if key != "LOG_LEVEL"}
             env.update(settings, STORAGE_URL=f"sqlite:///{tmp_path}/bot.sqlite3")
             with subprocess.Popen([sys.executable, "-m", "bot", "listen"], env=env,

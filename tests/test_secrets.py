@@ -26,6 +26,7 @@ from tests.conftest import (
     RunningBot,
     leaks,
 )
+from tests.support.keys import MEETING_KEYS
 
 
 def real_cipher(sandbox: Sandbox) -> str:
@@ -71,13 +72,14 @@ def test_every_log_call_can_make_a_record() -> None:
     assert offenders == set()
 
 
-def test_the_audit_recognises_tokens_the_secret_and_ciphers(sandbox: Sandbox) -> None:
+def test_the_audit_recognises_tokens_the_secrets_and_ciphers(sandbox: Sandbox) -> None:
     """What the audit must catch, inside a JSON log line as the formatter writes it."""
     cipher = real_cipher(sandbox)
     assert cipher.startswith("eyJ") and cipher.count(".") == 4
     line = json.dumps({"message": "oops", "detail": f"token {sandbox.bot_token} data={cipher}",
-                       "secret": WEBHOOK_SECRET})
-    assert sorted(leaks(line)) == sorted([sandbox.bot_token, cipher, "WEBHOOK_SECRET"])
+                       "secret": WEBHOOK_SECRET, "keys": MEETING_KEYS})
+    assert sorted(leaks(line)) == sorted([sandbox.bot_token, cipher, "WEBHOOK_SECRET",
+                                          "MEETING_KEYS"])
     guests = json.dumps({"message": "sent", "to": "zoe.b@example.org", "sms": "+33612345678"})
     assert sorted(leaks(guests)) == ["+33612345678", "zoe.b@example.org"]
 

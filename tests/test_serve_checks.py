@@ -22,9 +22,11 @@ from bot.service import preflight
 from bot.settings import Settings, SettingsError
 from cards.inputs import CatalogDevice
 from tests.support.faults import RedisProcess
+from tests.support.keys import MEETING_KEYS
 
 PASSWORD = "hunter2-redis-password"
-BASE = {"WEBEX_BOT_TOKEN": "tok-serve-checks", "WEBHOOK_SECRET": "whs-serve-checks"}
+BASE = {"WEBEX_BOT_TOKEN": "tok-serve-checks", "WEBHOOK_SECRET": "whs-serve-checks",
+        "MEETING_KEYS": MEETING_KEYS}
 
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -70,6 +72,8 @@ MISTAKES = [
     ("DEDUPE_RETENTION", "10m"),
     ("WEBHOOK_SECRET", "x"),
     ("WEBHOOK_SECRET_PREVIOUS", "old-and-short"),
+    ("MEETING_KEYS", "not-a-key-at-all"),
+    ("MEETING_KEYS", f"{MEETING_KEYS},{MEETING_KEYS}"),
 ]
 
 

@@ -26,6 +26,7 @@ from bot.devtools.sandbox import Sandbox
 from bot.service import check_port
 from bot.settings import SettingsError
 from bot.web.server import ServerSettings
+from tests.support.keys import MEETING_KEYS
 
 SECRET = "start-check-tests-secret-5d2a"
 WRONG_TOKEN = "not-the-bots-token-7c1e"
@@ -39,7 +40,8 @@ def environment(box: Sandbox, tmp_path: Path, **extra: str) -> dict[str, str]:
                  if key not in ("LOG_LEVEL", "STORAGE_URL", "WEB_CONCURRENCY", "PORT", "HOST",
                                 "EVENTS", "WORKER_PROCESSES")}
     return {**inherited, "WEBEX_BOT_TOKEN": box.bot_token, "WEBEX_API_URL": box.webex_base_url,
-            "U2C_URL": box.u2c_url, "WEBHOOK_SECRET": SECRET, "HOST": "127.0.0.1",
+            "U2C_URL": box.u2c_url, "WEBHOOK_SECRET": SECRET, "MEETING_KEYS": MEETING_KEYS,
+            "HOST": "127.0.0.1",
             "PORT": str(free_port()), "STORAGE_URL": f"sqlite:///{tmp_path}/bot.sqlite3",
             "LOG_LEVEL": "WARNING", **extra}
 
@@ -62,6 +64,22 @@ def test_a_token_webex_refuses_is_one_line_and_exit_2(
     assert line.startswith("error: WEBEX_BOT_TOKEN: Webex refused the bot's token (HTTP 401)")
     assert WRONG_TOKEN not in done.stderr
     assert [r.path for r in sandbox.requests if r.path.startswith("/v1/")] == ["/v1/people/me"]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_without_meeting_keys_each_refuses_in_one_line_saying_how_to_make_one(
+    command: str, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The meetings the bot remembers keep contacts and links, sealed: no key, no start (and
+    nothing asked of Webex or the store first)."""
+    done = run(command, environment(sandbox, tmp_path, MEETING_KEYS=""), tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("error: MEETING_KEYS is not set: it encrypts the guests' contacts")
+    assert line.endswith("Make one with 'python -m bot new-key'.")
+    assert [r.path for r in sandbox.requests if r.path.startswith("/v1/")] == []
+    assert not (tmp_path / "bot.sqlite3").exists()
 
 
 def test_a_403_is_refused_the_same_way(sandbox: Sandbox, tmp_path: Path) -> None:

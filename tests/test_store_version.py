@@ -21,6 +21,7 @@ from bot.devtools.as_deployed import free_port
 from bot.jobs.storage import StoreTooNew, StoreUnavailable, open_store
 from bot.jobs.storage.contract import STORE_VERSION
 from tests.support.faults import RedisProcess
+from tests.support.keys import MEETING_KEYS
 
 
 @dataclass
@@ -194,6 +195,7 @@ def test_serve_refuses_a_newer_store_in_one_line_naming_storage_url(
         "STORAGE_URL": engine.url,
         "WEBEX_BOT_TOKEN": "tok-store-version",
         "WEBHOOK_SECRET": "whs-store-version-0123456789",
+        "MEETING_KEYS": MEETING_KEYS,
         "WEBEX_API_URL": f"http://127.0.0.1:{free_port()}/v1",  # nothing listens: no network
         "PORT": str(free_port()),
     })

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 import requests
 
+from bot.meetings.sealing import new_key
+
 if TYPE_CHECKING:
     from bot.devtools.sandbox import Sandbox
 
@@ -42,12 +44,14 @@ def free_port() -> int:
 
 
 def sandbox_env(box: Sandbox, storage_url: str, secret: str, **extra: str) -> dict[str, str]:
-    """The environment that points a launched bot at a sandbox."""
+    """The environment that points a launched bot at a sandbox, with a meeting key of its own
+    (one ``extra`` may replace)."""
     return {
         "WEBEX_BOT_TOKEN": box.bot_token,
         "WEBEX_API_URL": box.webex_base_url,
         "IC_BROKER_URL": box.broker_url,
         "WEBHOOK_SECRET": secret,
+        "MEETING_KEYS": new_key(),
         "STORAGE_URL": storage_url,
         **extra,
     }

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from bot.devtools.in_process import sandbox_guest_channels, serve_locally
 from bot.devtools.sandbox import Sandbox
 from bot.listen.listener import ListenConfig
+from bot.meetings.sealing import Keyring, new_key
 from bot.secret import Secret
 from bot.service import BotService
 from bot.settings import Settings
@@ -183,6 +184,7 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
             webex_base_url=box.webex_base_url,
             instant_connect=InstantConnectConfig(broker_url=box.broker_url),
             webhook_secret=Secret(secret),
+            meeting_keys=Keyring.parse(new_key()),  # for this run alone, as its store
             events=events,
             listen=ListenConfig(u2c_url=box.u2c_url),
             storage_url=f"sqlite:///{folder}/demo.sqlite3",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import shlex
 import signal
 import sys
@@ -46,11 +47,14 @@ SETTINGS = {
 
 def settings_for_the_bot(sandbox: Sandbox) -> str:
     """Shell lines a person pastes before ``python -m bot listen`` (or ``serve``, with a
-    WEBHOOK_SECRET and ``webhooks sync``) to run the bot against this sandbox."""
+    WEBHOOK_SECRET and ``webhooks sync``) to run the bot against this sandbox, with a fresh
+    meeting key: 32 random bytes in url-safe base64, as ``python -m bot new-key`` prints (the
+    sandbox imports nothing of the bot's)."""
     lines = [f"{name}={shlex.quote(str(getattr(sandbox, key)))}"
              for name, key in SETTINGS.items()]
     return "\n".join(["# The bot's settings for this sandbox; then: python -m bot listen",
                        *(f"export {line}" for line in lines),
+                       f"export MEETING_KEYS={secrets.token_urlsafe(32)}",
                        "export MAIL_FROM=instant-connect@clinic.example.com"])
 
 
@@ -69,7 +73,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a local Webex (REST, webhooks and the websocket), Instant Connect "
         "broker, SMTP relay and Twilio until Ctrl-C. It prints its URLs and the bot's token as "
         "one JSON line on stdout, and on stderr the settings that point the bot at it: "
-        + ", ".join([*SETTINGS, "MAIL_FROM"]) + " (U2C_URL for `python -m bot listen`).",
+        + ", ".join([*SETTINGS, "MEETING_KEYS", "MAIL_FROM"])
+        + " (U2C_URL for `python -m bot listen`).",
         epilog="settings: none (it reads no environment variable)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (0: any free)")

@@ -1,0 +1,1 @@
+"""The meetings the bot remembers."""
