@@ -234,7 +234,8 @@ def test_a_start_the_clocks_skip_is_explained_with_the_links(running_bot, sandbo
     running_bot.idle()
     [links] = [m for m in running_bot.bot_messages(clinic) if "Guest 1" in m["markdown"]]
     shown = f"{day:%a} {day.day} {day:%b}"
-    assert f"Valid {shown} {day.year} 03:30 to 05:30 (America/New\\_York)" in links["markdown"]
+    # The links open 10 minutes before the meeting's start, 03:30 (JOIN_EARLY).
+    assert f"Valid {shown} {day.year} 03:20 to 05:30 (America/New\\_York)" in links["markdown"]
     assert (f"Note: 02:30 does not exist on {shown} in America/New\\_York: the clocks go "
             "forward then. The start is 03:30 instead.") in links["markdown"]
     assert "02:30 does not exist" in str(links["attachments"][0]["content"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,6 +13,7 @@ from bot.conversation.timewindow import (
     describe_window,
     known_zone,
     parse_start,
+    spoken_duration,
     zone,
 )
 
@@ -139,3 +140,11 @@ def test_a_name_that_is_no_zone_falls_back_to_the_default(name: str) -> None:
 
 def test_a_real_zone_is_the_persons() -> None:
     assert zone("Asia/Kolkata", "Europe/Paris") == ZoneInfo("Asia/Kolkata")
+
+
+@pytest.mark.parametrize(("minutes", "spoken"),
+                         [(1, "1 minute"), (15, "15 minutes"), (60, "1 hour"),
+                          (90, "1 hour 30 minutes"), (1440 + 120, "1 day 2 hours"),
+                          (7 * 1440, "7 days")])
+def test_a_duration_is_said_in_words(minutes: int, spoken: str) -> None:
+    assert spoken_duration(timedelta(minutes=minutes)) == spoken
