@@ -35,6 +35,7 @@ from bot.jobs.runner import JobRunner
 from bot.jobs.storage import Store, StoreUnavailable, open_store, redact_url
 from bot.listen.listener import Listener, heard_lately
 from bot.logs import silenced
+from bot.meetings.book import MeetingBook
 from bot.settings import Settings, SettingsError
 from bot.upstream.devices import DeviceRegistry
 from bot.upstream.instant_connect import InstantConnectClient, is_sip_uri
@@ -89,7 +90,7 @@ class BotService:
         )
         conversation = Conversation(
             settings.conversation_config(), self.webex, meetings, self.store,
-            channels=guest_channels(settings, pool_size),
+            meeting_book(settings, self.store), channels=guest_channels(settings, pool_size),
         )
         return JobRunner(
             self.store, conversation.process,
@@ -267,3 +268,10 @@ def _check_bind(port_name: str, host_name: str, host: str, port: int) -> None:
                                 f"{port_name} {port} cannot be listened on there.") from None
         raise SettingsError(f"{port_name}: cannot listen on {where}: {error.strerror}."
                             ) from None
+
+
+def meeting_book(settings: Settings, store: Store) -> MeetingBook:
+    """The meetings the bot remembers, sealed with the settings' keys."""
+    return MeetingBook(store, settings.require_meeting_keys(),
+                       retention=settings.meeting_retention.total_seconds(),
+                       audit_retention=settings.audit_retention.total_seconds(), clock=time.time)

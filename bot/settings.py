@@ -4,7 +4,8 @@ Usage::
 
     settings = Settings.from_env()                # raises SettingsError naming the variable
     client = InstantConnectClient(settings.bot_token, settings.instant_connect)
-    conversation = Conversation(settings.conversation_config(), webex, client, store)
+    conversation = Conversation(settings.conversation_config(), webex, client, store,
+                                meeting_book(settings, store))
 
 Nothing else in the bot reads ``os.environ`` (the dev tooling aside); tests build
 ``Settings(...)`` directly. Each part gets the small config it reads (the broker's, the
@@ -32,6 +33,7 @@ from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import MAX_VALIDITY, MIN_VALIDITY, UPSTREAM_TIMEOUT, VALIDITY_RANGE, WORKER_THREADS
 from bot.listen.catch_up import CatchUpLimits
 from bot.listen.listener import ListenConfig
+from bot.meetings.book import DEFAULT_AUDIT_RETENTION, DEFAULT_RETENTION
 from bot.meetings.sealing import Keyring
 from bot.metrics import scrape
 from bot.secret import Secret
@@ -55,6 +57,9 @@ MIN_BODY_BYTES = 4096
 MIN_BODY_WHY = ": a webhook from Webex is about 1 KB, and every one above it is refused"
 
 
+MEETING_ACTORS = ("maker", "space")
+
+
 class SettingsError(ValueError):
     """A variable is missing or invalid; the message names it and never shows its value."""
 
@@ -70,6 +75,9 @@ class Settings:
     webhook_secret: Secret | None = None
     previous_webhook_secret: Secret | None = None  # still accepted while webhooks are rotated
     meeting_keys: Keyring | None = None  # seal what meetings keep; serve, work, listen need them
+    meeting_actions: str = "space"  # who may act on a meeting: its maker, or its space's members
+    meeting_retention: timedelta = timedelta(seconds=DEFAULT_RETENTION)
+    audit_retention: timedelta = timedelta(seconds=DEFAULT_AUDIT_RETENTION)
     allow_unsigned_webhooks: bool = False
     webhook_path: str = "/webhooks"
     public_url: str | None = None
@@ -130,6 +138,11 @@ class Settings:
             webhook_secret=secret,
             previous_webhook_secret=previous,
             meeting_keys=read.keyring("MEETING_KEYS"),
+            meeting_actions=read.choice("MEETING_ACTIONS", cls.meeting_actions, MEETING_ACTORS),
+            meeting_retention=timedelta(seconds=read.duration_seconds(
+                "MEETING_RETENTION", cls.meeting_retention, minimum="1d")),
+            audit_retention=timedelta(seconds=read.duration_seconds(
+                "AUDIT_RETENTION", cls.audit_retention, minimum="1d")),
             allow_unsigned_webhooks=read.flag("ALLOW_UNSIGNED_WEBHOOKS", False),
             webhook_path=read.path("WEBHOOK_PATH", "/webhooks"),
             public_url=read.url("PUBLIC_URL", "") or None,
@@ -177,6 +190,7 @@ class Settings:
             meetings_window=self.meetings_window,
             phone_region=self.phone_region,
             org_name=self.org_name,
+            meeting_actions=self.meeting_actions,
         )
 
     @property

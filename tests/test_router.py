@@ -38,6 +38,7 @@ from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Job, Store
 from bot.limits import LINK_COUNT_RANGE
+from bot.meetings.book import MeetingBook
 from bot.upstream.instant_connect import (
     unique_sub,
 )
@@ -48,6 +49,7 @@ from cards.help import help_card
 from cards.inputs import CatalogDevice
 from tests.support.broker import FakeBroker
 from tests.support.guests import FakeMail, FakeSms, Killed, channels
+from tests.support.keys import TEST_KEYRING
 from tests.support.webex import BOT, ORG, FakeWebex
 
 NOW = 1_800_000_000.0  # 2027-01-15: the conversation's clock, fixed
@@ -80,6 +82,7 @@ class Bot:
             self.webex,
             self.meetings,
             store,
+            MeetingBook(store, TEST_KEYRING, clock=lambda: NOW),
             channels=channels(self.mail, self.sms),
             clock=lambda: NOW,
         )
@@ -654,8 +657,8 @@ def test_a_worker_killed_right_after_a_guest_delivery_never_sends_it_twice(bot: 
 def test_contacts_without_the_channel_are_refused_before_any_meeting(store: Store) -> None:
     bot = Bot(store)
     bot.conversation = Conversation(
-        ConversationConfig(device_catalog=CATALOG), bot.webex,
-        bot.meetings, store, channels=channels(None, None),
+        ConversationConfig(device_catalog=CATALOG), bot.webex, bot.meetings, store,
+        MeetingBook(store, TEST_KEYRING, clock=lambda: NOW), channels=channels(None, None),
         clock=lambda: NOW)
     bot.say("meet Consultation to=zoe@example.org")
     assert bot.meetings.requests == [] and bot.mail.sent == []
@@ -697,7 +700,7 @@ def test_a_third_channel_is_one_class_in_the_list_the_bot_is_built_with(store: S
     portal = Portal()
     bot.conversation = Conversation(
         ConversationConfig(device_catalog=CATALOG, phone_region="FR"),
-        bot.webex, bot.meetings, store,
+        bot.webex, bot.meetings, store, MeetingBook(store, TEST_KEYRING, clock=lambda: NOW),
         channels=[portal, *channels(bot.mail, bot.sms)], clock=lambda: NOW)
     bot.open_form()
     card = bot.sends()[-1]["card"]

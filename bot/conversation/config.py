@@ -14,7 +14,8 @@ from cards.inputs import CatalogDevice
 
 @dataclass(frozen=True)
 class ConversationConfig:
-    """What the conversation reads: who may use the bot, the devices, defaults, a rate limit."""
+    """What the conversation reads: who may use the bot, the devices, defaults, a rate limit,
+    who may act on a meeting."""
 
     access: AccessPolicy = field(default_factory=AccessPolicy)
     device_catalog: Sequence[CatalogDevice] = ()
@@ -24,3 +25,4 @@ class ConversationConfig:
     meetings_window: timedelta = timedelta(hours=1)
     phone_region: str | None = None
     org_name: str = ""  # ORG_NAME: who guests are told invites them, beside the person
+    meeting_actions: str = "space"  # MEETING_ACTIONS: "maker" keeps the buttons to the maker

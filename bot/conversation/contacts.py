@@ -11,27 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
+from bot.meetings.record import Contact
+
 MASK = "•"
-
-
-@dataclass(frozen=True)
-class Contact:
-    """One guest's address on one channel: an email address, a mobile number in E.164
-    (``+33612345678``)."""
-
-    channel: str  # the name of the channel that reads and sends it
-    address: str
-    masked: str = field(compare=False, repr=False)
-    """Enough to recognise it, not to use it: ``z•••@example.org``, ``+33 6 •• •• •• 78``."""
-
-    def shown(self, *, privately: bool) -> str:
-        """Whole in the 1:1 space of the person who typed it, masked anywhere else."""
-        return self.address if privately else self.masked
 
 
 @dataclass(frozen=True)

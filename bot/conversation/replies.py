@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from bot.conversation.contacts import Contact
+from bot.conversation.guest_messages import MessageKind
 from bot.conversation.link_messages import escape_markdown
 from bot.errors import FieldError, UpstreamError
 from bot.upstream.instant_connect import Link
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
+from cards.meetings import MeetingSummary
 
 PROBLEMS_BUDGET = 4000  # bytes of a "please fix" reply; Webex refuses messages over 7439
 
@@ -87,10 +89,25 @@ def _quoted(text: str, limit: int) -> str:
     return escape_markdown(text[:limit].encode("utf-8", "replace").decode("utf-8"))
 
 
-def guest_sent(contact: Contact, link: Link, how: str, *, privately: bool) -> str:
+_SENT = {
+    MessageKind.INVITATION: "{label} link sent to {to} ({how})",
+    MessageKind.UPDATE: "{label}'s new time and link sent to {to} ({how})",
+    MessageKind.CANCELLATION: "{label} told of the cancellation at {to} ({how})",
+}
+_REPORT = {
+    MessageKind.INVITATION: "Guest links for {subject}",
+    MessageKind.UPDATE: "Guests told of the new time of {subject}",
+    MessageKind.CANCELLATION: "Guests told of the cancellation of {subject}",
+}
+
+
+def guest_sent(
+    contact: Contact, link: Link, how: str, *, privately: bool,
+    kind: MessageKind = MessageKind.INVITATION,
+) -> str:
     """One contact reached (``how``: its channel, as the report names it): whole in a 1:1
     space, masked in a group space."""
-    return f"{link.label} link sent to {contact.shown(privately=privately)} ({how})"
+    return _SENT[kind].format(label=link.label, to=contact.shown(privately=privately), how=how)
 
 
 def guest_unconfirmed(
@@ -108,7 +125,48 @@ def guest_not_sent(contact: Contact, error: UpstreamError, *, privately: bool) -
     return f"Could not send a guest link to {shown}: {error.describe()}"
 
 
-def guest_report(subject: str, lines: Sequence[str]) -> str:
+def guest_report(
+    subject: str, lines: Sequence[str], *, kind: MessageKind = MessageKind.INVITATION
+) -> str:
     """What happened to each contact of one meeting."""
-    return "\n".join([f"**Guest links for {escape_markdown(subject)}**",
+    title = _REPORT[kind].format(subject=escape_markdown(subject))
+    return "\n".join([f"**{title}**",
                       *(f"- {escape_markdown(line)}" for line in lines)])
+
+
+# The meetings the bot remembers
+
+NO_MEETINGS = ("You have no meetings from the last 7 days or to come. Say **new** or "
+               "**meet <subject>** to make one.")
+NO_MEETINGS_HERE = ("No meetings made in this space in the last 7 days or to come. Mention me "
+                    "with **new** to make one.")
+MEETING_GONE = ("I no longer have this meeting: it ended too long ago, or was never made. "
+                "Say **meetings** for a fresh list.")
+NOT_YOURS = ("Sorry, only the person who made this meeting, or the members of the space it "
+             "was made in, can do that.")
+OVER = "This meeting is over or cancelled: there is nothing left to change."
+NO_LINKS_KEPT = ("I no longer keep this meeting's links: they are deleted once the meeting "
+                 "and its links are over.")
+NO_GUESTS_KEPT = "This meeting has no guests' email addresses or numbers to send links to."
+REPLACED_BELOW = ("These links were replaced: the meeting has a new time. The new links follow "
+                  "in the space.")
+FIX_NEW_TIME = "Please fix the new time and press the button again:"
+
+
+def host_links_sent(subject: str, name: str) -> str:
+    """In the space, when someone asked for a meeting's host links."""
+    return f"Host links for **{escape_markdown(subject)}** were sent privately to {name or 'you'}."
+
+
+def cancelled(subject: str, links_window: str) -> str:
+    """In the space, once a meeting is cancelled: what stays true of its links."""
+    return (f"Meeting **{escape_markdown(subject)}** is cancelled and its guests were told. "
+            f"Instant Connect cannot revoke links already made: they stay valid until their "
+            f"end ({links_window}), but nobody will be waiting there.")
+
+
+def meetings_text(meetings: Sequence[MeetingSummary]) -> str:
+    """The meetings card's fallback, for an app that shows no cards."""
+    lines = ["**Meetings** (open this in a Webex app that shows cards to act on them):"]
+    lines += [f"- **{escape_markdown(m.subject)}**: {m.when}, {m.status.value}" for m in meetings]
+    return "\n".join(lines)

@@ -14,31 +14,36 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 
 from bot.conversation import replies
 from bot.conversation.access import Gatekeeper
+from bot.conversation.appointments import RECENT, Actor, Appointments
 from bot.conversation.channels import GuestChannel
 from bot.conversation.commands import Command, CommandTable, Entry, strip_mention
 from bot.conversation.config import ConversationConfig
 from bot.conversation.context import EventContext, Place
 from bot.conversation.forms import Forms
 from bot.conversation.guest_delivery import GuestDelivery
-from bot.conversation.link_messages import compose
+from bot.conversation.meeting_list import status, summary
 from bot.conversation.people import PeopleDirectory
-from bot.conversation.plan import MeetingPlan, PlanContext, inputs_from_options, plan_from_inputs
-from bot.conversation.timewindow import describe_window, zone
-from bot.errors import BotError, InvalidRequest, UpstreamError, is_retryable
+from bot.conversation.plan import PlanContext, inputs_from_options, new_start, plan_from_inputs
+from bot.conversation.timewindow import zone
+from bot.errors import InvalidRequest, UpstreamError, is_retryable
 from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.outbox import Outbox
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Fact, Store
-from bot.upstream.instant_connect import Broker, MeetingLinks
+from bot.meetings.book import MeetingBook
+from bot.meetings.record import Meeting
+from bot.upstream.instant_connect import Broker
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
 from bot.upstream.webex import AttachmentAction, Person, Webex
 from cards import inputs as ids
 from cards.form import meeting_form
 from cards.help import help_card
+from cards.inputs import MEETINGS_PER_PAGE
+from cards.meetings import meetings_card
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,7 @@ class Conversation:
         webex: Webex,
         meetings: Broker,
         store: Store,
+        book: MeetingBook,
         *,
         channels: Sequence[GuestChannel] = (),
         clock: Callable[[], float] = time.time,
@@ -91,7 +97,9 @@ class Conversation:
         self._forms = Forms(store, webex)
         self._outbox = Outbox(webex, store)
         self._channels = channels
-        self._guests = GuestDelivery(channels, config.org_name)
+        self._book = book
+        self._appointments = Appointments(config, webex, meetings, book,
+                                          GuestDelivery(channels, config.org_name), clock=clock)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,
@@ -216,38 +224,91 @@ class Conversation:
         if form_id is not None and not self._forms.claim(form_id, key):
             context.say(replies.ALREADY_CREATED)
             return
-        try:
-            links = self._meetings.create_links(plan.request(key, self._clock()))
-        except BotError:
-            if form_id is not None:
-                self._forms.release(form_id)  # let the person try the form again
-            raise
-        log.info("meeting created", extra={"links": len(links.all),
-                                           "room_id": context.place.room_id})
-        self._deliver_links(plan, links, person, context, tz)
-        if plan.contacts:
-            self._guests.deliver(plan, links, person, context, tz)
+        release = (lambda: self._forms.release(form_id)) if form_id is not None else (
+            lambda: None)
+        self._appointments.make(plan, Actor(person, context, key), tz, refused=release)
         if form_id is not None:
             self._forms.retire(form_id)
 
-    def _deliver_links(
-        self, plan: MeetingPlan, links: MeetingLinks, person: Person, context: EventContext,
-        tz: tzinfo,
-    ) -> None:
-        """Post the links in the space (host links privately when asked)."""
-        window = describe_window(links.nbf, links.exp, tz)
-        devices = self._device_names(plan.devices)
-        if plan.private_host_links and links.hosts:
-            for message in compose(plan.subject, window, devices, links.hosts, "Host links",
-                                   notes=plan.notices):
-                context.tell(person.id, message.markdown, message.card)
-            guests = links.guests
-            context.say(replies.ready(plan.subject, person.display_name))
-        else:
-            guests = links.all
-        for message in compose(plan.subject, window, devices, guests, "Meeting links",
-                               notes=plan.notices):
-            context.post(message.markdown, message.card)
+    # The meetings the bot remembers
+
+    def _meetings_command(self, said: Said) -> None:
+        self._show_meetings(said.person, said.context, page=1)
+
+    def _meetings_page_pressed(self, pressed: Pressed) -> None:
+        page = str(pressed.action.inputs.get(ids.PAGE, "1"))
+        self._show_meetings(pressed.person, pressed.context,
+                            page=int(page) if page.isdigit() and int(page) > 0 else 1)
+
+    def _show_meetings(self, person: Person, context: EventContext, *, page: int) -> None:
+        """A page of the person's meetings (in a group space: those made there)."""
+        group, now = context.place.group, self._clock()
+        tz = zone(person.timezone, self._config.default_timezone)
+        wanted = page * MEETINGS_PER_PAGE + 1
+        since = now - RECENT.total_seconds()
+        found = (self._book.listed(room_id=context.place.room_id, since=since, limit=wanted)
+                 if group else self._book.listed(person_id=person.id, since=since, limit=wanted))
+        shown = found[(page - 1) * MEETINGS_PER_PAGE:page * MEETINGS_PER_PAGE]
+        if not shown:
+            context.say(replies.NO_MEETINGS_HERE if group else replies.NO_MEETINGS)
+            return
+        summaries = [
+            summary(meeting, tz=tz, now=now, in_space=group,
+                    privately=not group and meeting.maker_id == person.id,
+                    can_act=meeting.maker_id == person.id
+                    or (group and self._config.meeting_actions != "maker"))
+            for meeting in shown]
+        card = meetings_card(summaries, timezone_name=str(tz), in_space=group, page=page,
+                             has_more=len(found) > page * MEETINGS_PER_PAGE)
+        self._forms.record(context.post(replies.meetings_text(summaries), card), context.place)
+
+    def _meeting_pressed(self, pressed: Pressed, *, must_be_on: bool = True) -> Meeting | None:
+        """The meeting a button acts on, when it exists, the person may act on it and (with
+        ``must_be_on``) it is neither over nor cancelled, unless by this very press."""
+        meeting_id = str(pressed.action.inputs.get(ids.MEETING, ""))
+        meeting = self._book.get(meeting_id) if meeting_id else None
+        if meeting is None:
+            pressed.context.say(replies.MEETING_GONE)
+            return None
+        if not self._appointments.may_act(pressed.person, meeting):
+            log.warning("refused an action on another's meeting",
+                        extra={"person_id": pressed.person.id,
+                               "room_id": pressed.context.place.room_id})
+            pressed.context.say(replies.NOT_YOURS)
+            return None
+        if (must_be_on and meeting.revision != pressed.action.id
+                and not status(meeting, self._clock()).actionable):
+            pressed.context.say(replies.OVER)
+            return None
+        return meeting
+
+    def _actor(self, pressed: Pressed) -> Actor:
+        return Actor(pressed.person, pressed.context, pressed.action.id)
+
+    def _host_links_pressed(self, pressed: Pressed) -> None:
+        if (meeting := self._meeting_pressed(pressed, must_be_on=False)) is not None:
+            self._appointments.send_host_links(meeting, self._actor(pressed))
+
+    def _resend_pressed(self, pressed: Pressed) -> None:
+        if (meeting := self._meeting_pressed(pressed)) is not None:
+            self._appointments.resend(meeting, self._actor(pressed))
+
+    def _change_pressed(self, pressed: Pressed) -> None:
+        meeting = self._meeting_pressed(pressed)
+        if meeting is None:
+            return
+        tz = zone(pressed.person.timezone, self._config.default_timezone)
+        try:
+            start = new_start(pressed.action.inputs, meeting.id, tz,
+                              datetime.fromtimestamp(self._clock(), UTC))
+        except InvalidRequest as error:
+            pressed.context.say(replies.problems(error.errors, replies.FIX_NEW_TIME))
+            return
+        self._appointments.change(meeting, start, self._actor(pressed))
+
+    def _cancel_pressed(self, pressed: Pressed) -> None:
+        if (meeting := self._meeting_pressed(pressed)) is not None:
+            self._appointments.cancel(meeting, self._actor(pressed))
 
     # Membership
 
@@ -295,10 +356,6 @@ class Conversation:
         card = help_card(bot_name=self._webex.me().display_name, commands=commands)
         context.post(replies.help_text(intro, commands), card)
 
-    def _device_names(self, uris: tuple[str, ...]) -> list[str]:
-        names = {device.sip_uri.lower(): device.name for device in self._config.device_catalog}
-        return [names.get(uri.lower(), uri) for uri in uris]
-
     def _guarded(self, context: EventContext, work: Callable[[], None]) -> None:
         """Run ``work``; tell the person about an upstream failure instead of going silent."""
         try:
@@ -319,6 +376,9 @@ COMMANDS: CommandTable[Callable[[Conversation, Said], None]] = CommandTable([
           Conversation._meet_command, takes_subject=True),
     Entry(("form", "new", "meeting"), "new", "the meeting form, with every option",
           Conversation._form_command),
+    Entry(("meetings", "list"), "meetings",
+          "your meetings: send their links again, change the time, cancel",
+          Conversation._meetings_command),
     Entry(("devices", "device"), "devices", "the video devices I can dial in",
           Conversation._devices_command),
     Entry(("help", "?", "hi", "hello", "start"), "help", "this help",
@@ -329,6 +389,11 @@ COMMANDS: CommandTable[Callable[[Conversation, Said], None]] = CommandTable([
 BUTTONS: Mapping[str, Callable[[Conversation, Pressed], None]] = {
     ids.ACTION_SHOW_FORM: Conversation._show_form_pressed,
     ids.ACTION_CREATE: Conversation._create_pressed,
+    ids.ACTION_LIST_MEETINGS: Conversation._meetings_page_pressed,
+    ids.ACTION_SEND_HOST_LINKS: Conversation._host_links_pressed,
+    ids.ACTION_RESEND_GUEST_LINKS: Conversation._resend_pressed,
+    ids.ACTION_CHANGE_TIME: Conversation._change_pressed,
+    ids.ACTION_CANCEL_MEETING: Conversation._cancel_pressed,
 }
 
 

@@ -1,0 +1,245 @@
+"""The life of a meeting once its request is checked: made once, its links told, its guests
+reached; then listed, its links sent again, its time changed, or cancelled.
+
+Every step is written to the meeting's record before and after it acts, so a retried event
+resumes where the last try stopped: the broker is asked at most once per version of the meeting
+(once links are recorded, never again), the outbox keeps every message from going out twice,
+and the audit trail gets one row per thing done, however often the event is tried. Who may act
+on a meeting: its maker and, unless ``MEETING_ACTIONS=maker``, the members of the space where
+it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from bot.conversation import replies
+from bot.conversation.config import ConversationConfig
+from bot.conversation.contacts import Contact
+from bot.conversation.context import EventContext
+from bot.conversation.guest_delivery import GuestDelivery
+from bot.conversation.guest_messages import MessageKind
+from bot.conversation.link_messages import compose
+from bot.conversation.plan import MeetingPlan, appointment, link_window
+from bot.conversation.timewindow import describe_window
+from bot.errors import BotError
+from bot.meetings.book import Change, MeetingBook
+from bot.meetings.record import Delivery, Meeting
+from bot.upstream.instant_connect import Broker, unique_sub
+from bot.upstream.webex import Person, Webex
+
+log = logging.getLogger(__name__)
+
+RECENT = timedelta(days=7)  # how far back "meetings" lists the ones that are over
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts on a meeting, and from where: what the audit trail records."""
+
+    person: Person
+    context: EventContext
+    key: str  # the message or submit id: a retried event acts once
+
+    @property
+    def email(self) -> str:
+        return self.person.emails[0] if self.person.emails else self.person.id
+
+
+class Appointments:
+    """Makes meetings and acts on them; shared by every job thread."""
+
+    def __init__(
+        self, config: ConversationConfig, webex: Webex, broker: Broker, book: MeetingBook,
+        guests: GuestDelivery, *, clock: Callable[[], float],
+    ) -> None:
+        self._config = config
+        self._webex = webex
+        self._broker = broker
+        self._book = book
+        self._guests = guests
+        self._clock = clock
+
+    # Making
+
+    def make(self, plan: MeetingPlan, actor: Actor, tz: tzinfo,
+             refused: Callable[[], None] = lambda: None) -> Meeting:
+        """Record the meeting, ask the broker once, post the links, reach the guests.
+        ``refused`` runs when the broker made no links, so the request may be tried again."""
+        meeting = self._book.open(actor.key, self._draft(plan, actor, tz))
+        if meeting.links is None:
+            try:
+                links = self._broker.create_links(meeting.request)
+            except BotError:
+                self._book.forget(actor.key, meeting)
+                refused()
+                raise
+            meeting = replace(meeting, links=links)
+            self._book.save(meeting)
+            self._audit(meeting, actor, "created", describe_window(meeting.start, meeting.end,
+                                                                   UTC))
+            log.info("meeting created", extra={"links": len(links.all),
+                                               "room_id": actor.context.place.room_id})
+        meeting = self._post_links(meeting, actor, plan.notices)
+        if meeting.contacts:
+            self._reach_guests(meeting, MessageKind.INVITATION, actor)
+        return meeting
+
+    def _draft(self, plan: MeetingPlan, actor: Actor, tz: tzinfo) -> Meeting:
+        now = self._clock()
+        start, end = plan.appointment(now)
+        place, person = actor.context.place, actor.person
+        return Meeting(
+            id=MeetingBook.new_id(), maker_id=person.id,
+            maker_email=person.emails[0] if person.emails else "",
+            maker_name=person.display_name, room_id=place.room_id, group=place.group,
+            thread=place.parent_id, subject=plan.subject, start=start, end=end,
+            timezone=str(tz), request=plan.request(actor.key, now),
+            valid_for=int(plan.valid_for.total_seconds()),
+            private_host_links=plan.private_host_links, guest_note=plan.guest_note,
+            created_at=now, notices=plan.notices, devices=self._device_names(plan.devices),
+            contacts=plan.contacts,
+        )
+
+    def _post_links(self, meeting: Meeting, actor: Actor, notes: Sequence[str]) -> Meeting:
+        """The links in the space (host links privately when asked); the meeting with the id
+        of the message that carries the guests' links."""
+        assert meeting.links is not None
+        context, links = actor.context, meeting.links
+        window = describe_window(links.nbf, links.exp, meeting.zone)  # the links' validity
+        if meeting.private_host_links and links.hosts:
+            self._tell_host_links(meeting, actor.person, context, notes)
+            shown = links.guests
+            context.say(replies.ready(meeting.subject, actor.person.display_name))
+        else:
+            shown = links.all
+        first = None
+        for message in compose(meeting.subject, window, meeting.devices, shown, "Meeting links",
+                               notes=notes):
+            posted = context.post(message.markdown, message.card)
+            first = first or posted
+        if first is not None and meeting.links_message != first:
+            meeting = replace(meeting, links_message=first)
+            self._book.save(meeting)
+        return meeting
+
+    def _tell_host_links(self, meeting: Meeting, person: Person, context: EventContext,
+                         notes: Sequence[str] = ()) -> None:
+        assert meeting.links is not None
+        window = describe_window(meeting.links.nbf, meeting.links.exp, meeting.zone)
+        for message in compose(meeting.subject, window, meeting.devices, meeting.links.hosts,
+                               "Host links", notes=notes):
+            context.tell(person.id, message.markdown, message.card)
+
+    def _reach_guests(self, meeting: Meeting, kind: MessageKind, actor: Actor) -> None:
+        """Each guest's message of ``kind``; each outcome recorded and audited as it comes."""
+        kept = [meeting]
+
+        def remember(delivery: Delivery, contact: Contact) -> None:
+            kept[0] = kept[0].delivered(delivery)
+            self._book.save(kept[0])
+            self._audit(kept[0], actor, _GUEST_EVENTS[kind],
+                        f"guest {delivery.guest + 1} {contact.channel} {contact.masked}: "
+                        f"{delivery.outcome}")
+
+        self._guests.deliver(meeting, kind, actor.context, remember)
+
+    # Acting on a meeting made earlier
+
+    def may_act(self, person: Person, meeting: Meeting) -> bool:
+        """The maker may; so may the members of the group space it was made in, unless the
+        settings keep it to the maker."""
+        if person.id == meeting.maker_id:
+            return True
+        if not meeting.group or self._config.meeting_actions == "maker":
+            return False
+        return self._webex.membership(meeting.room_id, person.id) is not None
+
+    def send_host_links(self, meeting: Meeting, actor: Actor) -> None:
+        """The host links, to whoever asked, in their 1:1 space."""
+        if not meeting.links or not meeting.links.hosts:
+            actor.context.say(replies.NO_LINKS_KEPT)
+            return
+        self._tell_host_links(meeting, actor.person, actor.context)
+        actor.context.say(replies.host_links_sent(meeting.subject, actor.person.display_name))
+        self._audit(meeting, actor, "host links sent")
+
+    def resend(self, meeting: Meeting, actor: Actor) -> None:
+        """Each guest's invitation again, as the meeting is now."""
+        if not meeting.contacts or meeting.links is None:
+            actor.context.say(replies.NO_GUESTS_KEPT)
+            return
+        self._audit(meeting, actor, "guest links resent")
+        self._reach_guests(meeting, MessageKind.INVITATION, actor)
+
+    def change(self, meeting: Meeting, start: datetime, actor: Actor) -> None:
+        """A new time: new links (a new ``sub``, so the old ones lead nowhere anyone waits),
+        the space told and the old links message pointed at the new one, each guest an
+        update that moves the event in their calendar."""
+        if meeting.revision != actor.key:
+            planned = self._book.planned_change(actor.key, lambda: self._plan_change(
+                meeting, start, actor.key))
+            request = replace(meeting.request, sub=planned.sub, nbf=planned.nbf,
+                              exp=planned.exp)
+            links = self._broker.create_links(request)
+            meeting = replace(meeting, start=planned.start, end=planned.end, request=request,
+                              links=links, sequence=meeting.sequence + 1,
+                              revision=actor.key)
+            self._book.save(meeting)
+            self._audit(meeting, actor, "changed",
+                        f"to {describe_window(meeting.start, meeting.end, UTC)}")
+        replaced = meeting.links_message
+        if replaced is not None:
+            actor.context.sender.send(room_id=meeting.room_id, parent_id=replaced,
+                                      markdown=replies.REPLACED_BELOW)
+        place = replace(actor.context.place, room_id=meeting.room_id, group=meeting.group,
+                        parent_id=meeting.thread)
+        moved = Actor(actor.person, actor.context.at(place), actor.key)
+        meeting = self._post_links(meeting, moved, ())
+        if meeting.contacts:
+            self._reach_guests(meeting, MessageKind.UPDATE, moved)
+
+    def _plan_change(self, meeting: Meeting, start: datetime, key: str) -> Change:
+        now = self._clock()
+        duration = timedelta(seconds=meeting.end - meeting.start)
+        begin, end = appointment(start, duration, now)
+        nbf, exp = link_window(start, timedelta(seconds=meeting.valid_for), now, duration)
+        return Change(start=begin, end=end, sub=unique_sub(meeting.subject, key), nbf=nbf,
+                      exp=exp)
+
+    def cancel(self, meeting: Meeting, actor: Actor) -> None:
+        """The meeting called off: each guest a cancellation, the space told. Instant Connect
+        documents no way to revoke links, so the person is told they stay valid."""
+        if meeting.revision != actor.key:
+            meeting = replace(meeting, cancelled=True, sequence=meeting.sequence + 1,
+                              revision=actor.key)
+            self._book.save(meeting)
+            self._audit(meeting, actor, "cancelled")
+        if meeting.contacts and meeting.links is not None:
+            self._reach_guests(meeting, MessageKind.CANCELLATION, actor)
+        until = describe_window(meeting.request.nbf or meeting.start, meeting.request.exp
+                                or meeting.end, meeting.zone)
+        actor.context.say(replies.cancelled(meeting.subject, until))
+
+    # Helpers
+
+    def _audit(self, meeting: Meeting, actor: Actor, what: str, detail: str = "") -> None:
+        row_id = hashlib.sha256(f"{actor.key}\0{what}\0{detail}".encode()).hexdigest()[:24]
+        self._book.audit(meeting, actor.email, actor.context.place.room_id, what, detail,
+                         row_id=row_id)
+
+    def _device_names(self, uris: Sequence[str]) -> tuple[str, ...]:
+        names = {device.sip_uri.lower(): device.name for device in self._config.device_catalog}
+        return tuple(names.get(uri.lower(), uri) for uri in uris)
+
+
+_GUEST_EVENTS = {
+    MessageKind.INVITATION: "guest link sent",
+    MessageKind.UPDATE: "guest told of the new time",
+    MessageKind.CANCELLATION: "guest told of the cancellation",
+}
+
