@@ -29,157 +29,35 @@ from bot.conversation.router import (
     BUTTONS,
     COMMANDS,
     Conversation,
-    ConversationConfig,
     Pressed,
     Said,
 )
 from bot.errors import FieldError, Rejected, Unavailable
-from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
 from bot.jobs.runner import Attempt
-from bot.jobs.storage import Job, Store
+from bot.jobs.storage import Store
 from bot.limits import LINK_COUNT_RANGE
-from bot.meetings.book import MeetingBook
 from bot.upstream.instant_connect import (
     unique_sub,
 )
-from bot.upstream.webex import AttachmentAction, Message, Person
 from cards import inputs as ids
 from cards.form import ContactWay, meeting_form
 from cards.help import help_card
-from cards.inputs import CatalogDevice
-from tests.support.broker import FakeBroker
-from tests.support.guests import FakeMail, FakeSms, Killed, channels
-from tests.support.keys import TEST_KEYRING
-from tests.support.webex import BOT, ORG, FakeWebex
-
-NOW = 1_800_000_000.0  # 2027-01-15: the conversation's clock, fixed
-ALICE = Person("alice-id", ("alice@clinic.example.com",), "Alice Doctor", ORG,
-               timezone="America/New_York")
-STRANGER = Person("mallory-id", ("mallory@elsewhere.example.com",), "Mallory", "org-elsewhere")
-OTHER_BOT = Person("other-bot-id", ("helper@webex.bot",), "Helper Bot", ORG, type="bot")
-CATALOG = (
-    CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
-    CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
+from tests.support.conversation import (
+    ALICE,
+    CATALOG,
+    CLINIC,
+    DM,
+    NOW,
+    OTHER_BOT,
+    STRANGER,
+    THREAD,
+    Bot,
+    create_inputs,
+    membership_event,
+    message_event,
 )
-DM = "room-alice-1to1"
-CLINIC = "room-clinic"
-THREAD = "msg-thread-root"
-MENTION = (f'<spark-mention data-object-type="person" data-object-id="{BOT.id}">'
-           f"{BOT.display_name}</spark-mention>")
-
-
-class Bot:
-    """A conversation wired to the fakes and a real store, and ways to feed it events."""
-
-    def __init__(self, store: Store, **config: Any) -> None:
-        self.store = store
-        self.webex = FakeWebex(ALICE, STRANGER, OTHER_BOT)
-        self.meetings = FakeBroker(NOW)
-        self.mail = FakeMail()
-        self.sms = FakeSms()
-        self.conversation = Conversation(
-            ConversationConfig(device_catalog=CATALOG, phone_region="FR", **config),
-            self.webex,
-            self.meetings,
-            store,
-            MeetingBook(store, TEST_KEYRING, clock=lambda: NOW),
-            channels=channels(self.mail, self.sms),
-            clock=lambda: NOW,
-        )
-        self._ids = itertools.count(1)
-
-    def job(self, event: Event) -> Job:
-        """The job a worker gets for this event, through the store as the intake stores it."""
-        assert self.store.accept(event.data_id, event.resource, event.to_json())
-        job = self.store.claim("test-worker", 60.0)
-        assert job is not None and job.event_id == event.data_id and job.attempts == 1
-        return job
-
-    def process(self, event: Event, *, last: bool = False) -> Job:
-        job = self.job(event)
-        self.conversation.process(Attempt(job, last=last))
-        return job
-
-    def say(
-        self, text: str, *, person: Person = ALICE, room: str = DM, parent_id: str | None = None,
-        mention: bool = False, last: bool = False,
-    ) -> str:
-        """Someone writes a message; it is processed. Returns the message id."""
-        message = self.add_message(text, person=person, room=room, parent_id=parent_id,
-                                   mention=mention)
-        self.process(message_event(message), last=last)
-        return message.id
-
-    def add_message(
-        self, text: str, *, person: Person = ALICE, room: str = DM, parent_id: str | None = None,
-        mention: bool = False,
-    ) -> Message:
-        message_id = f"msg-{next(self._ids)}"
-        html = f"<p>{MENTION} {text}</p>" if mention else ""
-        plain = f"{BOT.display_name} {text}" if mention else text
-        message = Message(message_id, room, "direct" if room == DM else "group", person.id,
-                          person.email, text=plain, html=html, parent_id=parent_id)
-        self.webex.written[message_id] = message
-        return message
-
-    def submit(
-        self, form_id: str, inputs: dict[str, Any], *, person: Person = ALICE,
-        room: str = CLINIC, action_id: str | None = None,
-    ) -> str:
-        """Someone presses a card's button; it is processed. Returns the action id."""
-        action = AttachmentAction(action_id or f"action-{next(self._ids)}", form_id, person.id,
-                                  room, dict(inputs))
-        self.webex.actions[action.id] = action
-        self.process(submit_event(action))
-        return action.id
-
-    def open_form(self, *, room: str = CLINIC, parent_id: str | None = THREAD) -> str:
-        """Mention the bot with ``new``; returns the form's message id."""
-        before = len(self.webex.sent)
-        self.say("new", room=room, parent_id=parent_id, mention=room != DM)
-        [form] = self.webex.sent[before:]
-        return str(form["id"])
-
-    def sends(self) -> list[dict[str, Any]]:
-        """What was sent, without the ids Webex handed out."""
-        return [{k: v for k, v in sent.items() if k != "id"} for sent in self.webex.sent]
-
-    def clear(self) -> None:
-        self.webex.sends.clear()
-        self.webex.messages.clear()
-        self.webex.fetched.clear()
-        self.webex.deleted.clear()
-        self.meetings.requests.clear()
-
-
-def message_event(message: Message) -> Event:
-    """messages/created as Webex delivers it: ids, no text."""
-    data = {"id": message.id, "roomId": message.room_id, "roomType": message.room_type,
-            "personId": message.person_id, "personEmail": message.person_email}
-    if message.parent_id:
-        data["parentId"] = message.parent_id
-    return Event(*MESSAGE, message.id, webhook_id="wh-messages", data=data)
-
-
-def submit_event(action: AttachmentAction) -> Event:
-    """attachmentActions/created as Webex delivers it: ids, no inputs, no room type."""
-    data = {"id": action.id, "type": "submit", "messageId": action.message_id,
-            "personId": action.person_id, "roomId": action.room_id}
-    return Event(*SUBMIT, action.id, webhook_id="wh-actions", data=data)
-
-
-def membership_event(member_id: str, room: str) -> Event:
-    data = {"id": f"membership-{member_id}-{room}", "roomId": room, "roomType": "group",
-            "personId": member_id}
-    return Event(*MEMBERSHIP, str(data["id"]), webhook_id="wh-memberships", data=data)
-
-
-def create_inputs(**changes: Any) -> dict[str, Any]:
-    inputs = {ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Consultation", ids.HOSTS: "1",
-              ids.GUESTS: "2", ids.SHORT_LINKS: "true", ids.VERTICAL: "gen",
-              ids.HOST_LOGIN: "true", ids.VALID_FOR: "2h"}
-    inputs.update(changes)
-    return {k: v for k, v in inputs.items() if v is not None}
+from tests.support.guests import Killed, channels
+from tests.support.webex import BOT
 
 
 def in_space(markdown: str, card: Any = None, *, room: str = DM,
@@ -656,10 +534,7 @@ def test_a_worker_killed_right_after_a_guest_delivery_never_sends_it_twice(bot: 
 
 def test_contacts_without_the_channel_are_refused_before_any_meeting(store: Store) -> None:
     bot = Bot(store)
-    bot.conversation = Conversation(
-        ConversationConfig(device_catalog=CATALOG), bot.webex, bot.meetings, store,
-        MeetingBook(store, TEST_KEYRING, clock=lambda: NOW), channels=channels(None, None),
-        clock=lambda: NOW)
+    bot.conversation = bot.built(channels(None, None))
     bot.say("meet Consultation to=zoe@example.org")
     assert bot.meetings.requests == [] and bot.mail.sent == []
     [reply] = bot.sends()
@@ -698,10 +573,7 @@ def test_a_third_channel_is_one_class_in_the_list_the_bot_is_built_with(store: S
     (a retry sends nothing again) and the report names it; nothing else knows it."""
     bot = Bot(store)
     portal = Portal()
-    bot.conversation = Conversation(
-        ConversationConfig(device_catalog=CATALOG, phone_region="FR"),
-        bot.webex, bot.meetings, store, MeetingBook(store, TEST_KEYRING, clock=lambda: NOW),
-        channels=[portal, *channels(bot.mail, bot.sms)], clock=lambda: NOW)
+    bot.conversation = bot.built([portal, *channels(bot.mail, bot.sms)], phone_region="FR")
     bot.open_form()
     card = bot.sends()[-1]["card"]
     assert "portal ids or email addresses or mobile numbers" in str(card)
