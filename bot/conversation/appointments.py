@@ -80,10 +80,11 @@ class Appointments:
                 raise
             meeting = replace(meeting, links=links)
             self._book.save(meeting)
-            self._audit(meeting, actor, "created", describe_window(meeting.start, meeting.end,
-                                                                   UTC))
             log.info("meeting created", extra={"links": len(links.all),
                                                "room_id": actor.context.place.room_id})
+        # On every try, as each audit below: a retry's row replaces its own, and a worker killed
+        # just after the record leaves no gap in the audit trail.
+        self._audit(meeting, actor, "created", describe_window(meeting.start, meeting.end, UTC))
         meeting = self._post_links(meeting, actor, plan.notices)
         if meeting.contacts:
             self._reach_guests(meeting, MessageKind.INVITATION, actor)
@@ -190,8 +191,8 @@ class Appointments:
                               links=links, sequence=meeting.sequence + 1,
                               revision=actor.key)
             self._book.save(meeting)
-            self._audit(meeting, actor, "changed",
-                        f"to {describe_window(meeting.start, meeting.end, UTC)}")
+        self._audit(meeting, actor, "changed",
+                    f"to {describe_window(meeting.start, meeting.end, UTC)}")
         replaced = meeting.links_message
         if replaced is not None:
             actor.context.sender.send(room_id=meeting.room_id, parent_id=replaced,
@@ -218,7 +219,7 @@ class Appointments:
             meeting = replace(meeting, cancelled=True, sequence=meeting.sequence + 1,
                               revision=actor.key)
             self._book.save(meeting)
-            self._audit(meeting, actor, "cancelled")
+        self._audit(meeting, actor, "cancelled")
         if meeting.contacts and meeting.links is not None:
             self._reach_guests(meeting, MessageKind.CANCELLATION, actor)
         until = describe_window(meeting.request.nbf or meeting.start, meeting.request.exp
