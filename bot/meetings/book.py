@@ -122,11 +122,13 @@ class MeetingBook:
         return [self._read(meeting_id, public) for meeting_id, public in found]
 
     def planned_change(self, key: str, plan: Callable[[], Change]) -> Change:
-        """The change submit ``key`` asks for: ``plan()`` on its first try, the same after."""
-        fresh = plan()
-        kept = self._store.put_if_absent(CHANGE.key(key), json.dumps(asdict(fresh)),
-                                         CHANGE.lifetime)
-        return fresh if kept is None else Change(**json.loads(kept))
+        """The change submit ``key`` asks for: ``plan()`` on its first try, the same after.
+        Sealed, as its ``sub`` carries the subject."""
+        fresh, context = plan(), _context(CHANGE.prefix, key)
+        kept = self._store.put_if_absent(
+            CHANGE.key(key), self._keys.seal(json.dumps(asdict(fresh)).encode(), context),
+            CHANGE.lifetime)
+        return fresh if kept is None else Change(**json.loads(self._keys.open(kept, context)))
 
     def audit(self, meeting: Meeting, who: str, where: str, what: str, detail: str = "", *,
               row_id: str) -> None:
