@@ -192,9 +192,9 @@ class Appointments:
             self._book.save(meeting)
             self._audit(meeting, actor, "changed",
                         f"to {describe_window(meeting.start, meeting.end, UTC)}")
-        replaced = meeting.links_message
-        if replaced is not None:
-            actor.context.sender.send(room_id=meeting.room_id, parent_id=replaced,
+        if meeting.links_message is not None:  # a reply to it, or in the thread it is in
+            actor.context.sender.send(room_id=meeting.room_id,
+                                      parent_id=meeting.thread or meeting.links_message,
                                       markdown=replies.REPLACED_BELOW)
         place = replace(actor.context.place, room_id=meeting.room_id, group=meeting.group,
                         parent_id=meeting.thread)
