@@ -120,7 +120,7 @@ def test_a_meeting_made_months_ahead_is_outlived_by_its_audit_trail(bot: Bot) ->
     meeting is kept until the next February: the trail is kept a year after the meeting."""
     meeting = made(bot, f"meet Consultation {CONTACTS} date=2027-11-11 time=09:00")
     assert datetime.fromtimestamp(meeting.start, UTC).date().isoformat() == "2027-11-11"
-    assert meeting.end + DEFAULT_RETENTION > NOW + DEFAULT_AUDIT_RETENTION  # on the old rule
+    assert meeting.end + DEFAULT_RETENTION > NOW + DEFAULT_AUDIT_RETENTION
     created = [row for row in bot.book.audit_rows(since=0) if row.what == "created"]
     assert created and created[0].at == NOW
 
