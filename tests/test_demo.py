@@ -4,7 +4,7 @@ import email
 import email.policy
 import io
 import re
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
-from bot.devtools.demo import CHANNELS, ZOE_EMAIL, run_demo
+from bot.devtools.demo import CHANNELS, ZOE_EMAIL, ZONE, run_demo, tomorrow
 
-PARIS = ZoneInfo("Europe/Paris")  # Alice's zone
+PARIS = ZoneInfo(ZONE)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_the_scripted_demo_lists_the_meeting_moves_it_and_cancels_it(
     played: tuple[str, Path],
 ) -> None:
     text, _ = played
-    moved = (date.today() + timedelta(days=2)).isoformat()
+    moved = (tomorrow() + timedelta(days=1)).isoformat()
     assert text.count("Alice (1:1): meetings") == 2
     assert text.count("[card: buttons 'Send me the host links', 'Change the time' (opens fields "
                       "New date, New start time; button 'Move the meeting'), 'Send the guests "
@@ -143,7 +143,7 @@ def test_the_interactive_demo_takes_devices_by_name_and_shows_what_the_guests_re
     """Devices typed as listed (any case), the meeting's length, guests' contacts on the form
     and with ``to=``: each guest's email and text message are shown, as in the scripted demo,
     once each."""
-    day = (date.today() + timedelta(days=2)).isoformat()
+    day = (tomorrow() + timedelta(days=1)).isoformat()
     answers = "\n".join([
         "new", "y", "Knee check", "1", "2", "exam room 1, Cart 7", "", "", "hc", day, "10:00",
         "45m", "", "zoe@example.org, +33 6 12 34 56 78", "meet Quick one to=ann@example.org", "",

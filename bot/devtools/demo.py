@@ -23,10 +23,11 @@ import functools
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 import icalendar
 
@@ -45,6 +46,7 @@ from bot.upstream.webhook_sync import sync
 from cards import inputs as ids
 from cards.inputs import LABELS, CatalogDevice
 
+ZONE = "Europe/Paris"  # the clinic's, and Alice's
 ZOE_EMAIL = "zoe@example.org"
 ZOE_MOBILE = "+33 6 12 34 56 78"
 CATALOG = (
@@ -217,7 +219,7 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
             listen=ListenConfig(u2c_url=box.u2c_url),
             storage_url=f"sqlite:///{folder}/demo.sqlite3",
             device_catalog=CATALOG,
-            default_timezone="Europe/Paris",
+            default_timezone=ZONE,
             org_name="Clinique du Parc",
             retry=RetryPolicy(max_attempts=2, max_wait=1.0),
             **sandbox_guest_channels(box),
@@ -251,7 +253,7 @@ CHANNELS = {"webhooks": "real signed webhooks", "websocket": "the bot's websocke
 
 
 def _play(box: Sandbox, show: Transcript, channel: str) -> None:
-    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone=ZONE)
     bob = box.add_person("bob@clinic.example.com", "Bob Chen")
     dm = box.direct_room(alice)
     show.room(dm, "1:1 with Alice")
@@ -267,7 +269,7 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
     show.act("\nAlice (Clinic): @Instant Connect new",
              lambda: box.post_message(alice, clinic, "new", mention_bot=True))
     form = _latest_card(box, clinic, ids.ACTION_CREATE)
-    day = date.today() + timedelta(days=1)
+    day = tomorrow()
     inputs = {
         ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Patient follow-up", ids.HOSTS: "1",
         ids.GUESTS: "2", ids.DEVICES: ",".join(d.sip_uri for d in CATALOG),
@@ -339,6 +341,11 @@ def _submits(card: dict[str, Any], around: tuple[dict[str, Any], ...] = ()
             yield action, shown
 
 
+def tomorrow() -> date:
+    """Tomorrow in Alice's zone: her meeting's day, still to come wherever the demo runs."""
+    return datetime.now(ZoneInfo(ZONE)).date() + timedelta(days=1)
+
+
 def _cluster(webex_id: str) -> str:
     """The cluster a Webex id names (ciscospark://CLUSTER/KIND/uuid)."""
     text = base64.b64decode(webex_id + "=" * (-len(webex_id) % 4)).decode("ascii")
@@ -361,7 +368,7 @@ def _newest_with(box: Sandbox, room: dict[str, Any], action: str) -> dict[str, A
 
 def _converse(box: Sandbox, show: Transcript, inp: TextIO) -> None:
     """Let a person talk to the bot as Alice and fill its forms at the prompt."""
-    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone=ZONE)
     dm, clinic = box.direct_room(alice), box.add_room("Clinic", members=[alice])
     show.room(dm, "1:1")
     show.room(clinic, "Clinic")
