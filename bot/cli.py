@@ -4,17 +4,18 @@
 and the worker processes; ``work`` runs one worker process (for a Procfile that scales them
 apart); ``listen`` runs one without a web server, its events over a websocket (no public URL
 needed); ``webhooks sync`` and ``webhooks list`` manage its webhooks; ``new-key`` prints a key
-for MEETING_KEYS; ``abandoned`` lists the events it gave up on; ``links`` prints meeting links
-without any chat; ``sandbox`` runs the local Webex and broker emulator; ``cards`` renders every
-card to PNG. ``python -m bot`` alone lists them, and each one's ``--help`` names the settings it
-reads. Bad arguments and settings exit 2 with one line on stderr; upstream failures exit 1 with
-the explanation.
+for MEETING_KEYS; ``abandoned`` lists the events it gave up on; ``audit`` prints the audit
+trail of the meetings; ``links`` prints meeting links without any chat; ``sandbox`` runs the
+local Webex and broker emulator; ``cards`` renders every card to PNG. ``python -m bot`` alone
+lists them, and each one's ``--help`` names the settings it reads. Bad arguments and settings
+exit 2 with one line on stderr; upstream failures exit 1 with the explanation.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import json
 import logging
 import os
@@ -22,20 +23,26 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bot import logs, supervisor
 from bot.conversation.plan import link_window, validity
-from bot.conversation.timewindow import clock_change_notice, describe_window, zone
+from bot.conversation.timewindow import (
+    clock_change_notice,
+    describe_window,
+    parse_duration,
+    zone,
+)
 from bot.errors import InvalidRequest, UpstreamError
 from bot.jobs.storage import StoreUnavailable, open_store, redact_url
 from bot.jobs.storage.contract import sqlite_path_from_url, url_scheme
 from bot.limits import DEFAULT_VALID_FOR, VALIDITY_RANGE
 from bot.listen.listener import release_lease_of
+from bot.meetings.book import AuditRow, audit_trail
 from bot.meetings.sealing import new_key
 from bot.metrics import scrape
 from bot.service import BotService, check_port, check_token, preflight
@@ -175,6 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
         "Newest first, with why, never their content. It reads the store alone (no token), "
         "and prints which store it read: a relative sqlite:/// path is read from the current "
         "directory.", _reads("STORAGE_URL"))
+    audit = commands.add(
+        "audit", "print the audit trail: who did what to which meeting, and when",
+        "One row per thing done, oldest first: time (UTC), meeting id, who (the person's "
+        "email), where (the space id), what, detail. No link and no subject; guests' contacts "
+        "masked. It reads the store alone (no token, no key); which store and how many rows go "
+        "to stderr, so stdout is the export alone.", _reads("STORAGE_URL"))
+    audit.add_argument("--since", type=_duration, default=AUDIT_SINCE, metavar="DURATION",
+                       help=f"how far back, e.g. 12h, 30d, 365d (default {AUDIT_SINCE})")
+    audit.add_argument("--format", choices=("csv", "json"), default="csv",
+                       help="CSV with a header row (default), or a JSON list of objects")
     release = commands.add(
         "release-jobs", "hand a dead worker process's jobs back at once",
         "serve does it when one of its worker processes dies; the jobs' leases run out anyway.",
@@ -265,6 +282,14 @@ def _positive(text: str) -> int:
     return number
 
 
+def _duration(text: str) -> timedelta:
+    """A duration as the settings take it: 30m, 12h, 30d."""
+    duration = parse_duration(text)
+    if duration is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 12h or 30d")
+    return duration
+
+
 def _milliseconds(text: str) -> float:
     """A latency in milliseconds, zero or more."""
     try:
@@ -323,6 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return release_jobs(Settings.from_env(), args.owner)
         if args.command == "abandoned":
             return list_abandoned(storage_url())
+        if args.command == "audit":
+            return export_audit(storage_url(), args.since, args.format)
         if args.command == "new-key":
             return print_new_key()
         return run_links(args)
@@ -445,6 +472,53 @@ def list_abandoned(url: str) -> int:
         print(f"{when}  {job.job.kind:<18} attempts {job.job.attempts}  "
               f"{job.job.event_id}  {job.error}")
     return 0
+
+
+AUDIT_SINCE = "30d"
+AUDIT_COLUMNS = ("time", "meeting", "who", "where", "what", "detail")
+
+
+def export_audit(url: str, since: timedelta, form: str) -> int:
+    """Print the audit rows of the last ``since``, oldest first, as CSV or JSON on stdout, and
+    which store was read and how many rows on stderr; exit 1 when the store cannot be read."""
+    url, where = _existing_store(url)
+    start = time.time() - since.total_seconds()
+    try:
+        with contextlib.closing(open_store(url)) as store:
+            written = write_audit(audit_trail(store, start), form, sys.stdout)
+    except StoreUnavailable as error:
+        print(f"error: cannot read the store at {where}: {error}", file=sys.stderr)
+        return 1
+    print(f"audit trail in {where} since {_utc(start)}: {written} rows", file=sys.stderr)
+    return 0
+
+
+def write_audit(rows: Iterable[AuditRow], form: str, out: TextIO) -> int:
+    """Write the rows as they come (a year of them is never held whole); return how many. JSON
+    is one list, an object a line, which any JSON reader takes whole and a person reads."""
+    count = 0
+    if form == "csv":
+        writer = csv.writer(out)
+        writer.writerow(AUDIT_COLUMNS)
+        for row in rows:
+            writer.writerow(_audit_fields(row))
+            count += 1
+        return count
+    out.write("[")
+    for count, row in enumerate(rows, 1):
+        fields = dict(zip(AUDIT_COLUMNS, _audit_fields(row), strict=True))
+        out.write(("\n" if count == 1 else ",\n") + json.dumps(fields, ensure_ascii=False))
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def _audit_fields(row: AuditRow) -> tuple[str, ...]:
+    return (_utc(row.at), row.meeting, row.who, row.where, row.what, row.detail)
+
+
+def _utc(at: float) -> str:
+    """ISO 8601 in UTC, to the second: 2027-01-15T08:00:00Z."""
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _existing_store(url: str) -> tuple[str, str]:

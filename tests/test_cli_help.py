@@ -28,13 +28,15 @@ def test_the_bot_alone_lists_every_command_one_line_each() -> None:
     assert (done.returncode, done.stderr) == (0, "")
     listed = [line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ")]
     assert listed == COMMANDS
-    for name in ("serve", "work", "listen", "abandoned", "sandbox", "links", "demo", "new-key"):
+    for name in ("serve", "work", "listen", "abandoned", "audit", "sandbox", "links", "demo",
+                 "new-key"):
         assert name in listed
     assert all(len(line) <= 100 for line in done.stdout.splitlines())
 
 
-@pytest.mark.parametrize("command", ["serve", "work", "listen", "abandoned", "links", "demo",
-                                     "webhooks", "release-jobs", "bench", "sandbox", "new-key"])
+@pytest.mark.parametrize("command", ["serve", "work", "listen", "abandoned", "audit", "links",
+                                     "demo", "webhooks", "release-jobs", "bench", "sandbox",
+                                     "new-key"])
 def test_each_command_says_what_it_does_and_the_settings_it_reads(command: str) -> None:
     done = bot(command, "--help")
     assert (done.returncode, done.stderr) == (0, "")
@@ -55,10 +57,12 @@ def test_what_each_command_reads_is_said_where_it_matters() -> None:
                 "work": ("WEBEX_BOT_TOKEN", "MEETING_KEYS", "STORAGE_URL", "EVENTS"),
                 "listen": ("WEBEX_BOT_TOKEN", "MEETING_KEYS", "U2C_URL"),
                 "abandoned": ("STORAGE_URL",),
+                "audit": ("STORAGE_URL",),
                 "sandbox": ("none",),
                 "new-key": ("none",)}
     for command, names in expected.items():
         said = " ".join(bot(command, "--help").stdout.split()).split("settings: ")[1]
         assert all(name in said for name in names), (command, said)
-    abandoned = " ".join(bot("abandoned", "--help").stdout.split()).split("settings: ")[1]
-    assert "WEBEX_BOT_TOKEN" not in abandoned
+    for reads_the_store_alone in ("abandoned", "audit"):
+        said = " ".join(bot(reads_the_store_alone, "--help").stdout.split()).split("settings: ")[1]
+        assert "WEBEX_BOT_TOKEN" not in said and "MEETING_KEYS" not in said

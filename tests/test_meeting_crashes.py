@@ -394,7 +394,8 @@ def invitation_uid(bot: Bot) -> str:
     return ics(bot.mail.sent[0], "UID")
 
 
-CHANGE_ORDER = 5  # posts: "replaced" under the old links, host links, ready, links, report
+CHANGE_ORDER = 5  # posts: "replaced" in the old links' thread, host links, ready, links, report
+CANCEL_ORDER = 3  # posts: the report and "cancelled" in the meeting's thread, "cancelled" here
 
 
 @pytest.mark.parametrize("kills", [
@@ -419,7 +420,7 @@ def test_a_change_of_time_whose_worker_is_killed_moves_the_meeting_once(
     changed = the_meeting(bot)
     assert (changed.request, changed.start, changed.sequence) == (requests[0], NEW_START, 1)
     order: list[Post] = [
-        (CLINIC, meeting.links_message, replies.REPLACED_BELOW),
+        (CLINIC, THREAD, replies.REPLACED_BELOW),
         (ALICE_DIRECT, None, f"**Host links: {SUBJECT}**"),
         (CLINIC, THREAD, replies.ready(SUBJECT, ALICE.display_name)),
         (CLINIC, THREAD, f"**Meeting links: {SUBJECT}**"),
@@ -438,7 +439,7 @@ def test_a_change_of_time_whose_worker_is_killed_moves_the_meeting_once(
 
 
 @pytest.mark.parametrize("kills", [
-    *every_step(2, broker=False),
+    *every_step(CANCEL_ORDER, broker=False),
     pytest.param((RECORDED, EMAIL_SENT, BETWEEN_GUESTS, Kill("webex", after=True)),
                  id="killed-four-times-further-on"),
 ])
@@ -456,9 +457,10 @@ def test_a_cancel_whose_worker_is_killed_tells_each_guest_once(
     assert cancelled.cancelled and cancelled.sequence == 1 and cancelled.links == meeting.links
     until = describe_window(meeting.start, meeting.request.exp or meeting.end, meeting.zone)
     order: list[Post] = [
-        (DM, None, first_line(replies.guest_report(SUBJECT, [],
-                                                    kind=MessageKind.CANCELLATION))),
-        (DM, None, replies.cancelled(SUBJECT, until)),  # the links stay valid until their end
+        (CLINIC, THREAD, first_line(replies.guest_report(SUBJECT, [],
+                                                          kind=MessageKind.CANCELLATION))),
+        (CLINIC, THREAD, replies.cancelled(SUBJECT, until)),  # links stay valid until their end
+        (DM, None, replies.cancelled(SUBJECT, until)),  # and where the button was pressed
     ]
     assert posted(bot) == expected_posts(order, seen_twice)
     mails, texts = bot.mail.sent[told_mails:], bot.sms.sent[told_texts:]

@@ -28,6 +28,7 @@ from bot.web.app import create_app
 from bot.web.envelope import sign
 from tests.conftest import WEBHOOK_SECRET
 from tests.support.faults import RedisProcess, poll_until
+from tests.support.keys import TEST_KEYRING
 
 BODY = b'{"resource":"messages","event":"created","data":{"id":"M-1","roomId":"R"}}'
 HEADERS = {"X-Spark-Signature": sign(BODY, WEBHOOK_SECRET), "Content-Type": "application/json"}
@@ -36,7 +37,7 @@ HEADERS = {"X-Spark-Signature": sign(BODY, WEBHOOK_SECRET), "Content-Type": "app
 def client_for(store: Store) -> FlaskClient:
     """The Flask app of a bot on ``store`` (no worker thread: only the edge is tested)."""
     settings = Settings(bot_token=Secret("token"), webhook_secret=Secret(WEBHOOK_SECRET),
-                        worker_threads=1)
+                        meeting_keys=TEST_KEYRING, worker_threads=1)
     service = BotService(settings, store=store)
     service.readiness = lambda: _store_problems(service)  # type: ignore[method-assign]
     app = create_app(service)
@@ -234,6 +235,7 @@ def test_no_store_failure_ends_a_worker_thread_and_the_work_is_done_after(tmp_pa
 
 def test_a_worker_that_stopped_makes_the_bot_not_ready(tmp_path: Path) -> None:
     settings = Settings(bot_token=Secret("token"), webhook_secret=Secret(WEBHOOK_SECRET),
+                        meeting_keys=TEST_KEYRING,
                         storage_url=f"sqlite:///{tmp_path}/bot.sqlite3", worker_threads=2)
     service = BotService(settings)
     service.webex.check_token = lambda: None  # type: ignore[method-assign]

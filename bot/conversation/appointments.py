@@ -193,13 +193,11 @@ class Appointments:
             self._book.save(meeting)
         self._audit(meeting, actor, "changed",
                     f"to {describe_window(meeting.start, meeting.end, UTC)}")
-        replaced = meeting.links_message
-        if replaced is not None:
-            actor.context.sender.send(room_id=meeting.room_id, parent_id=replaced,
+        if meeting.links_message is not None:  # a reply to it, or in the thread it is in
+            actor.context.sender.send(room_id=meeting.room_id,
+                                      parent_id=meeting.thread or meeting.links_message,
                                       markdown=replies.REPLACED_BELOW)
-        place = replace(actor.context.place, room_id=meeting.room_id, group=meeting.group,
-                        parent_id=meeting.thread)
-        moved = Actor(actor.person, actor.context.at(place), actor.key)
+        moved = _in_its_space(meeting, actor)
         meeting = self._post_links(meeting, moved, ())
         if meeting.contacts:
             self._reach_guests(meeting, MessageKind.UPDATE, moved)
@@ -213,18 +211,22 @@ class Appointments:
                       exp=exp)
 
     def cancel(self, meeting: Meeting, actor: Actor) -> None:
-        """The meeting called off: each guest a cancellation, the space told. Instant Connect
-        documents no way to revoke links, so the person is told they stay valid."""
+        """The meeting called off: each guest a cancellation, its space told (and the person
+        where they pressed). Instant Connect documents no way to revoke links, so they are told
+        the links stay valid."""
         if meeting.revision != actor.key:
             meeting = replace(meeting, cancelled=True, sequence=meeting.sequence + 1,
                               revision=actor.key)
             self._book.save(meeting)
         self._audit(meeting, actor, "cancelled")
+        there = _in_its_space(meeting, actor)
         if meeting.contacts and meeting.links is not None:
-            self._reach_guests(meeting, MessageKind.CANCELLATION, actor)
+            self._reach_guests(meeting, MessageKind.CANCELLATION, there)
         until = describe_window(meeting.request.nbf or meeting.start, meeting.request.exp
                                 or meeting.end, meeting.zone)
-        actor.context.say(replies.cancelled(meeting.subject, until))
+        there.context.say(replies.cancelled(meeting.subject, until))
+        if actor.context.place.room_id != meeting.room_id:  # pressed elsewhere: said there too
+            actor.context.say(replies.cancelled(meeting.subject, until))
 
     # Helpers
 
@@ -236,6 +238,14 @@ class Appointments:
     def _device_names(self, uris: Sequence[str]) -> tuple[str, ...]:
         names = {device.sip_uri.lower(): device.name for device in self._config.device_catalog}
         return tuple(names.get(uri.lower(), uri) for uri in uris)
+
+
+def _in_its_space(meeting: Meeting, actor: Actor) -> Actor:
+    """The actor answering in the space (and thread) where the meeting was made, where everyone
+    saw its links, wherever the button was pressed."""
+    place = replace(actor.context.place, room_id=meeting.room_id, group=meeting.group,
+                    parent_id=meeting.thread)
+    return Actor(actor.person, actor.context.at(place), actor.key)
 
 
 _GUEST_EVENTS = {

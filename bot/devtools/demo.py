@@ -6,10 +6,11 @@ as it does without a public URL: no webhook, no web server). The clinic's organi
 hosted in Webex's EU cluster, whose ids are not the US ones every example shows (over the
 websocket the bot has to work them out). It then plays a 1:1 ``help``, being
 added to a group space, a mention that gets the form, a submit with two devices, private host
-links and a guest reached by email and SMS (through the sandbox's SMTP relay and Twilio), and a
-second press of the same form. It prints who said what and what the guest received, so a
-newcomer sees the bot work without any account; ``mail_dir`` keeps every email as an ``.eml``
-file a mail client opens.
+links and a guest reached by email and SMS (through the sandbox's SMTP relay and Twilio), a
+second press of the same form; then the person lists her meetings, moves this one and cancels
+it, and the guest is told each time (her calendar event moves, then is cancelled). It prints who
+said what and what the guest received, so a newcomer sees the bot work without any account;
+``mail_dir`` keeps every email as an ``.eml`` file a mail client opens.
 """
 
 from __future__ import annotations
@@ -21,14 +22,18 @@ import email.policy
 import functools
 import secrets
 import tempfile
-from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from collections.abc import Callable, Iterator, Mapping
+from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
+
+import icalendar
 
 from bot.devtools.in_process import sandbox_guest_channels, serve_locally
 from bot.devtools.sandbox import Sandbox
+from bot.limits import DEFAULT_DURATION, DEFAULT_VALID_FOR
 from bot.listen.listener import ListenConfig
 from bot.meetings.sealing import Keyring, new_key
 from bot.secret import Secret
@@ -39,8 +44,9 @@ from bot.upstream.retry import RetryPolicy
 from bot.upstream.webex import WebexClient
 from bot.upstream.webhook_sync import sync
 from cards import inputs as ids
-from cards.inputs import CatalogDevice
+from cards.inputs import LABELS, CatalogDevice
 
+ZONE = "Europe/Paris"  # the clinic's, and Alice's
 ZOE_EMAIL = "zoe@example.org"
 ZOE_MOBILE = "+33 6 12 34 56 78"
 CATALOG = (
@@ -103,50 +109,74 @@ class Transcript:
             assert isinstance(parsed, EmailMessage)
             text = parsed.get_body(("plain",))
             lines = text.get_content().splitlines() if text is not None else []
-            attached = [part.get_filename() for part in parsed.iter_attachments()]
             self.say(f"  {inbox} ({mail.rcpt_tos[0]}): {parsed['Subject']}")
             self.say(f"      From: {parsed['From'].addresses[0].display_name}")
-            for line in lines[2:4]:  # When:, Join:
-                self.say(f"      {line}")
-            files = ", ".join(map(str, attached))
-            self.say(f"      QR code and calendar invite attached ({files})")
+            for line in lines:
+                if line.startswith(("When:", "Join:")):
+                    self.say(f"      {line}")
+            attached = ", ".join(map(_attachment, parsed.iter_attachments()))
+            self.say(f"      Attached: {attached}")
         for sms in texts[shown_texts:]:
             self.say(f"  {phone} ({sms.to}): {sms.body}")
 
     def _print_bot(self, label: str, message: dict[str, Any]) -> None:
         lines = (message.get("markdown") or message.get("text") or "").splitlines()
-        self.say(f"  Bot in {label}: {lines[0] if lines else ''}")
+        where = f"{label}, replying in a thread" if message.get("parentId") else label
+        self.say(f"  Bot in {where}: {lines[0] if lines else ''}")
         for line in lines[1:]:
             self.say(f"      {line}")
         for attachment in message.get("attachments") or []:
             self.say(f"      [card: {card_summary(attachment['content'])}]")
 
 
+def _attachment(part: EmailMessage) -> str:
+    """An email's attachment as a guest's mail client takes it: a calendar part by its iTIP
+    method and sequence (how the client knows to add, move or cancel the event)."""
+    name = str(part.get_filename())
+    if part.get_content_type() != "text/calendar":
+        return f"{name} (QR code)" if part.get_content_type() == "image/png" else name
+    calendar = icalendar.Calendar.from_ical(part.get_content())
+    event = calendar.walk("VEVENT")[0]
+    return f"{name} (calendar: METHOD:{calendar['METHOD']}, SEQUENCE:{event['SEQUENCE']})"
+
+
 def card_summary(card: dict[str, Any]) -> str:
-    """A card in one line: its inputs and its buttons."""
-    labels: list[str] = []
-    buttons: list[str] = []
+    """A card in one line: its inputs and its buttons, in order, with what each button that
+    opens a card in place shows."""
+    fields, actions = _parts(card)
+    buttons = [f"'{action.get('title', '')}'" + (
+        f" (opens {card_summary(action['card'])})" if action["type"] == "Action.ShowCard" else "")
+        for action in actions]
+    parts = []
+    if fields:
+        parts.append("fields " + ", ".join(
+            str(field.get("label") or field.get("title") or field["id"]) for field in fields))
+    if buttons:
+        parts.append(("buttons " if len(buttons) > 1 else "button ") + ", ".join(buttons))
+    return "; ".join(parts) or "no inputs"
+
+
+def _parts(card: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A card's inputs and buttons, in order, without those of the cards its buttons open."""
+    fields: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
 
     def walk(node: object) -> None:
-        if isinstance(node, dict):
-            kind = str(node.get("type", ""))
-            if kind.startswith("Input."):
-                labels.append(str(node.get("label") or node.get("title") or node.get("id")))
-            elif kind.startswith("Action."):
-                buttons.append(str(node.get("title", "")))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
+        if isinstance(node, list):
             for item in node:
                 walk(item)
+        elif isinstance(node, dict):
+            kind = str(node.get("type", ""))
+            if kind.startswith("Input."):
+                fields.append(node)
+            elif kind.startswith("Action."):
+                actions.append(node)
+            else:
+                for value in node.values():
+                    walk(value)
 
-    walk(card)
-    parts = []
-    if labels:
-        parts.append("fields " + ", ".join(labels))
-    if buttons:
-        parts.append(f"{len(buttons)} button(s): " + ", ".join(sorted(set(buttons))))
-    return "; ".join(parts) or "no inputs"
+    walk([card.get("body", []), card.get("actions", [])])
+    return fields, actions
 
 
 def run_demo(
@@ -189,7 +219,7 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
             listen=ListenConfig(u2c_url=box.u2c_url),
             storage_url=f"sqlite:///{folder}/demo.sqlite3",
             device_catalog=CATALOG,
-            default_timezone="Europe/Paris",
+            default_timezone=ZONE,
             org_name="Clinique du Parc",
             retry=RetryPolicy(max_attempts=2, max_wait=1.0),
             **sandbox_guest_channels(box),
@@ -223,7 +253,7 @@ CHANNELS = {"webhooks": "real signed webhooks", "websocket": "the bot's websocke
 
 
 def _play(box: Sandbox, show: Transcript, channel: str) -> None:
-    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone=ZONE)
     bob = box.add_person("bob@clinic.example.com", "Bob Chen")
     dm = box.direct_room(alice)
     show.room(dm, "1:1 with Alice")
@@ -238,26 +268,82 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
              lambda: box.add_bot_to_room(clinic, by=alice))
     show.act("\nAlice (Clinic): @Instant Connect new",
              lambda: box.post_message(alice, clinic, "new", mention_bot=True))
-    form = next(m for m in box.messages_in(clinic) if _is_form(m))
-    day = (date.today() + timedelta(days=1)).isoformat()
+    form = _latest_card(box, clinic, ids.ACTION_CREATE)
+    day = tomorrow()
     inputs = {
         ids.ACTION: ids.ACTION_CREATE, ids.SUBJECT: "Patient follow-up", ids.HOSTS: "1",
         ids.GUESTS: "2", ids.DEVICES: ",".join(d.sip_uri for d in CATALOG),
         ids.SHORT_LINKS: "true", ids.VERTICAL: "hc", ids.HOST_LOGIN: "true",
-        ids.START_DATE: day, ids.START_TIME: "09:00", ids.VALID_FOR: "2h",
-        ids.PRIVATE_HOST_LINKS: "true",
+        ids.START_DATE: day.isoformat(), ids.START_TIME: "09:00", ids.DURATION: "30m",
+        ids.VALID_FOR: "2h", ids.PRIVATE_HOST_LINKS: "true",
         ids.GUEST_CONTACTS: f"{ZOE_EMAIL}, {ZOE_MOBILE}",
         ids.GUEST_NOTE: "Please have your medication list at hand.",
     }
     show.act(f"\nAlice fills the form: 'Patient follow-up', 1 host, 2 guests, dial in Exam Room 1 "
-             f"and Cart 7, start {day} 09:00 for 2 hours, host links privately, guest links to "
-             f"Zoë by email and SMS",
+             f"and Cart 7, {day} at 09:00 for 30 minutes (links valid 2 hours), host links "
+             f"privately, guest links to Zoë by email and SMS",
              lambda: box.submit_card(alice, form["id"], inputs))
     show.guest_received("Zoë")
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
+    _move_then_cancel(box, show, alice, dm, day + timedelta(days=1))
     show.say(f"\nEvery step above went through {channel}, the bot's durable queue, and "
              "the local Webex, broker, SMTP relay and Twilio.")
+
+
+def _move_then_cancel(box: Sandbox, show: Transcript, alice: dict[str, Any],
+                      dm: dict[str, Any], new_day: date) -> None:
+    """Alice lists her meetings, moves the one with Zoë to ``new_day``, lists them again and
+    cancels it; what Zoë received after each."""
+    show.say("\nPlans change: Alice moves the meeting, then cancels it, from her 1:1 space with "
+             "the bot. There 'meetings' lists every meeting she made, in any space, with the "
+             "guests' contacts in full; in the space 'Clinic' it would list those made there.")
+    show.act("\nAlice (1:1): meetings", lambda: box.post_message(alice, dm, "meetings"))
+    listed = _latest_card(box, dm, ids.ACTION_CHANGE_TIME)
+    show.act(f"\nAlice presses 'Change the time' on 'Patient follow-up', picks {new_day} at "
+             "14:30 and presses 'Move the meeting'",
+             lambda: _press(box, alice, listed, "Move the meeting", {
+                 LABELS[ids.NEW_START_DATE]: new_day.isoformat(),
+                 LABELS[ids.NEW_START_TIME]: "14:30"}))
+    show.guest_received("Zoë")
+    show.act("\nAlice (1:1): meetings", lambda: box.post_message(alice, dm, "meetings"))
+    listed = _latest_card(box, dm, ids.ACTION_CANCEL_MEETING)
+    show.act("\nAlice presses 'Cancel' on 'Patient follow-up', then 'Yes, cancel the meeting'",
+             lambda: _press(box, alice, listed, "Yes, cancel the meeting"))
+    show.guest_received("Zoë")
+
+
+def _press(box: Sandbox, person: dict[str, Any], message: dict[str, Any], button: str,
+           typed: Mapping[str, str] | None = None) -> None:
+    """Press ``button`` on a card just posted as Webex's app does: it sends the button's data
+    over the values of the inputs shown (the card's own, and those of the card the button
+    opened in place), as they start or as the person typed them (``typed``, by label)."""
+    card = message["attachments"][0]["content"]
+    [(submit, inputs)] = [(action, inputs) for action, inputs in _submits(card)
+                          if action.get("title") == button]
+    values = {field["id"]: str(field.get("value", "")) for field in inputs}
+    by_label = {field.get("label"): field["id"] for field in inputs}
+    for label, value in (typed or {}).items():
+        values[by_label[label]] = value
+    box.submit_card(person, message["id"], values | submit["data"])
+
+
+def _submits(card: dict[str, Any], around: tuple[dict[str, Any], ...] = ()
+             ) -> Iterator[tuple[dict[str, Any], tuple[dict[str, Any], ...]]]:
+    """Each Action.Submit of a card, with the inputs sent with it: those of its own card and of
+    the cards around it (a card an Action.ShowCard opens sits inside its parent)."""
+    fields, actions = _parts(card)
+    shown = (*around, *fields)
+    for action in actions:
+        if action["type"] == "Action.ShowCard":
+            yield from _submits(action["card"], shown)
+        elif action["type"] == "Action.Submit":
+            yield action, shown
+
+
+def tomorrow() -> date:
+    """Tomorrow in Alice's zone: her meeting's day, still to come wherever the demo runs."""
+    return datetime.now(ZoneInfo(ZONE)).date() + timedelta(days=1)
 
 
 def _cluster(webex_id: str) -> str:
@@ -266,13 +352,23 @@ def _cluster(webex_id: str) -> str:
     return text.removeprefix("ciscospark://").rsplit("/", 2)[0]
 
 
-def _is_form(message: dict[str, Any]) -> bool:
-    return any(ids.ACTION_CREATE in str(a.get("content")) for a in message.get("attachments") or [])
+def _latest_card(box: Sandbox, room: dict[str, Any], action: str) -> dict[str, Any]:
+    """The card ``_newest_with`` finds, which the scripted conversation expects."""
+    message = _newest_with(box, room, action)
+    if message is None:
+        raise RuntimeError(f"the bot posted no card to {action} in the space")
+    return message
+
+
+def _newest_with(box: Sandbox, room: dict[str, Any], action: str) -> dict[str, Any] | None:
+    """The newest message in ``room`` whose card has a button that asks for ``action``."""
+    return next((m for m in reversed(box.messages_in(room)) if any(
+        action in str(a.get("content")) for a in m.get("attachments") or [])), None)
 
 
 def _converse(box: Sandbox, show: Transcript, inp: TextIO) -> None:
     """Let a person talk to the bot as Alice and fill its forms at the prompt."""
-    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone="Europe/Paris")
+    alice = box.add_person("alice@clinic.example.com", "Alice Martin", timezone=ZONE)
     dm, clinic = box.direct_room(alice), box.add_room("Clinic", members=[alice])
     show.room(dm, "1:1")
     show.room(clinic, "Clinic")
@@ -284,7 +380,7 @@ def _converse(box: Sandbox, show: Transcript, inp: TextIO) -> None:
         text = line.lstrip("@").strip()
         show.act("", functools.partial(box.post_message, alice, room, text))
         show.guest_received()
-        form = next((m for m in reversed(box.messages_in(room)) if _is_form(m)), None)
+        form = _newest_with(box, room, ids.ACTION_CREATE)
         if form is not None and (_ask(show, inp, "Fill in the form now? [Y/n] ") or "y") \
                 .lower().startswith("y"):
             inputs = _fill_form(show, inp, group=room is clinic)
@@ -303,7 +399,8 @@ FORM_PROMPTS = (
     (ids.VERTICAL, "Meeting type (gen/hc)", "gen"),
     (ids.START_DATE, "Start date (YYYY-MM-DD, empty for now)", ""),
     (ids.START_TIME, "Start time (HH:MM)", ""),
-    (ids.VALID_FOR, "Valid for (15m, 1h, 2h, 4h, 8h, 24h, 7d)", "2h"),
+    (ids.DURATION, f"Duration ({', '.join(ids.DURATION_CHOICES)})", DEFAULT_DURATION),
+    (ids.VALID_FOR, f"Links valid for ({', '.join(ids.VALID_FOR_CHOICES)})", DEFAULT_VALID_FOR),
     (ids.GUEST_CONTACTS, f"Send guests their links (emails or mobiles, e.g. {ZOE_EMAIL})", ""),
 )
 

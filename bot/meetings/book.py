@@ -10,15 +10,17 @@ everyone gets the same. What is kept, sealed with ``MEETING_KEYS``:
 - its guests' contacts and its links, apart, until ``SECRETS_GRACE`` after the later of the
   appointment's end and the links' expiry;
 - the audit trail, one row per thing that happened (no link, no subject, contacts masked),
-  in clear, for ``AUDIT_RETENTION``.
+  in clear, until ``AUDIT_RETENTION`` after the later of the row and its meeting's end (so that,
+  with the defaults, the trail outlives the meeting even when it was made months ahead).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
@@ -35,6 +37,7 @@ SECRETS_GRACE = timedelta(days=1).total_seconds()
 DEFAULT_RETENTION = timedelta(days=90).total_seconds()
 DEFAULT_AUDIT_RETENTION = timedelta(days=365).total_seconds()
 RECORD_PATIENCE = 30.0  # seconds a record of something done waits for storage to be back
+AUDIT_PAGE = 1000  # audit rows read at once
 
 # The store keys of the book, kept far beyond the last retry of any event: which meeting each
 # request made, and the change each "Change the time" submit planned.
@@ -136,15 +139,15 @@ class MeetingBook:
         retried event's) replaces it."""
         now = self._clock()
         row = AuditRow(now, meeting.id, who, where, what, detail)
+        expires_at = max(now, meeting.end) + self._audit_retention
         patiently(lambda: self._store.put_record(
             AUDIT, row_id, json.dumps(asdict(row), ensure_ascii=False), at=now,
-            tags=("all",), expires_at=now + self._audit_retention), RECORD_PATIENCE)
+            tags=("all",), expires_at=expires_at), RECORD_PATIENCE)
 
     def audit_rows(self, since: float, limit: int = 100_000) -> list[AuditRow]:
-        """The audit trail since ``since``, oldest first."""
-        found = self._store.records(AUDIT, "all", since=since, limit=limit)
-        return sorted((AuditRow(**json.loads(value)) for _, value in found),
-                      key=lambda row: row.at)
+        """The audit trail since ``since``, oldest first (at most its first ``limit`` rows)."""
+        rows = audit_trail(self._store, since)
+        return [row for row, _ in zip(rows, range(limit), strict=False)]
 
     def _write(self, meeting: Meeting) -> None:
         self._store.put_record(
@@ -168,6 +171,37 @@ class MeetingBook:
                         extra={"meeting_id": meeting_id})
             secret = None
         return from_json(opened, secret)
+
+
+def audit_trail(store: Store, since: float) -> Iterator[AuditRow]:
+    """The audit rows written since ``since``, oldest first. Needs no key: rows are not sealed.
+    The store is asked at once (a store out of reach is known before any row is given); the
+    rows are then read as they are taken."""
+    newest = store.records(AUDIT, "all", since=since, limit=1)
+    if not newest:
+        return iter(())
+    return _oldest_first(store, since, math.nextafter(_row(newest[0][1]).at, math.inf))
+
+
+def _oldest_first(store: Store, since: float, until: float) -> Iterator[AuditRow]:
+    """The store lists newest first, a page at a time: a span of time holding a page or more
+    is halved until each half holds less, so a year's trail is neither held whole nor cut
+    short."""
+    spans = [(since, until)]  # the earliest span last
+    while spans:
+        start, end = spans.pop()
+        page = store.records(AUDIT, "all", since=start, until=end, limit=AUDIT_PAGE)
+        middle = (start + end) / 2
+        if len(page) < AUDIT_PAGE:
+            yield from (_row(value) for _, value in reversed(page))
+        elif start < middle < end:
+            spans += [(middle, end), (start, middle)]
+        else:
+            raise RuntimeError(f"more than {AUDIT_PAGE} audit rows at one instant ({start})")
+
+
+def _row(value: str) -> AuditRow:
+    return AuditRow(**json.loads(value))
 
 
 def _context(collection: str, meeting_id: str) -> bytes:
