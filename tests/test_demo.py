@@ -56,7 +56,8 @@ def test_the_scripted_demo_lists_the_meeting_moves_it_and_cancels_it(
     assert f"picks {moved} at 14:30 and presses 'Move the meeting'" in text
     # the change: the old links marked replaced in their space, the new ones posted there
     assert "Bot in Clinic, replying in a thread: These links were replaced" in text
-    assert text.count("Bot in Clinic: **Meeting links: Patient follow-up**") == 2
+    assert text.count("Bot in Clinic: **Meeting links: Patient follow-up**") == 1
+    assert text.count("Bot in Clinic: **New meeting links: Patient follow-up**") == 1
     assert "Zoë's inbox (zoe@example.org): Moved: Your video meeting: Patient follow-up" in text
     assert "14:30 to 15:00 (Europe/Paris, UTC+" in text
     assert "invite.ics (calendar: METHOD:REQUEST, SEQUENCE:1)" in text
@@ -64,7 +65,7 @@ def test_the_scripted_demo_lists_the_meeting_moves_it_and_cancels_it(
     # the cancel: told in the space where it was made and to Alice, links said to stay valid
     assert "Bot in Clinic: Meeting **Patient follow-up** is cancelled" in text
     assert "Bot in 1:1 with Alice: Meeting **Patient follow-up** is cancelled" in text
-    assert "they stay valid until their end" in text
+    assert "they stay valid until they expire" in text
     assert "Zoë's inbox (zoe@example.org): Cancelled: Your video meeting: Patient follow-up" in text
     assert "Attached: invite.ics (calendar: METHOD:CANCEL, SEQUENCE:2)" in text
     assert "cancelled the video meeting (Patient follow-up) of " in text

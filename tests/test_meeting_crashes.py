@@ -422,9 +422,9 @@ def test_a_change_of_time_whose_worker_is_killed_moves_the_meeting_once(
     assert (changed.request, changed.start, changed.sequence) == (requests[0], NEW_START, 1)
     order: list[Post] = [
         (CLINIC, THREAD, replies.REPLACED_BELOW),
-        (ALICE_DIRECT, None, f"**Host links: {SUBJECT}**"),
-        (CLINIC, THREAD, replies.ready(SUBJECT, ALICE.display_name)),
-        (CLINIC, THREAD, f"**Meeting links: {SUBJECT}**"),
+        (ALICE_DIRECT, None, f"**New host links: {SUBJECT}**"),
+        (CLINIC, THREAD, replies.moved(SUBJECT, ALICE.display_name)),
+        (CLINIC, THREAD, f"**New meeting links: {SUBJECT}**"),
         (CLINIC, THREAD, first_line(replies.guest_report(SUBJECT, [], kind=MessageKind.UPDATE))),
     ]
     assert posted(bot) == expected_posts(order, seen_twice)

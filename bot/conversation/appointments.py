@@ -23,13 +23,13 @@ from bot.conversation.contacts import Contact
 from bot.conversation.context import EventContext
 from bot.conversation.guest_delivery import GuestDelivery
 from bot.conversation.guest_messages import MessageKind
-from bot.conversation.link_messages import compose
+from bot.conversation.link_messages import Outgoing, compose
 from bot.conversation.plan import MeetingPlan, appointment, link_window
 from bot.conversation.timewindow import describe_window
 from bot.errors import BotError
 from bot.meetings.book import Change, MeetingBook
 from bot.meetings.record import Delivery, Meeting
-from bot.upstream.instant_connect import Broker, unique_sub
+from bot.upstream.instant_connect import Broker, Link, unique_sub
 from bot.upstream.webex import Person, Webex
 
 log = logging.getLogger(__name__)
@@ -107,20 +107,21 @@ class Appointments:
         )
 
     def _post_links(self, meeting: Meeting, actor: Actor, notes: Sequence[str]) -> Meeting:
-        """The links in the space (host links privately when asked); the meeting with the id
-        of the message that carries the guests' links."""
+        """The links in the space (host links privately when asked), the appointment under
+        their validity, "new" once the time was changed; the meeting with the id of the message
+        that carries the guests' links."""
         assert meeting.links is not None
         context, links = actor.context, meeting.links
-        window = describe_window(links.nbf, links.exp, meeting.zone)  # the links' validity
+        moved = meeting.sequence > 0
         if meeting.private_host_links and links.hosts:
             self._tell_host_links(meeting, actor.person, context, notes)
             shown = links.guests
-            context.say(replies.ready(meeting.subject, actor.person.display_name))
+            say = replies.moved if moved else replies.ready
+            context.say(say(meeting.subject, actor.person.display_name))
         else:
             shown = links.all
         first = None
-        for message in compose(meeting.subject, window, meeting.devices, shown, "Meeting links",
-                               notes=notes):
+        for message in self._composed(meeting, shown, "Meeting links", notes):
             posted = context.post(message.markdown, message.card)
             first = first or posted
         if first is not None and meeting.links_message != first:
@@ -131,10 +132,18 @@ class Appointments:
     def _tell_host_links(self, meeting: Meeting, person: Person, context: EventContext,
                          notes: Sequence[str] = ()) -> None:
         assert meeting.links is not None
-        window = describe_window(meeting.links.nbf, meeting.links.exp, meeting.zone)
-        for message in compose(meeting.subject, window, meeting.devices, meeting.links.hosts,
-                               "Host links", notes=notes):
+        for message in self._composed(meeting, meeting.links.hosts, "Host links", notes):
             context.tell(person.id, message.markdown, message.card)
+
+    def _composed(self, meeting: Meeting, links: Sequence[Link], heading: str,
+                  notes: Sequence[str]) -> list[Outgoing]:
+        """The messages carrying ``links``: their validity, then the appointment and ``notes``."""
+        assert meeting.links is not None
+        window = describe_window(meeting.links.nbf, meeting.links.exp, meeting.zone)
+        when = replies.appointment(describe_window(meeting.start, meeting.end, meeting.zone))
+        heading = f"New {heading[0].lower()}{heading[1:]}" if meeting.sequence > 0 else heading
+        return compose(meeting.subject, window, meeting.devices, links, heading,
+                       notes=(when, *notes))
 
     def _reach_guests(self, meeting: Meeting, kind: MessageKind, actor: Actor) -> None:
         """Each guest's message of ``kind``; each outcome recorded and audited as it comes."""

@@ -92,7 +92,7 @@ def _quoted(text: str, limit: int) -> str:
 _SENT = {
     MessageKind.INVITATION: "{label} link sent to {to} ({how})",
     MessageKind.UPDATE: "{label}'s new time and link sent to {to} ({how})",
-    MessageKind.CANCELLATION: "{label} told of the cancellation at {to} ({how})",
+    MessageKind.CANCELLATION: "{label} told of the cancellation at {to}",
 }
 _REPORT = {
     MessageKind.INVITATION: "Guest links for {subject}",
@@ -161,12 +161,24 @@ def host_links_sent(subject: str, name: str) -> str:
 def cancelled(subject: str, links_window: str) -> str:
     """In the space, once a meeting is cancelled: what stays true of its links."""
     return (f"Meeting **{escape_markdown(subject)}** is cancelled and its guests were told. "
-            f"Instant Connect cannot revoke links already made: they stay valid until their "
-            f"end ({links_window}), but nobody will be waiting there.")
+            "Instant Connect cannot revoke links already made, so they stay valid until they "
+            f"expire, but nobody will be waiting there. They were valid {links_window}.")
+
+
+def moved(subject: str, host_name: str) -> str:
+    """In the space, when a meeting's time changed and its new host links went privately."""
+    return (f"Meeting **{escape_markdown(subject)}** has a new time and new links. New host "
+            f"links were sent privately to {host_name or 'you'}.")
+
+
+def appointment(window: str) -> str:
+    """Under the links' validity: the meeting itself."""
+    return f"The meeting is {window}."
 
 
 def meetings_text(meetings: Sequence[MeetingSummary]) -> str:
     """The meetings card's fallback, for an app that shows no cards."""
     lines = ["**Meetings** (open this in a Webex app that shows cards to act on them):"]
-    lines += [f"- **{escape_markdown(m.subject)}**: {m.when}, {m.status.value}" for m in meetings]
+    lines += [f"- **{escape_markdown(m.subject)}**: {m.when}, {m.status.value}"
+              f"{', moved' if m.moved else ''}" for m in meetings]
     return "\n".join(lines)
