@@ -13,7 +13,6 @@ from datetime import datetime, tzinfo
 
 from bot.conversation.timewindow import describe_window
 from bot.meetings.record import Delivery, Meeting
-from bot.upstream.sms import described_code
 from cards.meetings import GuestReached, MeetingStatus, MeetingSummary
 
 _OUTCOMES = {"sent": "sent", "failed": "not sent", "unconfirmed": "may have been delivered"}
@@ -76,5 +75,5 @@ def _outcome(delivery: Delivery) -> str:
         if delivery.outcome == "sent":
             return _SENT.get(delivery.channel, "sent")
         return _OUTCOMES.get(delivery.outcome, delivery.outcome)
-    why = described_code(fate.error_code)
-    return _FATES.get(fate.status, fate.status) + (f" ({why})" if why else "")
+    why = f" (Twilio error {fate.error_code})" if fate.error_code else ""  # the card is narrow
+    return _FATES.get(fate.status, fate.status) + why

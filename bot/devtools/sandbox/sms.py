@@ -99,6 +99,7 @@ class SentSms:
     from_: str
     body: str
     messaging_service_sid: str | None = None
+    status_callback: str | None = None
 
 
 @dataclass
@@ -309,7 +310,7 @@ class TwilioApi:
         callback = form.get("StatusCallback", "")
         if callback and not callback.startswith(("http://", "https://")):
             raise TwilioError(400, 21609, f"The StatusCallback URL {callback} is not a valid URL.")
-        resource = self._keep(to, body, sender, service)
+        resource = self._keep(to, body, sender, service, callback or None)
         if callback:
             self._callbacks.created(Reported(resource["sid"], callback, to,
                                              sender or self.from_number, service or None))
@@ -379,11 +380,12 @@ class TwilioApi:
                 400, 21701, f"The Messaging Service {service} does not exist for this account."
             )
 
-    def _keep(self, to: str, body: str, sender: str, service: str) -> dict[str, Any]:
+    def _keep(self, to: str, body: str, sender: str, service: str,
+              callback: str | None) -> dict[str, Any]:
         """Record the message; its resource as Twilio answers a create."""
         with self._lock:
             sid = f"SM{self._rng.getrandbits(128):032x}"
-            sent = SentSms(sid, to, sender or self.from_number, body, service or None)
+            sent = SentSms(sid, to, sender or self.from_number, body, service or None, callback)
             created = datetime.now(UTC)
             self._sent.append(sent)
             self._created[sid] = created
