@@ -19,10 +19,12 @@ from twilio.request_validator import RequestValidator
 
 from bot.devtools.in_process import sandbox_guest_channels
 from bot.devtools.sandbox import Sandbox
+from bot.errors import Rejected
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Store
-from bot.meetings.record import Meeting
+from bot.meetings.record import Fate, Meeting
 from bot.secret import Secret
+from bot.settings import Settings
 from bot.upstream.sms import TwilioConfig, TwilioSms
 from bot.web.intake import Reply
 from bot.web.sms_status import SMS_STATUS_PATH, TextStatusIntake, twilio_signature
@@ -82,6 +84,14 @@ def test_the_bots_signature_is_twilios(form: dict[str, str]) -> None:
     expected = RequestValidator(TOKEN).compute_signature(url, form)
     assert twilio_signature(url, {name: [value] for name, value in form.items()}, TOKEN) == \
         expected
+
+
+def test_public_url_gives_each_text_the_bots_status_callback() -> None:
+    env = {"WEBEX_BOT_TOKEN": "token", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+           "TWILIO_AUTH_TOKEN": TOKEN, "TWILIO_FROM": "+15005550006"}
+    assert Settings.from_env(env).sms.status_callback is None  # type: ignore[union-attr]
+    with_url = Settings.from_env({**env, "PUBLIC_URL": PUBLIC + "/"})
+    assert with_url.sms is not None and with_url.sms.status_callback == CALLBACK
 
 
 # The endpoint ----------------------------------------------------------------------------------
@@ -234,6 +244,17 @@ def test_a_failure_in_the_1to1_space_names_the_whole_number(bot: Bot,
     assert message["room_id"] == DM and ZOE_MOBILE in message["markdown"]
 
 
+def test_a_space_that_cannot_be_told_is_logged_and_the_status_kept(
+    bot: Bot, intake: TextStatusIntake, caplog: pytest.LogCaptureFixture,
+) -> None:
+    meeting = make(bot)
+    bot.webex.fail(Rejected("Webex", status=404), "send")
+    assert report(bot, intake, "SM1", "failed:30003").status == 200
+    stored = bot.book.get(meeting.id)
+    assert stored is not None and stored.deliveries[0].fate == Fate("failed", 30003)
+    assert "could not tell a space" in caplog.text
+
+
 @pytest.mark.parametrize("headers", [
     {},  # unsigned
     signed(callback("SM1", "failed:30003"), token="f" * 32),  # another account's token
@@ -303,14 +324,14 @@ def test_the_sandboxs_twilio_reports_each_outcome_to_the_bot_behind_a_proxy(
     sandbox.post_message(alice, clinic, "meet Second to=+33612345679", mention_bot=True)
     texting_bot.idle()
     second = sandbox.sms()[-1]
-    first_links = [m for m in texting_bot.bot_messages(clinic)
-                   if m.get("markdown", "").startswith("**Meeting links: Second")][0]
+    links = next(m for m in texting_bot.bot_messages(clinic)
+                 if m.get("markdown", "").startswith("**Meeting links: Second"))
     for _ in range(2):
         assert sandbox.twilio_report(second.sid, "failed:30003").answer == 200
     texting_bot.idle()
     failed = [m for m in texting_bot.bot_messages(clinic)
               if "was not delivered" in m.get("markdown", "")]
-    assert len(failed) == 1 and failed[0]["parentId"] == first_links["id"]
+    assert len(failed) == 1 and failed[0]["parentId"] == links["id"]
     forged = requests.post(texting_bot.url.removesuffix("/webhooks") + SMS_STATUS_PATH,
                            data=callback(second.sid, "delivered"), timeout=5)
     assert forged.status_code == 403

@@ -122,10 +122,18 @@ class Conversation:
         self._guarded(context, lambda: handler(event, context))
 
     def _on_text_status(self, event: Event, context: EventContext) -> None:
-        """What Twilio said of a guest's text message (the status callback)."""
+        """What Twilio said of a guest's text message (the status callback). It belongs to no
+        space until its meeting is read: a space that cannot be told is logged, not told."""
         data = event.data
-        self._appointments.note_fate(
-            str(data["sid"]), Fate(str(data["status"]), data.get("errorCode")), context.sender)
+        try:
+            self._appointments.note_fate(
+                str(data["sid"]), Fate(str(data["status"]), data.get("errorCode")),
+                context.sender)
+        except UpstreamError as error:
+            if _worth_retrying_later(error) and not context.last_attempt:
+                raise
+            log.warning("could not tell a space that a guest's text was not delivered",
+                        extra=error.log_fields())
 
     # Messages
 
