@@ -200,8 +200,10 @@ def test_a_later_status_never_goes_back_and_the_first_final_word_stands(
     bot: Bot, intake: TextStatusIntake,
 ) -> None:
     meeting = make(bot)
+    assert report(bot, intake, "SM1", "sent").status == 200
+    assert "text message sent to the carrier" in listed(bot)
     before = len(bot.webex.sent)
-    assert report(bot, intake, "SM1", "delivered").status == 200
+    assert report(bot, intake, "SM1", "delivered").status == 200  # moves on from sent
     assert report(bot, intake, "SM1", "sent").status == 200  # late: delivered stays
     assert report(bot, intake, "SM1", "failed:30008").status == 200  # after a final word
     assert report(bot, intake, "SM1", "delivered") == Reply(200, {"status": "duplicate"})
