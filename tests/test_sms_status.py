@@ -47,6 +47,8 @@ def test_the_sandboxs_callbacks_pass_twilios_own_request_validator(sandbox: Sand
         sandbox.twilio_account_sid, Secret(sandbox.twilio_auth_token),
         from_number=sandbox.twilio_messaging_service_sid, api_url=sandbox.twilio_api_url,
         status_callback="https://127.0.0.1:9/sms status?ü=1&b=+2"))  # nobody listens there
+    sandbox.twilio_status_plan(to="+33612345679")  # this number's carrier never says
+    client.send("+33612345679", "Hello")
     sid = client.send(ZOE_MOBILE, "Hola Zoë: https://ic.example.test/s/g1")
     calls = sandbox.wait_for(lambda: len(sandbox.twilio_callbacks) == 4
                              and sandbox.twilio_callbacks)

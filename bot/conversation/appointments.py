@@ -249,9 +249,9 @@ class Appointments:
         contact = meeting.contacts[sent.guest] if sent.guest < len(meeting.contacts) else None
         shown = contact.shown(privately=not meeting.group) if contact else "their number"
         why = described_code(fate.error_code)
+        masked = contact.masked if contact else "(contact no longer kept)"
         self._book.audit(meeting, "Twilio", meeting.room_id, "guest text not delivered",
-                         f"guest {sent.guest + 1} sms "
-                         f"{contact.masked if contact else ''}: {fate.status} {why}".strip(),
+                         f"guest {sent.guest + 1} sms {masked}: {fate.status} {why}".strip(),
                          row_id=hashlib.sha256(f"{reference}\0fate".encode()).hexdigest()[:24])
         log.info("a guest's text message was not delivered",
                  extra={"meeting_id": meeting.id, "error_code": fate.error_code})

@@ -140,8 +140,8 @@ def guest_text_failed(subject: str, guest: int, shown: str, error: str) -> str:
     guest's text message (``error``: Twilio's code and what it means, or empty)."""
     why = f" ({error})" if error else ""
     return (f"The text message to guest {guest + 1} of **{escape_markdown(subject)}** at "
-            f"{escape_markdown(shown)} was not delivered{why}. Send the link another way, or "
-            "check the number and send it again from **meetings**.")
+            f"{escape_markdown(shown)} was not delivered{why}. Check the number with them or "
+            "reach them another way; **meetings** can send the guests their links again.")
 
 
 # The meetings the bot remembers
