@@ -65,6 +65,18 @@ def test_the_sandboxs_callbacks_pass_twilios_own_request_validator(sandbox: Sand
     assert "ErrorCode" not in dict(calls[0].form) and dict(calls[3].form)["ErrorCode"] == "30008"
 
 
+def test_by_default_a_text_is_reported_as_twilio_usually_reports_it(sandbox: Sandbox) -> None:
+    client = TwilioSms(TwilioConfig(
+        sandbox.twilio_account_sid, Secret(sandbox.twilio_auth_token),
+        from_number=sandbox.twilio_messaging_service_sid, api_url=sandbox.twilio_api_url,
+        status_callback="https://127.0.0.1:9/status"))
+    client.send(ZOE_MOBILE, "Your link")
+    calls = sandbox.wait_for(lambda: len(sandbox.twilio_callbacks) == 3
+                             and sandbox.twilio_callbacks)
+    # no report of "accepted", the status the message was created with
+    assert [call.status for call in calls] == ["queued", "sent", "delivered"]
+
+
 def test_no_callback_is_asked_for_without_a_status_url(sandbox: Sandbox) -> None:
     sandbox.twilio_status_plan("sent", pause=0)
     client = TwilioSms(TwilioConfig(sandbox.twilio_account_sid, Secret(sandbox.twilio_auth_token),

@@ -284,7 +284,8 @@ class Sandbox:
         """What Twilio reports to each message's status callback (to ``to``, or to every
         number), in order, ``pause`` seconds apart: ``"sent"``, ``"delivered"``,
         ``"undelivered:30003"``, ``"failed:30008"``, out of order or repeated as asked; none:
-        no report until :meth:`twilio_report`. By default "sent" then "delivered"."""
+        no report until :meth:`twilio_report`. By default what Twilio usually reports: "sent"
+        then "delivered" ("queued" first through a messaging service)."""
         self._status.plan(*statuses, to=to, pause=pause)
 
     def twilio_report(self, sid: str, status: str) -> Callback:

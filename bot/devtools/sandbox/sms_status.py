@@ -7,8 +7,10 @@ message went through one, ``ErrorCode`` for a message not delivered) signed in
 URL as given followed by each parameter, sorted by name, name and value run together. No
 report for the first status (queued or accepted), none repeated when the answer is an error.
 
-What each message reports, in order, is the plan (``plan``): by default "sent" then
-"delivered", after a pause like a carrier's; any sequence can be set, per number or for all,
+What each message reports, in order, is the plan (``plan``): by default what Twilio usually
+reports, "sent" then "delivered" after a pause like a carrier's ("queued" first for a message
+sent through a messaging service, which Twilio reports as the service moves it on from
+"accepted"); any sequence can be set, per number or for all,
 out of order or repeated too, and an empty one reports nothing (the test then reports what it
 wants with ``report``). ``route`` stands for the network between Twilio and the bot: a callback
 URL under a public prefix reaches the bot at a local one, as through a TLS-terminating proxy,
@@ -30,7 +32,7 @@ from .journal import Journal
 
 TIMEOUT_SECONDS = 10
 DEFAULT_PLAN = ("sent", "delivered")
-CARRIER_PAUSE = 1.0  # seconds between two reports of the default plan, as a carrier takes
+CARRIER_PAUSE = 0.5  # seconds before each report of the usual plan, as a carrier takes
 STATUSES = ("queued", "accepted", "sending", "sent", "delivered", "undelivered", "failed")
 
 
@@ -75,6 +77,12 @@ class Reported:
     messaging_service_sid: str | None
 
 
+def _usual(message: Reported) -> tuple[tuple[Report, ...], float]:
+    """What Twilio reports of a message that arrives, unless told otherwise."""
+    usual = ("queued", *DEFAULT_PLAN) if message.messaging_service_sid else DEFAULT_PLAN
+    return tuple(map(Report.read, usual)), CARRIER_PAUSE
+
+
 def twilio_signature(url: str, form: dict[str, str], auth_token: str) -> str:
     """X-Twilio-Signature of a POST of ``form`` to ``url``."""
     signed = url + "".join(name + form[name] for name in sorted(form))
@@ -92,8 +100,7 @@ class StatusCallbacks:
         self._account_sid = account_sid
         self._auth_token = auth_token
         self._stopping = stopping
-        self._plans: dict[str | None, tuple[tuple[Report, ...], float]] = {
-            None: (tuple(map(Report.read, DEFAULT_PLAN)), CARRIER_PAUSE)}
+        self._plans: dict[str | None, tuple[tuple[Report, ...], float]] = {}
         self._routes: dict[str, str] = {}
         self._messages: dict[str, Reported] = {}
         self._made: list[Callback] = []
@@ -117,7 +124,8 @@ class StatusCallbacks:
         """A message was created with a callback: its plan starts once Twilio has answered."""
         with self._lock:
             self._messages[message.sid] = message
-            reports, pause = self._plans.get(message.to, self._plans[None])
+            reports, pause = self._plans.get(message.to) or self._plans.get(None) or \
+                _usual(message)
         if reports:
             self._queue.put((message, reports, pause))
 
