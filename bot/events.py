@@ -16,6 +16,8 @@ SUBMIT = ("attachmentActions", "created")
 MEMBERSHIP = ("memberships", "created")
 HANDLED = (MESSAGE, SUBMIT, MEMBERSHIP)
 """The kinds of event the bot handles, as (resource, event); its webhooks ask for these."""
+TEXT_STATUS = ("textMessages", "statusReported")
+"""Not Webex's: Twilio saying what became of a guest's text message (``bot.web.sms_status``)."""
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from bot.upstream.sms import TwilioSms
 from bot.upstream.webex import WebexClient
 from bot.web.intake import Intake
 from bot.web.server import ServerSettings
+from bot.web.sms_status import TextStatusIntake
 
 READINESS_TTL = 30.0
 
@@ -75,6 +76,10 @@ class BotService:
         self.runner = None if role == "web" else self._runner(meetings, pool_size, worker_owner)
         self.intake = Intake(settings.intake_config(), self.store, on_accepted=self._wake) \
             if settings.webhooks and role != "worker" else None
+        callback = settings.sms.status_callback if settings.sms else None
+        self.text_status = TextStatusIntake(
+            callback, settings.sms.auth_token, self.store, max_backlog=settings.max_backlog,
+            on_accepted=self._wake) if settings.sms and callback and role != "worker" else None
         self.listener = self._listener(worker_owner) \
             if settings.websocket and role != "web" else None
         self._listening: threading.Thread | None = None

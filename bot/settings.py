@@ -43,6 +43,7 @@ from bot.upstream.retry import RetryPolicy
 from bot.upstream.sms import TwilioConfig
 from bot.web.intake import IntakeConfig
 from bot.web.server import ServerSettings
+from bot.web.sms_status import SMS_STATUS_PATH
 from cards.inputs import CatalogDevice
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -172,7 +173,7 @@ class Settings:
                 seconds=read.duration_seconds("MEETINGS_WINDOW", cls.meetings_window)
             ),
             mail=_mail(read),
-            sms=_sms(read),
+            sms=_sms(read, read.url("PUBLIC_URL", "") or None),
             phone_region=read.region("DEFAULT_PHONE_REGION"),
             org_name=read.text("ORG_NAME", cls.org_name),
             server=server_settings(env),
@@ -275,8 +276,9 @@ def _listen(read: _Reader) -> ListenConfig:
     )
 
 
-def _sms(read: _Reader) -> TwilioConfig | None:
-    """TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM and TWILIO_API_URL, or None."""
+def _sms(read: _Reader, public_url: str | None) -> TwilioConfig | None:
+    """TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM and TWILIO_API_URL, or None; with
+    PUBLIC_URL, each message asks Twilio to report its fate to the bot's status callback."""
     sid = read.text("TWILIO_ACCOUNT_SID", "")
     if not sid:
         return None
@@ -285,6 +287,7 @@ def _sms(read: _Reader) -> TwilioConfig | None:
         auth_token=Secret(read.needed("TWILIO_AUTH_TOKEN", by="TWILIO_ACCOUNT_SID")),
         from_number=read.needed("TWILIO_FROM", by="TWILIO_ACCOUNT_SID"),
         api_url=read.url("TWILIO_API_URL", TwilioConfig.api_url),
+        status_callback=public_url.rstrip("/") + SMS_STATUS_PATH if public_url else None,
     )
 
 

@@ -108,6 +108,7 @@ def test_the_quick_path_reports_whole_contacts_in_the_1to1_space(
         "**Guest links for Consultation**",
         f"- Guest 1 link sent to {ZOE} (email, with calendar invite)",
         f"- Guest 2 link sent to {ZOE_MOBILE} (SMS)",
+        "Text messages are sent to the carrier; I am not told whether they arrive.",
     ]
     assert len(guest_bot.sandbox.mail()) == 1 and len(guest_bot.sandbox.sms()) == 1
 

@@ -468,7 +468,8 @@ def test_each_contact_gets_its_guest_link_and_the_person_hears_of_each(bot: Bot)
     assert report == in_space("\n".join([
         "**Guest links for Consultation**",
         "- Guest 1 link sent to zoe@example.org (email, with calendar invite)",
-        "- Guest 2 link sent to +33612345678 (SMS)"]))
+        "- Guest 2 link sent to +33612345678 (SMS)",
+        "Text messages are sent to the carrier; I am not told whether they arrive."]))
     assert message_id
 
 
@@ -549,6 +550,8 @@ class Portal:
     way = ContactWay("portal ids", "portal:12345", "Guests see it when they next log in.")
     not_set_up = "The patient portal is not set up for this bot."
     ready = True
+    reports_fate = False
+    sent_note = ""
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, str]] = []

@@ -1,5 +1,7 @@
 """The life of a meeting once its request is checked: made once, its links told, its guests
-reached; then listed, its links sent again, its time changed, or cancelled.
+reached; then listed, its links sent again, its time changed, or cancelled; and later, what a
+guest's text message became (the person told once, in the links message's thread, of one that
+was not delivered).
 
 Every step is written to the meeting's record before and after it acts, so a retried event
 resumes where the last try stopped: the broker is asked at most once per version of the meeting
@@ -20,7 +22,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from bot.conversation import replies
 from bot.conversation.config import ConversationConfig
 from bot.conversation.contacts import Contact
-from bot.conversation.context import EventContext
+from bot.conversation.context import EventContext, Sender
 from bot.conversation.guest_delivery import GuestDelivery
 from bot.conversation.guest_messages import MessageKind
 from bot.conversation.link_messages import Outgoing, compose
@@ -28,8 +30,9 @@ from bot.conversation.plan import MeetingPlan, appointment, link_window
 from bot.conversation.timewindow import describe_window
 from bot.errors import BotError
 from bot.meetings.book import Change, MeetingBook
-from bot.meetings.record import Delivery, Meeting
+from bot.meetings.record import FAILED_FATES, Delivery, Fate, Meeting
 from bot.upstream.instant_connect import Broker, Link, unique_sub
+from bot.upstream.sms import described_code
 from bot.upstream.webex import Person, Webex
 
 log = logging.getLogger(__name__)
@@ -150,6 +153,8 @@ class Appointments:
         kept = [meeting]
 
         def remember(delivery: Delivery, contact: Contact) -> None:
+            if delivery.reference:  # first: what its provider says of it may come at once
+                self._book.track(kept[0], delivery)
             kept[0] = kept[0].delivered(delivery)
             self._book.save(kept[0])
             self._audit(kept[0], actor, _GUEST_EVENTS[kind],
@@ -236,6 +241,34 @@ class Appointments:
         there.context.say(replies.cancelled(meeting.subject, until))
         if actor.context.place.room_id != meeting.room_id:  # pressed elsewhere: said there too
             actor.context.say(replies.cancelled(meeting.subject, until))
+
+    # What a guest's text message became
+
+    def note_fate(self, reference: str, fate: Fate, sender: Sender) -> None:
+        """Record what the provider said of a guest's text message; when it is the word that
+        the message was not delivered (the first final word, so once), audit it and tell the
+        space, in the thread of the links message, unless a newer message replaced that one."""
+        sent = self._book.sent_text(reference)
+        if sent is None:  # the endpoint refuses these; kept no longer since
+            return
+        standing = self._book.note_fate(sent, reference, fate)
+        if standing != fate or fate.status not in FAILED_FATES:
+            return
+        meeting = self._book.get(sent.meeting)
+        last = meeting.last_delivery(sent.guest) if meeting is not None else None
+        if meeting is None or last is None or last.reference != reference:
+            return
+        contact = meeting.contacts[sent.guest] if sent.guest < len(meeting.contacts) else None
+        shown = contact.shown(privately=not meeting.group) if contact else "their number"
+        why = described_code(fate.error_code)
+        masked = contact.masked if contact else "(contact no longer kept)"
+        self._book.audit(meeting, "Twilio", meeting.room_id, "guest text not delivered",
+                         f"guest {sent.guest + 1} sms {masked}: {fate.status} {why}".strip(),
+                         row_id=hashlib.sha256(f"{reference}\0fate".encode()).hexdigest()[:24])
+        log.info("a guest's text message was not delivered",
+                 extra={"meeting_id": meeting.id, "error_code": fate.error_code})
+        sender.send(room_id=meeting.room_id, parent_id=meeting.thread or meeting.links_message,
+                    markdown=replies.guest_text_failed(meeting.subject, sent.guest, shown, why))
 
     # Helpers
 

@@ -34,6 +34,15 @@ class GuestChannel(Protocol):
     def ready(self) -> bool:
         """Whether the bot has what this channel needs to send."""
 
+    @property
+    def reports_fate(self) -> bool:
+        """Whether the service says later whether a message arrived (by its reference)."""
+
+    @property
+    def sent_note(self) -> str:
+        """What "sent" means for this channel, said under a report that has a message sent
+        through it; empty when it means what it says."""
+
     def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
         """The contact an entry names for this channel, why it is none, or None when the
         entry is not meant for this channel at all."""
@@ -58,6 +67,9 @@ class EmailChannel:
     @property
     def ready(self) -> bool:
         return self._mail is not None
+
+    reports_fate = False
+    sent_note = ""
 
     def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
         return email_contact(self.name, entry) if "@" in entry else None
@@ -85,6 +97,18 @@ class SmsChannel:
     @property
     def ready(self) -> bool:
         return self._sms is not None
+
+    @property
+    def reports_fate(self) -> bool:
+        return self._sms is not None and self._sms.reports_fate
+
+    @property
+    def sent_note(self) -> str:
+        """A text message "sent" is one the carrier took, not yet one that arrived."""
+        if self.reports_fate:
+            return ("Text messages are with the carrier now; I will say here if one is not "
+                    "delivered.")
+        return "Text messages are sent to the carrier; I am not told whether they arrive."
 
     def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
         """Any entry another channel did not take: it is a number, or says why not."""

@@ -5,9 +5,10 @@ after a change of time, or its cancellation. Each delivery goes through the even
 (``once``), so a retried or redelivered event never sends the same email or text twice; a
 delivery that failed after the client's bounded retries is reported, and one whose outcome is
 unknown (handed over, never confirmed) is reported as what it is: perhaps delivered, not sent
-again. Each outcome is handed to ``remember`` as it happens. The person is told, where they
-asked, what happened to each contact: masked in a group space, whole in their 1:1 space. No
-contact is logged.
+again. Each outcome is handed to ``remember`` as it happens, with the service's reference of
+the message when the service will say later whether it arrived (Twilio's SID). The person is
+told, where they asked, what happened to each contact: masked in a group space, whole in their
+1:1 space, with what "sent" means for a text message. No contact is logged.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class GuestDelivery:
         """One message per contact, in order (guest 1 to the first), then one report."""
         assert meeting.links is not None  # a meeting reaches its guests once it has links
         privately = not context.place.group
-        lines = []
+        lines, notes = [], []
         for number, (contact, link) in enumerate(zip(meeting.contacts, meeting.links.guests,
                                                      strict=False)):
             invitation = Invitation(
@@ -51,9 +52,9 @@ class GuestDelivery:
                 sequence=meeting.sequence, kind=kind, org_name=self._org_name,
             )
             channel = self._channels[contact.channel]  # the plan's contacts come from these
-            outcome = "sent"
+            outcome, reference = "sent", ""
             try:
-                channel.send(context.sender, contact.address, invitation)
+                sent = channel.send(context.sender, contact.address, invitation)
             except Unconfirmed as error:
                 log.warning("a guest message may have been delivered", extra={
                     "channel": contact.channel, "error_type": type(error).__name__})
@@ -69,6 +70,10 @@ class GuestDelivery:
                 log.info("guest message sent", extra={"channel": contact.channel})
                 lines.append(replies.guest_sent(contact, link, channel.described,
                                                 privately=privately, kind=kind))
+                reference = sent if channel.reports_fate else ""
+                if channel.sent_note and channel.sent_note not in notes:
+                    notes.append(channel.sent_note)
             record.guest_delivery(contact.channel, outcome)
-            remember(Delivery(number, contact.channel, outcome, meeting.sequence), contact)
-        context.say(replies.guest_report(meeting.subject, lines, kind=kind))
+            remember(Delivery(number, contact.channel, outcome, meeting.sequence, reference),
+                     contact)
+        context.say(replies.guest_report(meeting.subject, lines, kind=kind, notes=notes))

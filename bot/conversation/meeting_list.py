@@ -2,6 +2,9 @@
 
 In the person's 1:1 space, every meeting they made; in a group space, those made there. Times
 are in the viewer's zone; contacts are whole only in the maker's 1:1 space, masked elsewhere.
+Each guest shows the last word of their delivery: for a text message, what the carrier said
+of it when Twilio reported it, and only "sent to the carrier" until then (or ever, without a
+status callback): sent is not delivered.
 """
 
 from __future__ import annotations
@@ -9,11 +12,14 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 
 from bot.conversation.timewindow import describe_window
-from bot.meetings.record import Meeting
+from bot.meetings.record import Delivery, Meeting
 from cards.meetings import GuestReached, MeetingStatus, MeetingSummary
 
 _OUTCOMES = {"sent": "sent", "failed": "not sent", "unconfirmed": "may have been delivered"}
 _CHANNELS = {"email": "email", "sms": "text message"}
+_SENT = {"sms": "sent to the carrier"}  # what "sent" means where it is not "received"
+_FATES = {"sent": "sent to the carrier", "delivered": "delivered",
+          "undelivered": "not delivered", "failed": "not delivered"}
 
 
 def status(meeting: Meeting, now: float) -> MeetingStatus:
@@ -57,6 +63,17 @@ def _reached(meeting: Meeting, *, privately: bool) -> tuple[GuestReached, ...]:
         contact = meeting.contacts[guest] if guest < len(meeting.contacts) else None
         shown = contact.shown(privately=privately) if contact else f"Guest {guest + 1}"
         channel = contact.channel if contact else (last.channel if last else "")
-        outcome = _OUTCOMES.get(last.outcome, last.outcome) if last else "not sent yet"
+        outcome = _outcome(last) if last else "not sent yet"
         reached.append(GuestReached(shown, f"{_CHANNELS.get(channel, channel)} {outcome}"))
     return tuple(reached)
+
+
+def _outcome(delivery: Delivery) -> str:
+    """The last word of one delivery: the carrier's when it gave one."""
+    fate = delivery.fate
+    if fate is None:
+        if delivery.outcome == "sent":
+            return _SENT.get(delivery.channel, "sent")
+        return _OUTCOMES.get(delivery.outcome, delivery.outcome)
+    why = f" (Twilio error {fate.error_code})" if fate.error_code else ""  # the card is narrow
+    return _FATES.get(fate.status, fate.status) + why

@@ -126,12 +126,22 @@ def guest_not_sent(contact: Contact, error: UpstreamError, *, privately: bool) -
 
 
 def guest_report(
-    subject: str, lines: Sequence[str], *, kind: MessageKind = MessageKind.INVITATION
+    subject: str, lines: Sequence[str], *, kind: MessageKind = MessageKind.INVITATION,
+    notes: Sequence[str] = (),
 ) -> str:
-    """What happened to each contact of one meeting."""
+    """What happened to each contact of one meeting, and what "sent" means where it matters."""
     title = _REPORT[kind].format(subject=escape_markdown(subject))
     return "\n".join([f"**{title}**",
-                      *(f"- {escape_markdown(line)}" for line in lines)])
+                      *(f"- {escape_markdown(line)}" for line in lines), *notes])
+
+
+def guest_text_failed(subject: str, guest: int, shown: str, error: str) -> str:
+    """Told once, in the thread of the links message, when the carrier could not deliver a
+    guest's text message (``error``: Twilio's code and what it means, or empty)."""
+    why = f" ({error})" if error else ""
+    return (f"The text message to guest {guest + 1} of **{escape_markdown(subject)}** at "
+            f"{escape_markdown(shown)} was not delivered{why}. Check the number with them or "
+            "reach them another way; **meetings** can send the guests their links again.")
 
 
 # The meetings the bot remembers

@@ -30,12 +30,12 @@ from bot.conversation.people import PeopleDirectory
 from bot.conversation.plan import PlanContext, inputs_from_options, new_start, plan_from_inputs
 from bot.conversation.timewindow import zone
 from bot.errors import InvalidRequest, UpstreamError, is_retryable
-from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, Event
+from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, TEXT_STATUS, Event
 from bot.jobs.outbox import Outbox
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Fact, Store
 from bot.meetings.book import MeetingBook
-from bot.meetings.record import Meeting
+from bot.meetings.record import Fate, Meeting
 from bot.upstream.instant_connect import Broker
 from bot.upstream.webex import SERVICE as WEBEX_SERVICE
 from bot.upstream.webex import AttachmentAction, Person, Webex
@@ -104,6 +104,7 @@ class Conversation:
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,
             MEMBERSHIP: self._on_membership,
+            TEXT_STATUS: self._on_text_status,
         }
 
     def process(self, attempt: Attempt) -> None:
@@ -119,6 +120,20 @@ class Conversation:
         context = EventContext(Place(event.room_id, event.data.get("roomType") != "direct"),
                                last_attempt=attempt.last, sender=sender)
         self._guarded(context, lambda: handler(event, context))
+
+    def _on_text_status(self, event: Event, context: EventContext) -> None:
+        """What Twilio said of a guest's text message (the status callback). It belongs to no
+        space until its meeting is read: a space that cannot be told is logged, not told."""
+        data = event.data
+        try:
+            self._appointments.note_fate(
+                str(data["sid"]), Fate(str(data["status"]), data.get("errorCode")),
+                context.sender)
+        except UpstreamError as error:
+            if _worth_retrying_later(error) and not context.last_attempt:
+                raise
+            log.warning("could not tell a space that a guest's text was not delivered",
+                        extra=error.log_fields())
 
     # Messages
 

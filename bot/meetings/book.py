@@ -11,7 +11,13 @@ everyone gets the same. What is kept, sealed with ``MEETING_KEYS``:
   appointment's end and the links' expiry;
 - the audit trail, one row per thing that happened (no link, no subject, contacts masked),
   in clear, until ``AUDIT_RETENTION`` after the later of the row and its meeting's end (so that,
-  with the defaults, the trail outlives the meeting even when it was made months ahead).
+  with the defaults, the trail outlives the meeting even when it was made months ahead);
+- for each text message to a guest, which meeting and guest its provider's reference (Twilio's
+  SID) belongs to, and what the provider said of it later, as long as the meeting is kept.
+
+What a provider says of a message arrives out of order and repeated, from any process; each
+word is its own fact written only if absent (one for "sent", one for the final word), so no
+read-modify-write can lose one and a later word never moves the message back.
 """
 
 from __future__ import annotations
@@ -25,7 +31,15 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 
 from bot.jobs.storage import Fact, Store, patiently
-from bot.meetings.record import Meeting, from_json, public_json, secrets_json
+from bot.meetings.record import (
+    FINAL_FATES,
+    Delivery,
+    Fate,
+    Meeting,
+    from_json,
+    public_json,
+    secrets_json,
+)
 from bot.meetings.sealing import Keyring, SealBroken
 
 log = logging.getLogger(__name__)
@@ -43,6 +57,25 @@ AUDIT_PAGE = 1000  # audit rows read at once
 # request made, and the change each "Change the time" submit planned.
 MADE_BY = Fact("meeting-made-by", timedelta(days=8).total_seconds())
 CHANGE = Fact("meeting-change", MADE_BY.lifetime)
+# Each text message's meeting and guest, by the provider's reference, and what the provider
+# said of it: kept as long as the meeting (so no lifetime of their own).
+TEXT_SENT = Fact("text-sent", None)
+TEXT_FATE = Fact("text-fate", None)
+
+
+@dataclass(frozen=True)
+class SentText:
+    """Whose text message a provider's reference is, and until when that is kept."""
+
+    meeting: str
+    guest: int
+    until: float
+
+
+def sent_text(store: Store, reference: str) -> SentText | None:
+    """The meeting and guest of a text message the bot sent, or None for one it did not."""
+    found = store.get(TEXT_SENT.key(reference))
+    return None if found is None else SentText(**json.loads(found))
 
 
 @dataclass(frozen=True)
@@ -124,6 +157,38 @@ class MeetingBook:
         found = self._store.records(MEETINGS, tag, since=since, limit=limit)
         return [self._read(meeting_id, public) for meeting_id, public in found]
 
+    def track(self, meeting: Meeting, delivery: Delivery) -> None:
+        """Remember whose text message ``delivery.reference`` is, for what its provider says
+        of it later."""
+        until = meeting.end + self._retention
+        patiently(lambda: self._store.set(
+            TEXT_SENT.key(delivery.reference),
+            json.dumps(asdict(SentText(meeting.id, delivery.guest, until))),
+            max(until - self._clock(), 1.0)), RECORD_PATIENCE)
+
+    def sent_text(self, reference: str) -> SentText | None:
+        """The meeting and guest of a text message the bot sent (see :func:`sent_text`)."""
+        return sent_text(self._store, reference)
+
+    def note_fate(self, sent: SentText, reference: str, fate: Fate) -> Fate:
+        """Record what the provider said of a message, never moving it back; what stands
+        after it (the first final word wins over any later one)."""
+        ttl = max(sent.until - self._clock(), 1.0)
+        word = "final" if fate.status in FINAL_FATES else "sent"
+        kept = patiently(lambda: self._store.put_if_absent(
+            TEXT_FATE.key(reference, word), json.dumps(asdict(fate)), ttl), RECORD_PATIENCE)
+        if kept is not None:
+            return Fate(**json.loads(kept))
+        return self.fate(reference) or fate
+
+    def fate(self, reference: str) -> Fate | None:
+        """The last word a provider gave of a message: its final one, else "sent", else None."""
+        for word in ("final", "sent"):
+            found = self._store.get(TEXT_FATE.key(reference, word))
+            if found is not None:
+                return Fate(**json.loads(found))
+        return None
+
     def planned_change(self, key: str, plan: Callable[[], Change]) -> Change:
         """The change submit ``key`` asks for: ``plan()`` on its first try, the same after.
         Sealed, as its ``sub`` carries the subject."""
@@ -170,7 +235,11 @@ class MeetingBook:
             log.warning("a meeting's links and contacts could not be opened",
                         extra={"meeting_id": meeting_id})
             secret = None
-        return from_json(opened, secret)
+        meeting = from_json(opened, secret)
+        for delivery in meeting.deliveries:
+            if delivery.reference and (fate := self.fate(delivery.reference)) is not None:
+                meeting = meeting.with_fate(delivery.reference, fate)
+        return meeting
 
 
 def audit_trail(store: Store, since: float) -> Iterator[AuditRow]:

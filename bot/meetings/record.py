@@ -32,14 +32,33 @@ class Contact:
         return self.address if privately else self.masked
 
 
+# What a carrier reported later of a text message, in the order it can happen; a report never
+# moves a message back. "undelivered" and "failed" are as final as "delivered": the first final
+# word stands, and "sent" may be the last word a carrier ever gives.
+FATES = ("sent", "delivered", "undelivered", "failed")
+FINAL_FATES = FATES[1:]
+FAILED_FATES = ("undelivered", "failed")
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What the provider said later of one message: its status, and its error code if any."""
+
+    status: str
+    error_code: int | None = None
+
+
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to one guest's link on one try: "sent", "failed" or "unconfirmed"."""
+    """What happened to one guest's link on one try: "sent", "failed" or "unconfirmed"; and
+    for a text message the provider's reference and what it said of it later."""
 
     guest: int  # the contact's place in the meeting's contacts, from 0
     channel: str
     outcome: str
     sequence: int  # which version of the meeting it carried
+    reference: str = ""  # the provider's id of the message (Twilio's SID), when it gave one
+    fate: Fate | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +107,11 @@ class Meeting:
                      if (d.guest, d.sequence) != (delivery.guest, delivery.sequence))
         return replace(self, deliveries=(*kept, delivery))
 
+    def with_fate(self, reference: str, fate: Fate) -> Meeting:
+        """The meeting with what the provider said of the message ``reference``."""
+        return replace(self, deliveries=tuple(
+            replace(d, fate=fate) if d.reference == reference else d for d in self.deliveries))
+
     def last_delivery(self, guest: int) -> Delivery | None:
         """What happened last to the guest's link."""
         mine = [d for d in self.deliveries if d.guest == guest]
@@ -109,6 +133,11 @@ def secrets_json(meeting: Meeting) -> str:
     }, ensure_ascii=False, separators=(",", ":"))
 
 
+def _delivery(data: dict[str, Any]) -> Delivery:
+    fate = data.get("fate")
+    return Delivery(**{**data, "fate": Fate(**fate) if fate else None})
+
+
 def from_json(public: str, secrets: str | None) -> Meeting:
     """The meeting its two parts describe; with ``secrets`` None, gone: no contacts, no links."""
     data: dict[str, Any] = json.loads(public)
@@ -116,7 +145,7 @@ def from_json(public: str, secrets: str | None) -> Meeting:
                                         "devices": tuple(data["request"]["devices"])})
     data["notices"] = tuple(data["notices"])
     data["devices"] = tuple(data["devices"])
-    data["deliveries"] = tuple(Delivery(**d) for d in data["deliveries"])
+    data["deliveries"] = tuple(_delivery(d) for d in data["deliveries"])
     meeting = Meeting(**data)
     if secrets is None:
         return meeting

@@ -6,6 +6,10 @@ Usage::
     sms = TwilioSms(TwilioConfig(account_sid, Secret(auth_token), from_number="+15005550006"))
     reference = sms.send("+33612345678", "Your link: https://...")      # Twilio's message SID
 
+With ``status_callback`` (the bot's public status URL), each message asks Twilio to report its
+fate there later (sent, delivered, undelivered, failed); without it the bot knows only that
+Twilio took the message for the carrier.
+
 Creating a message is not idempotent: a 5xx, or an answer that never came, may follow a message
 Twilio created. So before sending again, the client asks Twilio (the Messages list, filtered by
 ``To`` and ``DateSent``) whether a message with this body went to this number since the attempt,
@@ -55,7 +59,22 @@ TWILIO_CODES = {
     21612: "the number is not reachable by text message",
     21614: "not a mobile number",
     20003: "the account SID or auth token is wrong",
+    # What a status callback's ErrorCode says of a message the carrier did not deliver.
+    30003: "the phone is off or out of reach",
+    30004: "the message was blocked (the number may have opted out)",
+    30005: "the number is unknown or no longer in service",
+    30006: "a landline, or a carrier that cannot take text messages",
+    30007: "the carrier filtered the message",
+    30008: "an unknown error at the carrier",
 }
+
+
+def described_code(code: int | None) -> str:
+    """Twilio's error code and, for the commonest, what it means; empty for none."""
+    if code is None:
+        return ""
+    meaning = TWILIO_CODES.get(code)
+    return f"Twilio error {code}: {meaning}" if meaning else f"Twilio error {code}"
 
 
 class SmsSender(Protocol):
@@ -68,6 +87,10 @@ class SmsSender(Protocol):
         """The reference of a message with ``body`` sent to ``to`` since the epoch time
         ``since``, or None; ``Unconfirmed`` when the provider cannot tell."""
 
+    @property
+    def reports_fate(self) -> bool:
+        """Whether the provider will say later whether each message reached the phone."""
+
 
 @dataclass(frozen=True)
 class TwilioConfig:
@@ -77,6 +100,7 @@ class TwilioConfig:
     auth_token: Secret
     from_number: str
     api_url: str = "https://api.twilio.com"
+    status_callback: str | None = None  # where Twilio reports each message's fate
     timeout: float = UPSTREAM_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -92,6 +116,11 @@ class TwilioSms:
 
     def __repr__(self) -> str:
         return f"TwilioSms(url={self._url!r})"
+
+    @property
+    def reports_fate(self) -> bool:
+        """Twilio calls the status callback when the bot gave one."""
+        return self._config.status_callback is not None
 
     def send(self, to: str, body: str) -> str:
         """Send one message, at most once; Twilio's message SID."""
@@ -120,9 +149,12 @@ class TwilioSms:
 
     def _post(self, to: str, body: str) -> str:
         sender = self._config.from_number
-        origin = {"MessagingServiceSid" if sender.startswith("MG") else "From": sender}
+        form = {"To": to, "Body": body,
+                "MessagingServiceSid" if sender.startswith("MG") else "From": sender}
+        if self._config.status_callback:
+            form["StatusCallback"] = self._config.status_callback
         with network_errors(SERVICE, not_idempotent=True):
-            response = self._session.post(self._url, data={"To": to, "Body": body, **origin},
+            response = self._session.post(self._url, data=form,
                                           auth=self._auth, timeout=self._config.timeout)
         answer = _json(response)
         if not response.ok:
@@ -202,10 +234,9 @@ def _error(response: requests.Response, answer: object) -> UpstreamError:
     """A refusal in words: Twilio's code and what it means when it is one of the known ones;
     Twilio's generic codes (20000 + the HTTP status) add nothing to the status's own words."""
     code = answer.get("code") if isinstance(answer, dict) else None
-    meaning = TWILIO_CODES.get(code) if isinstance(code, int) else None
-    detail = f"Twilio error {code}: {meaning}" if meaning else ""
-    if isinstance(code, int) and not meaning and code != 20000 + response.status_code:
-        detail = f"Twilio error {code}"
+    detail = ""
+    if isinstance(code, int) and (code in TWILIO_CODES or code != 20000 + response.status_code):
+        detail = described_code(code)
     if response.status_code in (401, 403):  # not the bot's token: Twilio's own account
         return Rejected(SERVICE, status=response.status_code, detail=detail or
                         "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")

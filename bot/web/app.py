@@ -5,6 +5,8 @@ Usage::
     app = create_app(service=BotService(settings))   # tests pass a service built on the sandbox
 
 Routes: ``POST <WEBHOOK_PATH>`` (default ``/webhooks``; not with ``EVENTS=websocket``),
+``POST /twilio/status`` (Twilio's status callbacks, when the bot sends texts and has a
+``PUBLIC_URL``),
 ``GET /healthz`` (the process is alive) and ``GET /readyz`` (the token works, the store answers,
 a worker process said it is alive, and the websocket is connected when the bot listens on one).
 """
@@ -15,6 +17,7 @@ from flask import Flask, Response, jsonify, request
 
 from bot.metrics import record
 from bot.service import BotService
+from bot.web.sms_status import SMS_STATUS_PATH
 
 
 def create_app(service: BotService) -> Flask:
@@ -35,6 +38,15 @@ def create_app(service: BotService) -> Flask:
             # environ its names are unique, so a plain dict of them loses nothing.
             headers = dict(request.headers.items())
             reply = intake.receive(request.get_data(cache=False), headers)
+            return jsonify(reply.body), reply.status
+
+    text_status = service.text_status
+    if text_status is not None:
+
+        @app.post(SMS_STATUS_PATH)
+        def sms_status() -> tuple[Response, int]:
+            reply = text_status.receive(request.form.to_dict(flat=False),
+                                        dict(request.headers.items()))
             return jsonify(reply.body), reply.status
 
     @app.errorhandler(413)

@@ -31,10 +31,11 @@ class FakeMail:
 class FakeSms:
     """The SMS provider: keeps each (number, text), or fails with a set error."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, reports_fate: bool = False) -> None:
         self.sent: list[tuple[str, str]] = []
         self.error: UpstreamError | None = None
         self.kill_after_sending = False
+        self.reports_fate = reports_fate  # as Twilio does when the bot has a PUBLIC_URL
 
     def send(self, to: str, body: str) -> str:
         if self.error is not None:

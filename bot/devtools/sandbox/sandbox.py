@@ -46,6 +46,7 @@ from .rest_messages import MessagesApi
 from .rest_webhooks import WebhooksApi
 from .server import BackgroundServer
 from .sms import SentSms, TwilioApi, TwilioFault
+from .sms_status import CARRIER_PAUSE, Callback, StatusCallbacks
 from .webhooks import WebhookStore
 from .world import World
 
@@ -81,14 +82,19 @@ class Sandbox:
         self._relay = SmtpRelay(
             self._journal, f"sandbox-smtp-{seeded(seed, 'smtp').getrandbits(96):024x}", host
         )
+        self._stopping = threading.Event()
+        twilio_account = f"AC{seeded(seed, 'twilio-account').getrandbits(128):032x}"
+        twilio_token = f"{seeded(seed, 'twilio-token').getrandbits(128):032x}"
+        self._status = StatusCallbacks(self._journal, account_sid=twilio_account,
+                                       auth_token=twilio_token, stopping=self._stopping)
         self._twilio = TwilioApi(
             self._journal,
-            account_sid=f"AC{seeded(seed, 'twilio-account').getrandbits(128):032x}",
-            auth_token=f"{seeded(seed, 'twilio-token').getrandbits(128):032x}",
+            account_sid=twilio_account,
+            auth_token=twilio_token,
             messaging_service_sid=f"MG{seeded(seed, 'twilio-service').getrandbits(128):032x}",
             rng=seeded(seed, "twilio-sids"),
+            callbacks=self._status,
         )
-        self._stopping = threading.Event()
         self._devices = Devices(self._journal, ids, lambda: self.url, lambda: self.mercury_url)
         self._mercury = Mercury(self._journal, self._devices, self.bot_token, self._space,
                                 host, self._stopping)
@@ -127,6 +133,7 @@ class Sandbox:
             self._server.stop()
             raise
         self._dispatcher.start()
+        self._status.start()
         return self
 
     def stop(self) -> None:
@@ -135,6 +142,7 @@ class Sandbox:
         The SMTP certificate's directory is removed; what was recorded stays readable.
         """
         self._stopping.set()
+        self._status.stop()
         self._mercury.stop()
         self._relay.stop()
         self._server.stop()
@@ -270,6 +278,30 @@ class Sandbox:
         fault = TwilioFault(kind, status, times)
         self._twilio.add_fault(fault)
         return fault
+
+    def twilio_status_plan(self, *statuses: str, to: str | None = None,
+                           pause: float = CARRIER_PAUSE) -> None:
+        """What Twilio reports to each message's status callback (to ``to``, or to every
+        number), in order, ``pause`` seconds apart: ``"sent"``, ``"delivered"``,
+        ``"undelivered:30003"``, ``"failed:30008"``, out of order or repeated as asked; none:
+        no report until :meth:`twilio_report`. By default what Twilio usually reports: "sent"
+        then "delivered" ("queued" first through a messaging service)."""
+        self._status.plan(*statuses, to=to, pause=pause)
+
+    def twilio_report(self, sid: str, status: str) -> Callback:
+        """Report one status of message ``sid`` to its callback now, signed as Twilio signs;
+        what the bot answered is in the result."""
+        return self._status.report(sid, status)
+
+    @property
+    def twilio_callbacks(self) -> list[Callback]:
+        """Every status callback made so far, oldest first, with the bot's answer."""
+        return self._status.made
+
+    def twilio_route(self, public_url: str, local_url: str) -> None:
+        """The network between Twilio and the bot: a callback to ``public_url``... reaches
+        ``local_url``... (a proxy in front of the bot), signed over the public URL."""
+        self._status.route(public_url, local_url)
 
     @property
     def twilio_faults(self) -> list[TwilioFault]:
@@ -518,6 +550,7 @@ class Sandbox:
         """Forget recorded requests, deliveries, mail, SMTP sessions, SMS and frames."""
         self._relay.clear()
         self._twilio.clear()
+        self._status.clear()
         self._mercury.clear()
         self._journal.clear()
 

@@ -28,6 +28,9 @@ day's midnight), paged by ``PageSize`` (50, at most 1000), ``Page`` and ``PageTo
 ``next_page_uri`` while more follow. The sandbox hands a message to the carrier at once: the
 list shows it "sent", ``date_sent`` its creation time.
 
+A message created with ``StatusCallback`` (an http or https URL, else 21609) has its fate
+reported there later, signed, as ``sms_status`` describes.
+
 Twilio's own failures (``TwilioFault``), consumed one create at a time: "after_create" keeps
 the message and answers a 5xx all the same (Twilio's answer lost after it acted; creating is
 not idempotent), "before_create" answers the 5xx and keeps nothing.
@@ -52,6 +55,7 @@ from werkzeug.wrappers import Request, Response
 from .faults import use_up
 from .journal import Journal
 from .responses import Call
+from .sms_status import Reported, StatusCallbacks
 
 PREFIX = "/twilio"
 API_VERSION = "2010-04-01"
@@ -95,6 +99,7 @@ class SentSms:
     from_: str
     body: str
     messaging_service_sid: str | None = None
+    status_callback: str | None = None
 
 
 @dataclass
@@ -173,6 +178,7 @@ class TwilioApi:
         auth_token: str,
         messaging_service_sid: str,
         rng: random.Random,
+        callbacks: StatusCallbacks,
     ) -> None:
         self._journal = journal
         self._lock = journal.lock
@@ -184,6 +190,7 @@ class TwilioApi:
         self._sent: list[SentSms] = []
         self._created: dict[str, datetime] = {}
         self._faults: list[TwilioFault] = []
+        self._callbacks = callbacks
 
     def rules(self) -> list[Rule]:
         """The routes this module serves."""
@@ -300,7 +307,14 @@ class TwilioApi:
             raise TwilioError(400, code, message.format(number=to))
         if not E164.fullmatch(to):
             raise TwilioError(400, 21211, f"The 'To' number {to} is not a valid phone number.")
-        return twilio_json(self._keep(to, body, sender, service), 201)
+        callback = form.get("StatusCallback", "")
+        if callback and not callback.startswith(("http://", "https://")):
+            raise TwilioError(400, 21609, f"The StatusCallback URL {callback} is not a valid URL.")
+        resource = self._keep(to, body, sender, service, callback or None)
+        if callback:
+            self._callbacks.created(Reported(resource["sid"], callback, to,
+                                             sender or self.from_number, service or None))
+        return twilio_json(resource, 201)
 
     def read(self, call: Call) -> Response:
         """GET /2010-04-01/Accounts/{AccountSid}/Messages.json: newest first, filtered, paged."""
@@ -366,11 +380,12 @@ class TwilioApi:
                 400, 21701, f"The Messaging Service {service} does not exist for this account."
             )
 
-    def _keep(self, to: str, body: str, sender: str, service: str) -> dict[str, Any]:
+    def _keep(self, to: str, body: str, sender: str, service: str,
+              callback: str | None) -> dict[str, Any]:
         """Record the message; its resource as Twilio answers a create."""
         with self._lock:
             sid = f"SM{self._rng.getrandbits(128):032x}"
-            sent = SentSms(sid, to, sender or self.from_number, body, service or None)
+            sent = SentSms(sid, to, sender or self.from_number, body, service or None, callback)
             created = datetime.now(UTC)
             self._sent.append(sent)
             self._created[sid] = created
