@@ -69,6 +69,7 @@ class Meeting:
     cancelled: bool = False
     links_message: str | None = None  # the links message in the space, to point at on a change
     deliveries: tuple[Delivery, ...] = ()
+    language: str = "en"  # what guests read (GUEST_LANGUAGES); records made before it: English
     contacts: tuple[Contact, ...] = field(default=(), repr=False)  # secret
     links: MeetingLinks | None = field(default=None, repr=False)  # secret
 
