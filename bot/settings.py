@@ -44,7 +44,7 @@ from bot.upstream.sms import TwilioConfig
 from bot.web.intake import IntakeConfig
 from bot.web.server import ServerSettings
 from bot.web.sms_status import SMS_STATUS_PATH
-from cards.inputs import CatalogDevice
+from cards.inputs import GUEST_LANGUAGES, CatalogDevice
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 EVENT_SOURCES = ("webhooks", "websocket", "both")
@@ -105,6 +105,7 @@ class Settings:
     sms: TwilioConfig | None = None  # guests' links by text message: TWILIO_*
     phone_region: str | None = None  # where a number typed without + is read
     org_name: str = ConversationConfig.org_name  # who invites guests, beside the person
+    guest_language: str = ConversationConfig.guest_language  # what guests read by default
     server: ServerSettings = field(default_factory=ServerSettings)
     log_level: str | None = None  # None: each command's own default
 
@@ -176,6 +177,8 @@ class Settings:
             sms=_sms(read, read.url("PUBLIC_URL", "") or None),
             phone_region=read.region("DEFAULT_PHONE_REGION"),
             org_name=read.text("ORG_NAME", cls.org_name),
+            guest_language=read.choice("GUEST_LANGUAGE", cls.guest_language,
+                                       tuple(GUEST_LANGUAGES)),
             server=server_settings(env),
             log_level=read.choice("LOG_LEVEL", "", LOG_LEVELS, upper=True) or None,
         )
@@ -192,6 +195,7 @@ class Settings:
             phone_region=self.phone_region,
             org_name=self.org_name,
             meeting_actions=self.meeting_actions,
+            guest_language=self.guest_language,
         )
 
     @property

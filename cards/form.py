@@ -16,12 +16,15 @@ from cards.elements import Element, card, heading, text_block
 from cards.inputs import (
     ACTION,
     ACTION_CREATE,
+    DEFAULT_GUEST_LANGUAGE,
     DEFAULT_VERTICAL,
     DEVICES,
     DURATION,
     DURATION_CHOICES,
     EXTRA_DEVICES,
     GUEST_CONTACTS,
+    GUEST_LANGUAGE,
+    GUEST_LANGUAGES,
     GUEST_NOTE,
     GUESTS,
     HOST_LOGIN,
@@ -63,13 +66,15 @@ def meeting_form(
     timezone_name: str,
     channels: Sequence[ContactWay] = (),
     valid_for: str = DEFAULT_VALID_FOR,
+    guest_language: str = DEFAULT_GUEST_LANGUAGE,
 ) -> Element:
     """Build the form, every input at its default.
 
     `channels` are the ways the bot can send guests their links, in order; with none, the form
     does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
     offered as typed when it is none of the usual choices, such as 3h); the meeting's duration
-    starts at DEFAULT_DURATION.
+    starts at DEFAULT_DURATION. `guest_language` (GUEST_LANGUAGE) is preselected for what the
+    guests read.
     """
     body = [
         heading("New Instant Connect meeting"),
@@ -89,7 +94,7 @@ def meeting_form(
         text_block(f"Up to {MAX_LINKS} links in all.", isSubtle=True, size="small", spacing="none"),
     ]
     if channels:
-        body += _guest_contacts(channels)
+        body += _guest_contacts(channels, guest_language)
     if catalog:
         body.append(_device_picker(catalog))
     body += [
@@ -113,8 +118,8 @@ def meeting_form(
     return card(body, [submit])
 
 
-def _guest_contacts(channels: Sequence[ContactWay]) -> list[Element]:
-    """Where guest links go outside Webex, and a note for the guests."""
+def _guest_contacts(channels: Sequence[ContactWay], language: str) -> list[Element]:
+    """Where guest links go outside Webex, a note for the guests, and their language."""
     kinds = " or ".join(way.kinds for way in channels)
     explained = " ".join([
         f"Up to {MAX_CONTACTS} {kinds}, one per line or separated by commas. Each contact gets "
@@ -138,6 +143,7 @@ def _guest_contacts(channels: Sequence[ContactWay]) -> list[Element]:
             "isMultiline": True,
             "maxLength": MAX_NOTE_LENGTH,
         },
+        _choice_set(GUEST_LANGUAGE, LABELS[GUEST_LANGUAGE], GUEST_LANGUAGES, language),
     ]
 
 

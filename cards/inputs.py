@@ -34,6 +34,7 @@ VALID_FOR = "validFor"
 PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
 GUEST_CONTACTS = "guestContacts"  # email addresses and mobile numbers, one guest link each
 GUEST_NOTE = "guestNote"  # a few words for the guests, in their email
+GUEST_LANGUAGE = "guestLanguage"  # what guests read: one of GUEST_LANGUAGES
 # Inputs of the change-time card; in the meetings card each meeting has its own, named by
 # `meeting_input`, because a card's input ids must be unique.
 NEW_START_DATE = "newStartDate"  # YYYY-MM-DD
@@ -57,6 +58,7 @@ LABELS = MappingProxyType(
         PRIVATE_HOST_LINKS: "Send host links to me privately",
         GUEST_CONTACTS: "Send guest links to",
         GUEST_NOTE: "Note for the guests",
+        GUEST_LANGUAGE: "Guests' language",
         NEW_START_DATE: "New date",
         NEW_START_TIME: "New start time",
     }
@@ -68,6 +70,21 @@ TOGGLE_OFF = "false"
 
 VERTICAL_CHOICES = MappingProxyType({"gen": "General", "hc": "Healthcare"})
 DEFAULT_VERTICAL = "gen"
+
+# The languages guests can be written to in, each by its own name (a catalog each in
+# bot/locale, but English, which the messages are written in).
+GUEST_LANGUAGES = MappingProxyType(
+    {
+        "en": "English",
+        "es": "Español",
+        "fr": "Français",
+        "de": "Deutsch",
+        "pt": "Português",
+        "it": "Italiano",
+        "nl": "Nederlands",
+    }
+)
+DEFAULT_GUEST_LANGUAGE = "en"
 
 VALID_FOR_CHOICES = MappingProxyType(
     {

@@ -110,6 +110,7 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
         ["zoe@example.org", "Zoe@Example.org", "+33 6 12 34 56 78", "06 12 34 56 78", "bad@",
          "+1 202 555 0123", "+33 1 42 68 53 00"]), max_size=12).map(", ".join),
     ids.GUEST_NOTE: visible_text,
+    ids.GUEST_LANGUAGE: st.sampled_from([*ids.GUEST_LANGUAGES, "ES", "pt-BR", "xx"]),
 }
 FORM_IDS = tuple(GOOD)  # the form's inputs; LABELS names those of other cards too
 # Mostly plausible values, so that both plans and problems are explored, with junk anywhere.
@@ -131,6 +132,7 @@ SANE: dict[str, st.SearchStrategy[Any]] = {
     # Contacts are fuzzed with any inputs; the guests they add are tested in test_plan.
     ids.GUEST_CONTACTS: st.just(""),
     ids.GUEST_NOTE: visible_text.map(str.strip),
+    ids.GUEST_LANGUAGE: st.sampled_from(list(ids.GUEST_LANGUAGES)),
 }
 link_counts = st.integers(1, MAX_LINKS).flatmap(
     lambda total: st.integers(0, total).map(lambda hosts: (str(hosts), str(total - hosts))))

@@ -34,9 +34,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.conversation import replies
-from bot.conversation.guest_messages import MessageKind
+from bot.conversation.guest_messages import MessageKind, gsm7_date
 from bot.conversation.link_messages import escape_markdown
-from bot.conversation.timewindow import describe_window
+from bot.conversation.timewindow import describe_appointment, describe_window
 from bot.errors import Rejected
 from bot.events import Event
 from bot.jobs.runner import Attempt
@@ -291,7 +291,8 @@ def check_links(bot: Bot, meeting: Meeting, mails: list[EmailMessage],
         assert (ics(mail, "DTSTART"), ics(mail, "DTEND")) == (utc(meeting.start), utc(meeting.end))
     for _, text in texts:
         assert text.endswith(f"Join: {links.guests[1].best_url}")
-        assert describe_window(meeting.start, meeting.end, meeting.zone, offset=True) in text
+        when = describe_appointment(meeting.start, meeting.end, meeting.zone, meeting.language)
+        assert gsm7_date(when) in text
 
 
 def check_guests(meeting: Meeting, kills: tuple[Kill, ...], mails: list[EmailMessage],

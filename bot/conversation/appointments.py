@@ -106,7 +106,7 @@ class Appointments:
             valid_for=int(plan.valid_for.total_seconds()),
             private_host_links=plan.private_host_links, guest_note=plan.guest_note,
             created_at=now, notices=plan.notices, devices=self._device_names(plan.devices),
-            contacts=plan.contacts,
+            contacts=plan.contacts, language=plan.language,
         )
 
     def _post_links(self, meeting: Meeting, actor: Actor, notes: Sequence[str]) -> Meeting:

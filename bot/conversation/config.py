@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from bot.conversation.access import AccessPolicy
 from bot.limits import DEFAULT_VALID_FOR
-from cards.inputs import CatalogDevice
+from cards.inputs import DEFAULT_GUEST_LANGUAGE, CatalogDevice
 
 
 @dataclass(frozen=True)
@@ -26,3 +26,4 @@ class ConversationConfig:
     phone_region: str | None = None
     org_name: str = ""  # ORG_NAME: who guests are told invites them, beside the person
     meeting_actions: str = "space"  # MEETING_ACTIONS: "maker" keeps the buttons to the maker
+    guest_language: str = DEFAULT_GUEST_LANGUAGE  # GUEST_LANGUAGE: what guests read unless chosen

@@ -50,6 +50,7 @@ class GuestDelivery:
                 tz=meeting.zone, note=meeting.guest_note, organizer_name=meeting.maker_name,
                 organizer_email=meeting.maker_email or None, meeting_id=meeting.id,
                 sequence=meeting.sequence, kind=kind, org_name=self._org_name,
+                language=meeting.language, opens=meeting.request.nbf,
             )
             channel = self._channels[contact.channel]  # the plan's contacts come from these
             outcome, reference = "sent", ""

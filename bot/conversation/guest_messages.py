@@ -21,31 +21,49 @@ attachment for those that do not. The invite is iTIP (RFC 5546) over email (iMIP
 - The guest is the ATTENDEE, asked to answer an invitation or an update (RSVP,
   PARTSTAT=NEEDS-ACTION); a cancellation asks nothing.
 
-A cancellation carries no link, no button and no QR code: nobody waits there any more. The text
-message's fixed words are in the GSM-7 alphabet, so a subject and names in it keep the whole
-text GSM-7: two segments with the short link.
+A cancellation carries no link, no button and no QR code: nobody waits there any more.
+
+Everything a guest reads is in the meeting's guest language (``GUEST_LANGUAGES``): the fixed
+words from the gettext catalogs in ``bot/locale`` (compiled, shipped with the package), the
+appointment by CLDR's patterns for that language (:func:`describe_appointment`). The email
+says its language (``Content-Language``, the page's ``lang``, the invite's ``LANGUAGE``). The
+text message's fixed words are GSM-7 in every language, and so is its date (a letter such as
+the "á" of "sáb" loses its accent there): a subject and names in GSM-7 keep the whole text
+GSM-7, two segments with the short link.
 """
 
 from __future__ import annotations
 
+import gettext
 import html
 import io
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import make_msgid
 from enum import Enum
+from functools import cache
+from importlib.resources import files
 
 import icalendar
 import segno
 
-from bot.conversation.timewindow import describe_window
+from bot.conversation.timewindow import describe_appointment
 from bot.upstream.instant_connect import Link
+from cards.inputs import DEFAULT_GUEST_LANGUAGE, GUEST_LANGUAGES
 
 QR_FILENAME = "join-qr.png"
 INVITE_FILENAME = "invite.ics"
 PRODUCT_ID = "-//Instant Connect bot//EN"
+CATALOG_DOMAIN = "guests"  # bot/locale/<language>/LC_MESSAGES/guests.mo
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalogs where it is written (``pybabel extract`` looks for this
+    name); it is translated where it is used."""
+    return message
 
 
 class MessageKind(Enum):
@@ -58,11 +76,12 @@ class MessageKind(Enum):
 
 @dataclass(frozen=True)
 class _Wording:
-    """The fixed words of one kind of message, and its iTIP method (RFC 5546)."""
+    """The fixed words of one kind of message (English, the catalogs' keys), and its iTIP
+    method (RFC 5546)."""
 
-    subject_prefix: str  # before "Your video meeting: ..." in the email's subject
-    action: str  # after who acts: "invites you to a video meeting"
-    sms: str  # the text message, after who acts
+    subject: str  # the email's subject
+    headline: str  # what happened, who acts first: "{host} invites you to a video meeting:"
+    sms: str  # the whole text message
     attached: str  # the email's last line
     method: str
     link: bool  # whether the guest is given the link
@@ -70,25 +89,41 @@ class _Wording:
 
 _WORDING = {
     MessageKind.INVITATION: _Wording(
-        "", "invites you to a video meeting",
-        "invites you to a video meeting ({subject}), {when}. Join: {url}",
-        "A calendar invite is attached.", "REQUEST", link=True),
+        N_("Your video meeting: {subject}"),
+        N_("{host} invites you to a video meeting:"),
+        N_("{host} invites you to a video meeting ({subject}), {when}. Join: {url}"),
+        N_("A calendar invite is attached."), "REQUEST", link=True),
     MessageKind.UPDATE: _Wording(
-        "Moved: ", "moved your video meeting to a new time",
-        "moved your video meeting ({subject}) to {when}. Join: {url}",
-        "The updated calendar invite is attached.", "REQUEST", link=True),
+        N_("Moved: Your video meeting: {subject}"),
+        N_("{host} moved your video meeting to a new time:"),
+        N_("{host} moved your video meeting ({subject}) to {when}. Join: {url}"),
+        N_("The updated calendar invite is attached."), "REQUEST", link=True),
     MessageKind.CANCELLATION: _Wording(
-        "Cancelled: ", "cancelled the video meeting",
-        "cancelled the video meeting ({subject}) of {when}.",
-        "A calendar cancellation is attached.", "CANCEL", link=False),
+        N_("Cancelled: Your video meeting: {subject}"),
+        N_("{host} cancelled the video meeting:"),
+        N_("{host} cancelled the video meeting ({subject}) of {when}."),
+        N_("A calendar cancellation is attached."), "CANCEL", link=False),
 }
-_NEW_LINK = "Please use this new link: the one sent before no longer leads to this meeting."
-_NOT_TAKING_PLACE = "The meeting will not take place: its link is no longer needed."
+_NEW_LINK = N_("Please use this new link: the one sent before no longer leads to this meeting.")
+_NOT_TAKING_PLACE = N_("The meeting will not take place: its link is no longer needed.")
+_NO_ACCOUNT = N_("The link opens in a web browser or the Webex app; no account is needed.")
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The compiled catalog of a guest language, read from the installed package; English, the
+    language the messages are written in, needs none."""
+    if language == DEFAULT_GUEST_LANGUAGE:
+        return gettext.NullTranslations()
+    catalog = files("bot") / "locale" / language / "LC_MESSAGES" / f"{CATALOG_DOMAIN}.mo"
+    with catalog.open("rb") as compiled:
+        return gettext.GNUTranslations(compiled)
 
 
 @dataclass(frozen=True)
 class Invitation:
-    """One guest's message about one meeting: which meeting, when, their link, who acts."""
+    """One guest's message about one meeting: which meeting, when, their link, who acts, in
+    which language."""
 
     subject: str
     link: Link  # the guest's link; a cancellation shows none and reads only the guest's number
@@ -103,19 +138,29 @@ class Invitation:
     # an invitation sent again carries the meeting's current one
     kind: MessageKind
     org_name: str = ""  # ORG_NAME: the organisation the person invites for
+    language: str = DEFAULT_GUEST_LANGUAGE  # one of GUEST_LANGUAGES: what the guest reads
+    opens: int | None = None  # when the link starts to work, if before the start (epoch s)
 
     def __post_init__(self) -> None:
         if self.kind is not MessageKind.INVITATION and self.sequence < 1:
             raise ValueError(f"{self.kind.name} needs a SEQUENCE above the invitation's 0")
+        if self.language not in GUEST_LANGUAGES:
+            raise ValueError(f"no guest language {self.language!r}")
+
+    def _(self, message: str, **values: object) -> str:
+        """A message in the guest's language, its placeholders filled."""
+        return translations(self.language).gettext(message).format(**values)
 
     @property
     def sender(self) -> str:
         """Who acts, as the guest reads it: "Dr Claire Martin, Clinique du Parc"."""
-        return ", ".join(self._names) or "Your host"
+        return ", ".join(self._names) or self._("Your host")
 
-    def by_sender(self, words: str) -> str:
-        """"Dr Claire Martin, Clinique du Parc, invites you" (the apposition set off)."""
-        return f"{self.sender}{',' if len(self._names) == 2 else ''} {words}"
+    @property
+    def host(self) -> str:
+        """Who acts, as a sentence starts with it: the apposition set off, "Dr Claire Martin,
+        Clinique du Parc," (then "invites you")."""
+        return f"{self.sender}{',' if len(self._names) == 2 else ''}"
 
     @property
     def wording(self) -> _Wording:
@@ -123,8 +168,8 @@ class Invitation:
 
     @property
     def headline(self) -> str:
-        """"Dr Claire Martin invites you to a video meeting": what this message is."""
-        return self.by_sender(self.wording.action)
+        """"Dr Claire Martin invites you to a video meeting:": what this message is."""
+        return self._(self.wording.headline, host=self.host)
 
     @property
     def _names(self) -> list[str]:
@@ -137,9 +182,19 @@ class Invitation:
 
     @property
     def window(self) -> str:
-        """The appointment as the space reads it, with its UTC offset once: a guest may live
+        """The appointment in the guest's language, with its UTC offset once: a guest may live
         in another zone."""
-        return describe_window(self.start, self.end, self.tz, offset=True)
+        return describe_appointment(self.start, self.end, self.tz, self.language)
+
+    @property
+    def early(self) -> str | None:
+        """How early the guest may join, when the link opens before the start."""
+        if self.opens is None or self.opens >= self.start or not self.wording.link:
+            return None
+        count = round((self.start - self.opens) / 60)
+        return translations(self.language).ngettext(
+            "You can join from {count} minute before the start.",
+            "You can join from {count} minutes before the start.", count).format(count=count)
 
     @property
     def uid(self) -> str:
@@ -154,10 +209,10 @@ def guest_email(invitation: Invitation, to: str, mail_from: str) -> EmailMessage
     user, _, domain = mail_from.rpartition("@")
     message["From"] = Address(invitation.sender, user, domain)
     message["To"] = to
-    message["Subject"] = f"{wording.subject_prefix}Your video meeting: {invitation.subject}"
+    message["Subject"] = invitation._(wording.subject, subject=invitation.subject)
     if invitation.organizer_email:
         message["Reply-To"] = invitation.organizer_email
-    message.set_content(_text(invitation) + f"{wording.attached}\n")
+    message.set_content(_text(invitation) + invitation._(wording.attached) + "\n")
     qr = qr_png(invitation.join_url) if wording.link else None
     qr_cid = make_msgid(domain="instant-connect-bot")
     message.add_alternative(_html(invitation, qr_cid[1:-1]), subtype="html")
@@ -172,14 +227,32 @@ def guest_email(invitation: Invitation, to: str, mail_from: str) -> EmailMessage
         message.add_attachment(qr, "image", "png", filename=QR_FILENAME)
     message.add_attachment(invite, subtype="calendar", filename=INVITE_FILENAME,
                            params=method)  # as text: declared UTF-8
+    # Last: a part made multipart takes the Content- headers set before (RFC 3282).
+    message["Content-Language"] = invitation.language
     return message
 
 
 def guest_sms(invitation: Invitation) -> str:
     """Who acts, on which meeting, when, and the link unless cancelled: two segments with a
     short link."""
-    return invitation.by_sender(invitation.wording.sms.format(
-        subject=invitation.subject, when=invitation.window, url=invitation.join_url))
+    return invitation._(invitation.wording.sms, host=invitation.host,
+                        subject=invitation.subject, when=gsm7_date(invitation.window),
+                        url=invitation.join_url)
+
+
+# The letters with an accent that GSM 03.38 has; others (á, ç, û) would make a text UCS-2.
+_GSM7_ACCENTED = frozenset("ÄÅÆÇÉÑÖØÜßàäåæèéìñòöøùü")
+_GSM7_TYPOGRAPHY = str.maketrans({"\u00a0": " ", "\u2009": " ", "\u202f": " ", "\u2013": "-"})
+
+
+def gsm7_date(text: str) -> str:
+    """A date as CLDR writes it, in the GSM-7 alphabet: its thin and no-break spaces and its
+    dash plain, a letter with an accent GSM-7 lacks without it ("sáb" as "sab", "août" as
+    "aout"), as text messages in these languages are commonly written."""
+    return "".join(
+        char if char.isascii() or char in _GSM7_ACCENTED
+        else unicodedata.normalize("NFD", char)[0]
+        for char in text.translate(_GSM7_TYPOGRAPHY))
 
 
 def qr_png(url: str) -> bytes:
@@ -203,13 +276,15 @@ def calendar_invite(invitation: Invitation, attendee: str, mail_from: str) -> st
     event.add("dtstamp", datetime.now(UTC))
     event.add("dtstart", datetime.fromtimestamp(invitation.start, UTC))
     event.add("dtend", datetime.fromtimestamp(invitation.end, UTC))
-    event.add("summary", invitation.subject)
+    language = {"language": invitation.language}  # what the text is written in (RFC 5545)
+    event.add("summary", invitation._("Video meeting: {subject}", subject=invitation.subject),
+              parameters=language)
     if wording.link:
         event.add("url", invitation.join_url)
         event.add("location", invitation.join_url)
     else:
         event.add("status", "CANCELLED")
-    event.add("description", _text(invitation))
+    event.add("description", _text(invitation), parameters=language)
     organizer = icalendar.vCalAddress(f"mailto:{invitation.organizer_email or mail_from}")
     organizer.params["cn"] = icalendar.vText(invitation.organizer_name)
     event.add("organizer", organizer)
@@ -229,33 +304,38 @@ def calendar_invite(invitation: Invitation, attendee: str, mail_from: str) -> st
 def _text(invitation: Invitation) -> str:
     """The email's text, and the invite's DESCRIPTION (which is no place to say it is
     attached)."""
-    lines = [f"{invitation.headline}: {invitation.subject}", "", f"When: {invitation.window}"]
+    _ = invitation._
+    lines = [f"{invitation.headline} {invitation.subject}", "",
+             _("When: {when}", when=invitation.window)]
     if not invitation.wording.link:
-        return "\n".join([*lines, "", _NOT_TAKING_PLACE]) + "\n"
-    lines.append(f"Join: {invitation.join_url}")
+        return "\n".join([*lines, "", _(_NOT_TAKING_PLACE)]) + "\n"
+    lines.append(_("Join: {url}", url=invitation.join_url))
     if invitation.link.short_url:
-        lines.append(f"(or {invitation.link.url})")
+        lines.append(_("(or {url})", url=invitation.link.url))
+    if invitation.early:
+        lines.append(invitation.early)
     if invitation.kind is MessageKind.UPDATE:
-        lines += ["", _NEW_LINK]
+        lines += ["", _(_NEW_LINK)]
     if invitation.note:
         lines += ["", invitation.note]
-    lines += ["", "The link opens in a web browser or the Webex app; no account is needed."]
+    lines += ["", _(_NO_ACCOUNT)]
     return "\n".join(lines) + "\n"
 
 
 def _html(invitation: Invitation, qr_cid: str) -> str:
-    wording = invitation.wording
+    wording, _ = invitation.wording, invitation._
     body = (_html_join(invitation, qr_cid) if wording.link
-            else f'<p style="margin:0 0 16px">{_NOT_TAKING_PLACE}</p>')
+            else f'<p style="margin:0 0 16px">{html.escape(_(_NOT_TAKING_PLACE))}</p>')
     return f"""<!doctype html>
-<html><body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a">
+<html lang="{invitation.language}">
+<body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a">
 <table role="presentation" width="100%" style="max-width:560px;border-collapse:collapse">
 <tr><td>
-<p style="margin:0 0 8px">{html.escape(invitation.headline)}:</p>
+<p style="margin:0 0 8px">{html.escape(invitation.headline)}</p>
 <h1 style="margin:0 0 16px;font-size:22px">{html.escape(invitation.subject)}</h1>
 <p style="margin:0 0 16px">{html.escape(invitation.window)}</p>
 {body}
-<p style="margin:16px 0 0;font-size:12px;color:#555">{html.escape(wording.attached)}</p>
+<p style="margin:16px 0 0;font-size:12px;color:#555">{html.escape(_(wording.attached))}</p>
 </td></tr></table>
 </body></html>
 """
@@ -263,24 +343,31 @@ def _html(invitation: Invitation, qr_cid: str) -> str:
 
 def _html_join(invitation: Invitation, qr_cid: str) -> str:
     """The button, the links, the note and the QR code of an invitation or an update."""
+    _ = invitation._
     url = html.escape(invitation.join_url, quote=True)
+    full = html.escape(invitation.link.url, quote=True)
+    button, open_link = html.escape(_("Join the meeting")), html.escape(_("Or open this link:"))
+    full_link = html.escape(_("The full link, if the short one does not open:"))
+    scan = html.escape(_("On another device? Scan this code:"))
+    qr_text = html.escape(_("QR code of the meeting link"), quote=True)
     note = (f'<p style="margin:16px 0;white-space:pre-wrap">{html.escape(invitation.note)}</p>'
             if invitation.note else "")
-    full = html.escape(invitation.link.url, quote=True)
     long_link = (f'<p style="margin:0 0 16px;font-size:11px;color:#555;word-break:break-all">'
-                 f'The full link, if the short one does not open: <a href="{full}">{full}</a>'
-                 "</p>" if invitation.link.short_url else "")
-    new_link = (f'<p style="margin:0 0 16px"><strong>{_NEW_LINK}</strong></p>'
+                 f'{full_link} <a href="{full}">{full}</a></p>' if invitation.link.short_url
+                 else "")
+    new_link = (f'<p style="margin:0 0 16px"><strong>{html.escape(_(_NEW_LINK))}</strong></p>'
                 if invitation.kind is MessageKind.UPDATE else "")
+    early = (f'<p style="margin:0 0 16px;font-size:13px">{html.escape(invitation.early)}</p>'
+             if invitation.early else "")
     return f"""{new_link}
 <p style="margin:0 0 16px"><a href="{url}" style="display:inline-block;padding:12px 24px;
-background:#0a7d4f;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:bold">Join
-the meeting</a></p>
-<p style="margin:0 0 16px;font-size:13px;word-break:break-all">Or open this link:
+background:#0a7d4f;color:#ffffff;text-decoration:none;border-radius:6px;font-weight:bold">{
+button}</a></p>
+<p style="margin:0 0 16px;font-size:13px;word-break:break-all">{open_link}
 <a href="{url}">{url}</a></p>
 {long_link}
+{early}
 {note}
-<p style="margin:16px 0 4px;font-size:13px">On another device? Scan this code:</p>
-<img src="cid:{qr_cid}" width="180" height="180" alt="QR code of the meeting link">
-<p style="margin:16px 0 0;font-size:12px;color:#555">The link opens in a web browser or the
-Webex app; no account is needed.</p>"""
+<p style="margin:16px 0 4px;font-size:13px">{scan}</p>
+<img src="cid:{qr_cid}" width="180" height="180" alt="{qr_text}">
+<p style="margin:16px 0 0;font-size:12px;color:#555">{html.escape(_(_NO_ACCOUNT))}</p>"""

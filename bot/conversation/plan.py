@@ -72,6 +72,7 @@ QUICK_OPTIONS = {
     "devices": ids.DEVICES,
     "to": ids.GUEST_CONTACTS,
     "note": ids.GUEST_NOTE,
+    "lang": ids.GUEST_LANGUAGE,
 }
 Problem = Callable[[str, str], None]
 """Reports one problem: the input id and a sentence for the person."""
@@ -110,6 +111,8 @@ class MeetingPlan:
     contacts: tuple[Contact, ...] = ()
     """Where guest links go outside Webex: guest 1 to the first contact, and so on."""
     guest_note: str = ""
+    language: str = ids.DEFAULT_GUEST_LANGUAGE
+    """What the guests read: one of GUEST_LANGUAGES."""
 
     def appointment(self, now: float) -> tuple[int, int]:
         """When the meeting is, as epoch seconds: its start (``now`` without one) and its end."""
@@ -180,6 +183,7 @@ class PlanContext:
     default_valid_for: str = DEFAULT_VALID_FOR
     channels: Sequence[GuestChannel] = ()  # how guests can be reached, set up or not
     phone_region: str | None = None  # where a number typed without + is read
+    guest_language: str = ids.DEFAULT_GUEST_LANGUAGE  # GUEST_LANGUAGE: unless one is chosen
 
 
 def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> MeetingPlan:
@@ -215,6 +219,9 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
         )
     }
     vertical = (reader.text(ids.VERTICAL) or "").lower() or ids.DEFAULT_VERTICAL
+    language = (reader.text(ids.GUEST_LANGUAGE) or "").lower() or context.guest_language
+    if language not in ids.GUEST_LANGUAGES:
+        problem(ids.GUEST_LANGUAGE, f"Choose one of {', '.join(ids.GUEST_LANGUAGES)}.")
     if vertical not in ids.VERTICAL_CHOICES:
         problem(ids.VERTICAL, "Choose General or Healthcare.")
     valid_for = _span(reader.text(ids.VALID_FOR) or context.default_valid_for, ids.VALID_FOR,
@@ -245,6 +252,7 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
         notices=tuple(notices),
         contacts=contacts,
         guest_note=note,
+        language=language,
     )
 
 

@@ -227,6 +227,7 @@ class Conversation:
             default_valid_for=self._config.default_valid_for,
             channels=self._channels,
             phone_region=self._config.phone_region,
+            guest_language=self._config.guest_language,
         )
         try:
             plan = plan_from_inputs(inputs, checks)
@@ -363,7 +364,8 @@ class Conversation:
         card = meeting_form(self._config.device_catalog, group_space=context.place.group,
                             timezone_name=tz_name,
                             channels=[channel.way for channel in self._channels if channel.ready],
-                            valid_for=self._config.default_valid_for)
+                            valid_for=self._config.default_valid_for,
+                            guest_language=self._config.guest_language)
         self._forms.record(context.post(replies.FORM, card), context.place)
 
     def _post_help(self, context: EventContext, intro: str) -> None:

@@ -6,6 +6,9 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel import Locale
+from babel.dates import format_interval, format_skeleton
+
 _DURATION = re.compile(r"^\s*(\d{1,4})\s*(m|min|mins|minutes?|h|hrs?|hours?|d|days?)\s*$", re.I)
 _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 _SHORT_HOUR = re.compile(r"^(\d):(\d\d)$")
@@ -104,6 +107,38 @@ def describe_window(nbf: int, exp: int, tz: tzinfo, *, offset: bool = False) -> 
         start_text, end_text = f"{start_text} {_offset(start)}", f"{end_text} {_offset(end)}"
     where = f"{tz}, {_offset(start)}" if offset and not offsets else f"{tz}"
     return f"{start_text} to {end_text} ({where})"
+
+
+def describe_appointment(start: int, end: int, tz: tzinfo, language: str) -> str:
+    """An appointment as a guest reads it in their language, by CLDR's patterns for it, with
+    the zone and its UTC offset as :func:`describe_window` gives them, ``vie, 15 ene 2027,
+    9:00-11:00 (Europe/Madrid, UTC+01:00)`` (with CLDR's en dash, and its thin spaces where
+    the language has them)."""
+    locale = Locale.parse(language)
+    begin, finish = datetime.fromtimestamp(start, tz), datetime.fromtimestamp(end, tz)
+    clock = "Hm" if "H" in locale.time_formats["short"].pattern else "hm"  # the locale's hours
+    offsets = (begin.utcoffset() != finish.utcoffset() or _happens_twice(begin)
+               or _happens_twice(finish))
+
+    def day(moment: datetime) -> str:
+        return format_skeleton("yMMMEd", moment, tzinfo=tz, locale=locale)
+
+    def time_of(moment: datetime) -> str:
+        shown = format_skeleton(clock, moment, tzinfo=tz, locale=locale)
+        return f"{shown} {_offset(moment)}" if offsets else shown
+
+    def at(date_text: str, time_text: str) -> str:
+        return locale.datetime_formats["medium"].format(time_text, date_text)
+
+    either = str(locale.interval_formats[None])  # "{0} - {1}", as the language writes it
+    if begin.date() != finish.date():
+        shown = either.format(at(day(begin), time_of(begin)), at(day(finish), time_of(finish)))
+    elif offsets:
+        shown = at(day(begin), either.format(time_of(begin), time_of(finish)))
+    else:
+        shown = at(day(begin), format_interval(begin, finish, clock, tzinfo=tz, locale=locale))
+    where = f"{tz}" if offsets else f"{tz}, {_offset(begin)}"
+    return f"{shown} ({where})"
 
 
 def _happens_twice(moment: datetime) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.upstream.instant_connect import Link, MeetingLinks, MeetingRequest
+from cards.inputs import DEFAULT_GUEST_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Meeting:
     cancelled: bool = False
     links_message: str | None = None  # the links message in the space, to point at on a change
     deliveries: tuple[Delivery, ...] = ()
+    language: str = DEFAULT_GUEST_LANGUAGE  # what guests read; records made before it: English
     contacts: tuple[Contact, ...] = field(default=(), repr=False)  # secret
     links: MeetingLinks | None = field(default=None, repr=False)  # secret
 
