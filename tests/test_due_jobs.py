@@ -13,16 +13,13 @@ from prometheus_client import CollectorRegistry
 
 from bot.jobs.storage import BacklogFull, Store, StoreUnavailable, open_store
 from bot.metrics.scrape import QueueCollector
+from tests import test_storage
 from tests.support.faults import RedisProcess
-from tests.test_storage import (  # noqa: F401 -- the engines under test, as fixtures
-    START,
-    Backend,
-    FakeClock,
-    backend,
-    clock,
-    redis_url,
-    store,
-)
+from tests.test_storage import START, Backend, FakeClock
+
+# The engines under test, as test_storage makes them (fixtures, used by name).
+backend, clock, redis_url, store = (
+    test_storage.backend, test_storage.clock, test_storage.redis_url, test_storage.store)
 
 HOUR = 3600.0
 
@@ -211,7 +208,9 @@ def test_a_job_due_sooner_than_every_other_wakes_a_waiter_in_another_instance(
     assert waiter.wait_for_work(0.2) is False
 
 
-def test_due_jobs_are_kept_when_the_store_is_opened_again(backend: Backend, clock: FakeClock) -> None:
+def test_due_jobs_are_kept_when_the_store_is_opened_again(
+    backend: Backend, clock: FakeClock
+) -> None:
     first = backend.make()
     assert first.schedule("job", "reminder", "kept", START + HOUR)
     first.close()
