@@ -516,6 +516,8 @@ class RedisStore:
     def wait_for_work(self, timeout: float) -> bool:
         """Block on the wake list (BLPOP) on a pooled connection of this thread's own, for at
         most `_LONGEST_WAIT` (a longer block would outlast the socket's timeout)."""
+        if timeout <= 0:
+            return False  # to Redis, a timeout of 0 is forever
         with self._health.guard(write=False):
             rang = self._client.blpop([self._wake], timeout=min(timeout, _LONGEST_WAIT))
         return rang is not None
