@@ -130,7 +130,8 @@ class JobRunner:
         return alive, self._threads_wanted + 2
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Block until the store has no unfinished job (tests, the demo); False on timeout."""
+        """Block until the store has no job due by now unfinished (tests, the demo): work
+        scheduled for later does not count until due; False on timeout."""
         with self._finished:
             return self._finished.wait_for(lambda: self._store.backlog() == 0, timeout)
 
