@@ -120,9 +120,13 @@ class JobRunner:
     def notify(self) -> None:
         """There may be a job to claim: wake one idle thread now rather than at the next poll."""
         with self._wake:
-            # More wakeups than threads would only send idle threads to claim an empty queue.
-            self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
-            self._wake.notify()
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """Wake one idle thread, under ``self._wake``."""
+        # More wakeups than threads would only send idle threads to claim an empty queue.
+        self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
+        self._wake.notify()
 
     def running(self) -> tuple[int, int]:
         """Threads alive and threads configured (the job threads, the lookout, the heartbeat)."""
@@ -202,8 +206,7 @@ class JobRunner:
         ``recheck_seconds`` pass; True in the first case."""
         with self._wake:
             seen = self._empty_claims
-            self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
-            self._wake.notify()
+            self._wake_one()
             return self._claimed.wait_for(
                 lambda: self._empty_claims != seen or self._stopping.is_set(), self._recheck)
 
