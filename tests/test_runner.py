@@ -454,3 +454,27 @@ def test_wait_until_idle_is_false_on_timeout_while_a_job_is_stuck(tmp_path: Path
     finally:
         gate.set()
         runner.stop()
+
+
+def test_a_runner_whose_claims_are_refused_looks_once_a_slice_not_in_a_loop(
+    tmp_path: Path,
+) -> None:
+    """Its owner was released (it was thought dead): a job is claimable, yet every claim of
+    this runner is refused. It looks again once per slice, not as fast as it can."""
+    poll = 0.1
+    store = CountingStore(SqliteStore(tmp_path / "x.sqlite3"))
+    store.accept("e-1", "messages", "{}")
+    store.release("host:1:released")
+    runner = JobRunner(cast(Store, store), lambda attempt: None, threads=2,
+                       lease_seconds=LONG_LEASE, poll_seconds=poll, recheck_seconds=60.0,
+                       max_attempts=ATTEMPTS, owner="host:1:released")
+    runner.start()
+    try:
+        time.sleep(0.3)
+        before, started = store.reads(), time.monotonic()
+        time.sleep(1.0)
+        reads, elapsed = store.reads() - before, time.monotonic() - started
+    finally:
+        runner.stop()
+    assert store.calls["claim"] > 2, "it never tried again"
+    assert reads <= 4 * elapsed / poll, f"{reads} reads in {elapsed:.2f} s"
