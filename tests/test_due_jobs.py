@@ -4,13 +4,16 @@ due, and waking a sleeping worker only when they come sooner than every other jo
 
 from __future__ import annotations
 
+import queue
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
+from bot.jobs.runner import JobRunner
 from bot.jobs.storage import BacklogFull, Store, StoreUnavailable, open_store
 from bot.metrics.scrape import QueueCollector
 from tests import test_storage
@@ -219,6 +222,26 @@ def test_due_jobs_are_kept_when_the_store_is_opened_again(
     clock.advance(HOUR)
     job = again.claim("w", 30)
     assert job is not None and job.payload == "kept"
+
+
+def test_a_sleeping_runner_wakes_for_a_job_another_instance_schedules_sooner(
+    backend: Backend,
+) -> None:
+    """As from another process: the runner sleeps until a job due in an hour (its recheck a
+    minute away); a job due in half a second, stored through another instance, runs then."""
+    store, other = backend.make(clock=time.time), backend.make(clock=time.time)
+    assert store.schedule("in-an-hour", "reminder", "{}", time.time() + HOUR)
+    ran: queue.Queue[str] = queue.Queue()
+    runner = JobRunner(store, lambda attempt: ran.put(attempt.job.event_id), threads=2,
+                       lease_seconds=30, max_attempts=3, recheck_seconds=60.0)
+    runner.start()
+    try:
+        time.sleep(0.3)  # asleep on the wake-up by now
+        assert other.schedule("soon", "reminder", "{}", time.time() + 0.5)
+        assert ran.get(timeout=10) == "soon"
+        assert ran.empty()
+    finally:
+        runner.stop()
 
 
 @pytest.fixture
