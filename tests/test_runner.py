@@ -2,9 +2,10 @@
 
 Each test runs a real `JobRunner` over a real SQLite file. Where a test must see what the runner
 asks of the store (how often it claims, which backoff it sets) the store is a `SpyStore`, the
-SQLite engine with counters; where it must decide when a lease runs out, the store reads a
-`HandClock`. Nothing asserts a tight timing: the tests wait for outcomes with generous timeouts
-and compare counts with wide margins, so a busy machine makes them slower, never red.
+SQLite engine with counters, or any store behind a `CountingStore`; where it must decide when a
+job is due, the store reads a `HandClock`. Nothing asserts a tight timing: the tests wait for
+outcomes with generous timeouts and compare counts with wide margins, so a busy machine makes
+them slower, never red.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
 from bot.jobs.runner import Attempt, JobRunner
-from bot.jobs.storage import Clock, Job, StoreUnavailable, open_store
+from bot.jobs.storage import Clock, Job, Store, StoreUnavailable, open_store
 from bot.jobs.storage.sqlite import SqliteStore
 from tests.support.faults import poll_until
 
@@ -50,6 +54,7 @@ class SpyStore(SqliteStore):
         super().__init__(path, clock=clock)
         self._spy_lock = threading.Lock()
         self.claims = 0  # claims answered (counted after the engine answered)
+        self.looks = 0  # how often the lookout asked when a job comes next
         self.claim_failures: list[Exception] = []  # raised, in order, by the next claims
         self.backoffs: list[float] = []
 
@@ -65,10 +70,41 @@ class SpyStore(SqliteStore):
             self.claims += 1
         return job
 
+    def seconds_until_due(self) -> float | None:
+        with self._spy_lock:
+            self.looks += 1
+        return super().seconds_until_due()
+
     def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
         with self._spy_lock:
             self.backoffs.append(delay_seconds)
         super().retry_later(event_id, owner, QUICK_BACKOFF)
+
+
+class CountingStore:
+    """Any store, counting the calls made to it by name (a proxy)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._store, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                self.calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
+
+    def reads(self) -> int:
+        """Calls that look at or change the queue: all but the waits on its wake-up and the
+        heartbeat's."""
+        with self._lock:
+            return sum(count for name, count in self.calls.items()
+                       if name not in ("wait_for_work", "heartbeat", "extend"))
 
 
 class DeafStore(SpyStore):
@@ -149,24 +185,72 @@ def test_a_thread_that_finds_a_job_wakes_the_next_so_a_flood_gets_every_thread(
     assert sorted(working) == [f"flood-{number}" for number in range(4)]
 
 
-def test_only_one_idle_thread_polls(tmp_path: Path) -> None:
+def test_an_idle_runner_reads_the_queue_once_per_due_job_not_in_a_loop(tmp_path: Path) -> None:
+    """Eight idle threads and a job due in an hour (by the store's clock): the runner looks at
+    the queue once and sleeps on the wake-up, in slices that read nothing, until the job is
+    due, a ring or the recheck."""
     poll = 0.05
-    store = SpyStore(tmp_path / "x.sqlite3")
-    runner = JobRunner(store, lambda attempt: None, threads=8, lease_seconds=LONG_LEASE,
-                       poll_seconds=poll, max_attempts=ATTEMPTS)
+    clock = HandClock()
+    store = CountingStore(SqliteStore(tmp_path / "x.sqlite3", clock=clock))
+    store.schedule("in-an-hour", "reminder", "{}", clock.now + 3600)
+    runner = JobRunner(cast(Store, store), lambda attempt: None, threads=8,
+                       lease_seconds=LONG_LEASE, poll_seconds=poll, recheck_seconds=60.0,
+                       max_attempts=ATTEMPTS)
     runner.start()
     try:
-        poll_until(lambda: store.claims >= 8, timeout=5)  # every thread's first look
-        before, started = store.claims, time.monotonic()
+        poll_until(lambda: store.calls["claim"] >= 8, timeout=5)  # every thread's first look
+        time.sleep(0.2)
+        before, waits, started = store.reads(), store.calls["wait_for_work"], time.monotonic()
         time.sleep(1.0)
-        polls, elapsed = store.claims - before, time.monotonic() - started
+        reads, elapsed = store.reads() - before, time.monotonic() - started
+        waits = store.calls["wait_for_work"] - waits
     finally:
         runner.stop()
-    one_poller = elapsed / poll  # about 20; eight pollers would make about 160
-    assert polls >= 3, f"the idle pool stopped polling ({polls} claims in {elapsed:.2f} s)"
-    assert polls < 3 * one_poller, (
-        f"{polls} claims in {elapsed:.2f} s: more than one idle thread polls "
-        f"(one poller makes about {one_poller:.0f})")
+    assert reads == 0, f"{reads} reads of the queue in {elapsed:.2f} s while nothing was due"
+    assert 0 < waits <= 1.5 * elapsed / poll, f"{waits} waits of {poll} s in {elapsed:.2f} s"
+
+
+def test_a_due_job_runs_at_its_time_not_before_and_not_at_the_recheck(tmp_path: Path) -> None:
+    store = CountingStore(SqliteStore(tmp_path / "x.sqlite3"))
+    ran: queue.Queue[tuple[Job, float]] = queue.Queue()
+    runner = JobRunner(cast(Store, store), lambda attempt: ran.put((attempt.job, time.time())),
+                       threads=2, lease_seconds=LONG_LEASE, poll_seconds=0.5,
+                       recheck_seconds=60.0, max_attempts=ATTEMPTS)
+    runner.start()
+    try:
+        poll_until(lambda: store.calls["claim"] >= 2, timeout=5)
+        due_at = time.time() + 1.0
+        store.schedule("soon", "reminder", "{}", due_at)
+        job, ran_at = ran.get(timeout=10)
+        reads = store.reads()
+    finally:
+        runner.stop()
+    assert job.event_id == "soon" and ran_at >= due_at
+    assert ran_at - due_at < 5, "woken by the recheck, not by the due time"
+    assert reads < 12, f"{reads} reads of the queue while one job came due"
+
+
+def test_a_job_scheduled_sooner_in_another_process_wakes_the_runner(tmp_path: Path) -> None:
+    """The runner sleeps until a job due in an hour; another process schedules one due in half a
+    second: it runs then, not at the recheck a minute later."""
+    path = tmp_path / "x.sqlite3"
+    store = open_store(f"sqlite:///{path}")
+    store.schedule("in-an-hour", "reminder", "{}", time.time() + 3600)
+    ran: queue.Queue[str] = queue.Queue()
+    runner = JobRunner(store, lambda attempt: ran.put(attempt.job.event_id), threads=2,
+                       lease_seconds=LONG_LEASE, poll_seconds=0.5, recheck_seconds=60.0,
+                       max_attempts=ATTEMPTS)
+    runner.start()
+    try:
+        time.sleep(0.3)  # the lookout sleeps on the doorbell by now
+        schedule = ("import time; from bot.jobs.storage import open_store; "
+                    f"open_store('sqlite:///{path}').schedule('soon', 'reminder', '{{}}', "
+                    "time.time() + 0.5)")
+        subprocess.run([sys.executable, "-c", schedule], check=True, timeout=60)
+        assert ran.get(timeout=10) == "soon"
+        assert ran.empty()
+    finally:
+        runner.stop()
 
 
 def test_a_job_outliving_its_lease_is_not_handed_to_another_worker(tmp_path: Path) -> None:
@@ -200,30 +284,31 @@ def test_a_job_outliving_its_lease_is_not_handed_to_another_worker(tmp_path: Pat
         assert started.wait(timeout=5)
         second.start()
         assert first.wait_until_idle(timeout=10)
-        looked = other_store.claims
+        looked = other_store.looks
     finally:
         first.stop()
         second.stop()
     assert calls == [("first", 1)]
-    assert looked >= 10, f"the second runner hardly looked ({looked} claims): this proves nothing"
+    # It looked whenever the lease would have run out, had the heartbeat not renewed it.
+    assert looked >= 3, f"the second runner hardly looked ({looked} looks): this proves nothing"
 
 
 def test_the_job_of_a_worker_that_died_is_claimed_again_once_its_lease_runs_out(
     tmp_path: Path,
 ) -> None:
-    clock = HandClock()
-    store = SpyStore(tmp_path / "x.sqlite3", clock=clock)
+    """Nothing rings when a lease runs out: the runner knows when it will, from the store."""
+    store = SpyStore(tmp_path / "x.sqlite3")
     store.accept("orphan", "messages", "{}")
-    assert store.claim("host:1234:dead", 5.0) is not None  # claimed, then the process died
+    assert store.claim("host:1234:dead", 1.0) is not None  # claimed, then the process died
+    lease_ends = time.monotonic() + 1.0
     seen: queue.Queue[Job] = queue.Queue()
     runner = JobRunner(store, lambda attempt: seen.put(attempt.job), threads=2,
-                       lease_seconds=LONG_LEASE, poll_seconds=0.02, max_attempts=ATTEMPTS)
+                       lease_seconds=LONG_LEASE, poll_seconds=0.5, recheck_seconds=60.0,
+                       max_attempts=ATTEMPTS)
     runner.start()
     try:
-        poll_until(lambda: store.claims >= 15, timeout=5)  # the lookout looked, again and again
-        assert seen.empty(), "a job was taken while another owner's lease still held it"
-        clock.now += 5.5
-        job = seen.get(timeout=5)  # no notify: the lookout's poll finds it
+        job = seen.get(timeout=10)
+        assert time.monotonic() >= lease_ends, "taken while another owner's lease still held it"
         assert (job.event_id, job.attempts) == ("orphan", 2)
         assert runner.wait_until_idle(timeout=5)
     finally:
@@ -247,13 +332,12 @@ def test_a_failing_job_is_retried_with_backoff_then_abandoned_after_its_last_att
     runner.start()
     try:
         abandoned = poll_until(store.abandoned, timeout=10)
-        claims = store.claims
-        poll_until(lambda: store.claims >= claims + 15, timeout=5)  # it keeps looking...
+        time.sleep(0.3)  # time enough for another try, were one made
         assert runner.running() == (4, 4)
     finally:
         runner.stop()
     assert [(t.job.event_id, t.job.attempts, t.last) for t in tries] == [
-        ("poison", 1, False), ("poison", 2, False), ("poison", 3, True)]  # ...but not again
+        ("poison", 1, False), ("poison", 2, False), ("poison", 3, True)]  # not again
     # min(60, 2 ** attempts), asked after each failure but the last, which gives up at once
     assert store.backoffs == [2.0, 4.0]
     assert [(a.job.event_id, a.job.attempts, a.error) for a in abandoned] == [
@@ -295,18 +379,15 @@ def test_failing_claims_end_no_thread(tmp_path: Path, caplog: pytest.LogCaptureF
     for _ in range(6):
         store.claim_failures += [StoreUnavailable("OperationalError: disk I/O error"),
                                  RuntimeError("a defect in the store")]
+    store.accept("waiting", "messages", "{}")  # claimable all along: the runner keeps trying
     done = threading.Event()
     runner = JobRunner(store, lambda attempt: done.set(), threads=3, lease_seconds=LONG_LEASE,
                        poll_seconds=0.02, max_attempts=ATTEMPTS)
     runner.start()
     try:
-        poll_until(lambda: not store.claim_failures, timeout=5)
-        claims = store.claims
-        poll_until(lambda: store.claims >= claims + 5, timeout=5)  # claims work again
+        assert done.wait(timeout=10)  # taken once claims work again
+        assert not store.claim_failures
         assert runner.running() == (5, 5)
-        store.accept("after", "messages", "{}")
-        runner.notify()
-        assert done.wait(timeout=5)
         assert runner.wait_until_idle(timeout=5)
         assert runner.running() == (5, 5)
     finally:
@@ -373,3 +454,27 @@ def test_wait_until_idle_is_false_on_timeout_while_a_job_is_stuck(tmp_path: Path
     finally:
         gate.set()
         runner.stop()
+
+
+def test_a_runner_whose_claims_are_refused_looks_once_a_slice_not_in_a_loop(
+    tmp_path: Path,
+) -> None:
+    """Its owner was released (it was thought dead): a job is claimable, yet every claim of
+    this runner is refused. It looks again once per slice, not as fast as it can."""
+    poll = 0.1
+    store = CountingStore(SqliteStore(tmp_path / "x.sqlite3"))
+    store.accept("e-1", "messages", "{}")
+    store.release("host:1:released")
+    runner = JobRunner(cast(Store, store), lambda attempt: None, threads=2,
+                       lease_seconds=LONG_LEASE, poll_seconds=poll, recheck_seconds=60.0,
+                       max_attempts=ATTEMPTS, owner="host:1:released")
+    runner.start()
+    try:
+        time.sleep(0.3)
+        before, started = store.reads(), time.monotonic()
+        time.sleep(1.0)
+        reads, elapsed = store.reads() - before, time.monotonic() - started
+    finally:
+        runner.stop()
+    assert store.calls["claim"] > 2, "it never tried again"
+    assert reads <= 4 * elapsed / poll, f"{reads} reads in {elapsed:.2f} s"

@@ -23,6 +23,18 @@ from bot.jobs.storage.contract import STORE_VERSION
 from tests.support.faults import RedisProcess
 from tests.support.keys import MEETING_KEYS
 
+START = 1_750_000_000.0
+
+
+class HandClock:
+    """A clock a test moves, so acceptance times are known to the second."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
 
 @dataclass
 class Engine:
@@ -31,6 +43,7 @@ class Engine:
     url: str
     read_version: Callable[[], int]
     write_version: Callable[[int | None], None]  # None: no stamp at all, as before versions
+    to_version_2: Callable[[], None]  # make the store what version 2 left: no due times
     to_version_1: Callable[[], None]  # make the store what version 1 left: no records at all
 
 
@@ -58,14 +71,27 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
             db.execute(f"PRAGMA user_version = {version or 0}")
             db.close()
 
+        def file_to_version_2() -> None:
+            db = sqlite3.connect(path)
+            db.executescript("""
+                DROP INDEX jobs_due; DROP INDEX jobs_visible; DROP INDEX jobs_finished;
+                ALTER TABLE jobs DROP COLUMN due_at;
+                CREATE INDEX jobs_queued ON jobs (seq) WHERE state = 'queued';
+                CREATE INDEX jobs_finished ON jobs (accepted_at) WHERE state <> 'queued';
+                PRAGMA user_version = 2;
+            """)
+            db.close()
+
         def file_to_version_1() -> None:
+            file_to_version_2()
             db = sqlite3.connect(path)
             db.execute("DROP TABLE records")
             db.execute("DROP TABLE record_tags")
             db.execute("PRAGMA user_version = 1")
             db.close()
 
-        yield Engine(f"sqlite:///{path}", read_file, write_file, file_to_version_1)
+        yield Engine(f"sqlite:///{path}", read_file, write_file, file_to_version_2,
+                     file_to_version_1)
         return
     prefix = f"test-{uuid.uuid4().hex}:"
     base = request.getfixturevalue("redis_base")
@@ -77,19 +103,32 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         else:
             client.set(prefix + "version", version)
 
+    def keys_to_version_2() -> None:
+        """Version 2 scored `ready` by a sequence number of acceptance and knew no due times."""
+        assert not client.exists(prefix + "scheduled")
+        ready = client.zrange(prefix + "ready", 0, -1)
+        for seq, event_id in enumerate(ready, start=1):
+            client.zadd(prefix + "ready", {event_id: seq})
+            client.hset(f"{prefix}job:{event_id}", "seq", seq)
+        for event_id in [*ready, *client.zrange(prefix + "leased", 0, -1)]:
+            client.hdel(f"{prefix}job:{event_id}", "due_at")
+        client.set(prefix + "seq", len(ready))
+        write_key(2)
+
     def keys_to_version_1() -> None:
+        keys_to_version_2()
         assert not [key for key in client.scan_iter(f"{prefix}*")
                     if key.removeprefix(prefix).startswith(("record:", "tagged"))]
         write_key(1)
 
     yield Engine(f"{base}?prefix={prefix}", lambda: int(client.get(prefix + "version") or 0),
-                 write_key, keys_to_version_1)
+                 write_key, keys_to_version_2, keys_to_version_1)
     client.close()
 
 
 def test_a_new_store_is_stamped_with_this_release_format(engine: Engine) -> None:
     open_store(engine.url).close()
-    assert engine.read_version() == STORE_VERSION == 2
+    assert engine.read_version() == STORE_VERSION == 3
 
 
 def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
@@ -103,6 +142,7 @@ def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
     store.complete(done.event_id, "worker-a")
     store.set("fact", "kept")
     store.close()
+    engine.to_version_1()
     engine.write_version(None)  # what every release before versions left behind
 
     store = open_store(engine.url)
@@ -117,7 +157,7 @@ def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
         store.close()
 
 
-def test_a_version_1_store_becomes_version_2_keeps_what_it_held_and_takes_records(
+def test_a_version_1_store_becomes_current_keeps_what_it_held_and_takes_records(
     engine: Engine,
 ) -> None:
     store = open_store(engine.url)
@@ -133,7 +173,7 @@ def test_a_version_1_store_becomes_version_2_keeps_what_it_held_and_takes_record
 
     store = open_store(engine.url)
     try:
-        assert engine.read_version() == 2
+        assert engine.read_version() == STORE_VERSION
         assert not store.accept("evt-done", "messages", "{}")
         assert store.get("fact") == "kept"
         assert store.hit("person", 60) == 2
@@ -146,8 +186,47 @@ def test_a_version_1_store_becomes_version_2_keeps_what_it_held_and_takes_record
         store.close()
     store = open_store(engine.url)  # opening a current store again changes nothing
     try:
-        assert engine.read_version() == 2
+        assert engine.read_version() == STORE_VERSION
         assert store.records("meetings", "person:A") == [("m-1", "sealed")]
+    finally:
+        store.close()
+
+
+def test_a_version_2_store_becomes_version_3_its_jobs_due_as_they_were_accepted(
+    engine: Engine,
+) -> None:
+    clock = HandClock()
+    store = open_store(engine.url, clock=clock)
+    for event_id in ("evt-done", "evt-running", "evt-first", "evt-second"):
+        assert store.accept(event_id, "messages", f'{{"id": "{event_id}"}}')
+        clock.now += 1
+    done = store.claim("worker-a", 60)
+    assert done is not None and done.event_id == "evt-done"
+    store.complete(done.event_id, "worker-a")
+    running = store.claim("worker-a", 60)
+    assert running is not None and running.event_id == "evt-running"
+    store.put_record("meetings", "m-1", "sealed", at=1.0, tags=["person:A"])
+    store.close()
+    engine.to_version_2()
+
+    store = open_store(engine.url, clock=clock)
+    try:
+        assert engine.read_version() == 3
+        assert not store.accept("evt-done", "messages", "{}")  # still remembered
+        assert store.records("meetings", "person:A") == [("m-1", "sealed")]
+        assert (store.backlog(), store.scheduled(), store.oldest_waiting()) == (3, 0, START + 1)
+        assert store.schedule("remind-1", "reminder", "{}", START)  # past: due now, last
+        store.release("worker-a")  # the running job goes back, where it was accepted
+        claimed = [store.claim("worker-b", 60) for _ in range(5)]
+        assert [(job.event_id, job.due_at, job.accepted_at) for job in claimed if job] == [
+            ("evt-running", START + 1, START + 1),
+            ("evt-first", START + 2, START + 2),
+            ("evt-second", START + 3, START + 3),
+            ("remind-1", START + 4, START + 4),
+        ]
+        assert claimed[-1] is None
+        assert store.schedule("remind-2", "reminder", "{}", START + 60)
+        assert (store.backlog(), store.scheduled()) == (4, 1)
     finally:
         store.close()
 

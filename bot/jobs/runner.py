@@ -2,13 +2,16 @@
 conversation.
 
 A worker process (``python -m bot work``) runs one, with ``WORKER_THREADS`` job threads. One more
-thread, the lookout, waits on the store's wake-up (a blocking pop on Redis, a named pipe beside
-a SQLite file) that every accept rings in whichever process it happens, and wakes an idle thread
-the moment it rings, so an event is processed right after its 200 even when the bot sat idle.
-When nothing rings for ``poll_seconds`` the lookout wakes a thread anyway: that poll finds jobs
-whose lease ran out because a process died, and jobs whose backoff ended. A thread that finds a
-job wakes the next, so a flood is drained by every thread at once while an idle bot looks at the
-store only twice a second whatever WORKER_THREADS is.
+thread, the lookout, asks the store how long until a job is claimable (a job due later, a lease
+running out, a backoff ending: `Store.seconds_until_due`) and sleeps that long on the store's
+wake-up (a blocking pop on Redis, a named pipe beside a SQLite file), which every accept rings
+in whichever process it happens, as does a job scheduled or put back sooner than every other.
+Whichever comes first, it looks again, and when a job is claimable wakes an idle thread, so an
+event is processed right after its 200 and a due job at its time, even when the bot sat idle.
+An idle bot so reads the queue once per job due, per ring, and at least every
+``recheck_seconds`` (which finds the job of a worker process that died unwatched once its lease
+has run out); the wake-up is waited on in slices of ``poll_seconds``, which read nothing. A
+thread that finds a job wakes the next, so a flood is drained by every thread at once.
 While a job runs, a heartbeat renews its lease, so a slow job (a long Retry-After, a slow broker)
 is never claimed a second time by another process while the first is still working on it; the
 same heartbeat tells the store this worker process is alive, which the web processes' readiness
@@ -30,6 +33,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,19 +65,27 @@ class JobRunner:
         lease_seconds: float,
         max_attempts: int,
         poll_seconds: float = 0.5,
+        recheck_seconds: float = 30.0,
         owner: str | None = None,
     ) -> None:
         """``threads``, ``lease_seconds`` and ``max_attempts`` as the settings give them (their
-        defaults are the settings'). ``owner``: the id this process's claims are held under
-        (unique per process: a release names it); by default one made up here."""
+        defaults are the settings'). ``poll_seconds``: the longest one wait on the store's
+        wake-up lasts, and the pause after a failure (a stop is heard within it);
+        ``recheck_seconds``: the longest the lookout goes without reading the queue. ``owner``:
+        the id this process's claims are held under (unique per process: a release names it);
+        by default one made up here."""
         self._store = store
         self._process = process
         self._threads_wanted = threads
         self._lease = lease_seconds
         self._poll = poll_seconds
+        self._recheck = recheck_seconds
         self._max_attempts = max_attempts
         self._owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._wake = threading.Condition()
+        lock = threading.Lock()
+        self._wake = threading.Condition(lock)  # job threads wait here for a wake-up
+        self._claimed = threading.Condition(lock)  # the lookout waits here for a claim's answer
+        self._empty_claims = 0  # claims that found nothing (or failed)
         self._finished = threading.Condition()
         self._pending_wakeups = 0
         self._stopping = threading.Event()
@@ -100,6 +112,7 @@ class JobRunner:
         self._stopping.set()
         with self._wake:
             self._wake.notify_all()
+            self._claimed.notify_all()
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
@@ -107,9 +120,13 @@ class JobRunner:
     def notify(self) -> None:
         """There may be a job to claim: wake one idle thread now rather than at the next poll."""
         with self._wake:
-            # More wakeups than threads would only send idle threads to claim an empty queue.
-            self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
-            self._wake.notify()
+            self._wake_one()
+
+    def _wake_one(self) -> None:
+        """Wake one idle thread, under ``self._wake``."""
+        # More wakeups than threads would only send idle threads to claim an empty queue.
+        self._pending_wakeups = min(self._pending_wakeups + 1, self._threads_wanted)
+        self._wake.notify()
 
     def running(self) -> tuple[int, int]:
         """Threads alive and threads configured (the job threads, the lookout, the heartbeat)."""
@@ -117,7 +134,8 @@ class JobRunner:
         return alive, self._threads_wanted + 2
 
     def wait_until_idle(self, timeout: float) -> bool:
-        """Block until the store has no unfinished job (tests, the demo); False on timeout."""
+        """Block until the store has no job due by now unfinished (tests, the demo): work
+        scheduled for later does not count until due; False on timeout."""
         with self._finished:
             return self._finished.wait_for(lambda: self._store.backlog() == 0, timeout)
 
@@ -130,10 +148,16 @@ class JobRunner:
                 self._stopping.wait(self._poll)
 
     def _claim_and_handle(self) -> None:
+        job = None
         try:
             job = self._store.claim(self._owner, self._lease)
         except StoreUnavailable:
-            job = None  # the store logged the outage once; the lookout polls until it is back
+            pass  # the store logged the outage once; the lookout looks until it is back
+        finally:
+            if job is None:
+                with self._wake:
+                    self._empty_claims += 1
+                    self._claimed.notify_all()
         if job is None:
             self._idle()
             return
@@ -147,16 +171,44 @@ class JobRunner:
             self._pending_wakeups = max(0, self._pending_wakeups - 1)
 
     def _look_out(self) -> None:
-        """Wake a thread when the store rings, and every ``poll_seconds`` when it does not."""
+        """Wake a thread when a job is claimable: at once when the store rings, else when the
+        store says the next one comes back, and at least every ``recheck_seconds``."""
+        drained = False  # the last wake-up ended with a thread finding nothing to claim
         while not self._stopping.is_set():
             try:
-                self._store.wait_for_work(self._poll)
+                due = self._store.seconds_until_due()
+                if due is not None and due <= 0 and not drained:
+                    drained = self._wake_a_thread()
+                else:
+                    # Claimable again right after the threads found nothing: wait for a ring
+                    # or one slice, so a claim that is refused (its owner was released) is not
+                    # tried again and again.
+                    drained = False
+                    self._sleep(self._poll if due is not None and due <= 0 else due)
             except StoreUnavailable:
                 self._stopping.wait(self._poll)  # the store logged the outage once
             except Exception:
                 log.exception("job lookout error; it carries on")
                 self._stopping.wait(self._poll)
-            self.notify()
+
+    def _sleep(self, due: float | None) -> None:
+        """Wait on the store's wake-up, in slices, until it rings or ``due`` seconds (at most
+        ``recheck_seconds``) pass."""
+        deadline = time.monotonic() + min(self._recheck, self._recheck if due is None else due)
+        while not self._stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self._store.wait_for_work(min(left, self._poll)):
+                return
+
+    def _wake_a_thread(self) -> bool:
+        """Wake one thread, then wait until a thread finds nothing to claim (a flood is
+        drained by the threads waking each other, with no look from here) or
+        ``recheck_seconds`` pass; True in the first case."""
+        with self._wake:
+            seen = self._empty_claims
+            self._wake_one()
+            return self._claimed.wait_for(
+                lambda: self._empty_claims != seen or self._stopping.is_set(), self._recheck)
 
     def _handle(self, job: Job) -> None:
         with self._held_lock:
@@ -210,7 +262,7 @@ class JobRunner:
             self._release(job)
             if self._record(lambda: self._store.complete(job.event_id, self._owner), "done"):
                 log.info("event processed")
-                record.job_done(job.accepted_at)
+                record.job_done(job.due_at)
 
     def _failed(self, job: Job, error: Exception, *, last: bool) -> None:
         """Put a failed job back with a backoff, or give up on it after its last attempt."""

@@ -69,10 +69,11 @@ def event(source: str, kind: str) -> None:
     EVENTS.labels(source, kind).inc()
 
 
-def job_done(accepted_at: float) -> None:
-    """A job was done; ``accepted_at`` is when its event was accepted (epoch seconds)."""
+def job_done(due_at: float) -> None:
+    """A job was done; ``due_at`` is when it became due: its event's acceptance, or the time
+    it was scheduled for (epoch seconds)."""
     JOBS.labels("done").inc()
-    DONE_AFTER.observe(max(0.0, time.time() - accepted_at))
+    DONE_AFTER.observe(max(0.0, time.time() - due_at))
 
 
 def job_retried() -> None:

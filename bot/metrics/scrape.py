@@ -4,8 +4,8 @@ Under ``serve`` the processes share their values through files (multiprocess mod
 web processes answer scrapes on a port of their own (gunicorn listens on ``METRICS_PORT`` beside
 ``PORT``; :func:`beside` routes by the port a request came in on, so the webhook port never
 shows them). A ``work`` or ``listen`` process on its own serves its values itself
-(:func:`serve_alone`). Either way the queue is read from the store when scraped: its depth and
-the age of its oldest job are the store's, not any one process's.
+(:func:`serve_alone`). Either way the queue is read from the store when scraped: its depth, the
+age of its oldest job and the jobs scheduled for later are the store's, not any one process's.
 """
 
 from __future__ import annotations
@@ -38,15 +38,18 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             depth, oldest = self._store.backlog(), self._store.oldest_waiting()
+            later = self._store.scheduled()
         except StoreUnavailable:  # the store said why in the log
             yield GaugeMetricFamily("icbot_store_up", "1 when the store answered the scrape", 0)
             return
         yield GaugeMetricFamily("icbot_store_up", "1 when the store answered the scrape", 1)
-        yield GaugeMetricFamily("icbot_queue_jobs", "Jobs accepted and not yet done or "
+        yield GaugeMetricFamily("icbot_queue_jobs", "Jobs due by now and not yet done or "
                                 "abandoned", depth)
-        yield GaugeMetricFamily("icbot_queue_oldest_job_age_seconds", "Age of the oldest job "
-                                "not yet done (0 when none waits)",
+        yield GaugeMetricFamily("icbot_queue_oldest_job_age_seconds", "How long the job "
+                                "waiting longest has been due (0 when none waits)",
                                 0.0 if oldest is None else max(0.0, self._clock() - oldest))
+        yield GaugeMetricFamily("icbot_scheduled_jobs", "Jobs scheduled for later, not yet "
+                                "due", later)
 
 
 def shared() -> bool:

@@ -4,9 +4,12 @@ The webhook endpoint calls `Store.accept` before answering 200, so an accepted e
 crash and a redelivered one is dropped. Workers then `claim` jobs with a lease (a visibility
 timeout, as in SQS): a worker that dies lets its lease run out and the job becomes claimable
 again, with `attempts` counting every claim; sooner when whoever saw it die (``serve``) calls
-`release` with its owner id. Worker processes `heartbeat`, and `live_workers` counts them.
-Beside the jobs it keeps facts and counters with lifetimes, and records (`put_record`): opaque
-values by id in a collection, listed under their tags newest first, gone at their end of life.
+`release` with its owner id. Work for later is stored with a due time (`schedule`), claimable
+from then on, and cancelled or moved by its id (`cancel`, `reschedule`); a worker sleeps until
+`seconds_until_due` says a job comes back, or until `wait_for_work` rings. Worker processes
+`heartbeat`, and `live_workers` counts them. Beside the jobs it keeps facts and counters with
+lifetimes, and records (`put_record`): opaque values by id in a collection, listed under their
+tags newest first, gone at their end of life.
 
 Two engines implement it: SQLite (`sqlite:///relative.db`, `sqlite:////abs/path.db`), a file
 shared by every process on one machine, and Redis (`redis://host:port/db`, `rediss://...`,
@@ -16,7 +19,7 @@ shared by every process on one machine, and Redis (`redis://host:port/db`, `redi
 Errors: every failure of an engine (unreachable, full, corrupt, refusing writes) surfaces as
 `StoreUnavailable` (see `bot.jobs.storage.health`); bad URLs raise `ValueError`.
 
-Opening a store checks its format's version (`STORE_VERSION`, 2 since records came; each
+Opening a store checks its format's version (`STORE_VERSION`, 3 since due times came; each
 engine's module says what each version laid out): an older store is migrated in place, one a
 newer release wrote is refused with `StoreTooNew` (a `StoreUnavailable`, which is how `serve`,
 `work` and `listen` already stop on a store they cannot use).

@@ -19,7 +19,8 @@ T = TypeVar("T")
 # the previous one in `SqliteStore._migrate` and `RedisStore.migrate`. Version 1 is the format
 # written before stores had a version, so migrating an unversioned store to it is stamping it.
 # Version 2 adds records (`put_record`): new tables or keys beside the old ones, nothing converted.
-STORE_VERSION = 2
+# Version 3 adds due times (`schedule`): each job's `due_at`, and the queue ordered by it.
+STORE_VERSION = 3
 
 DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 # How long a released owner stays refused: far longer than a write of a dead process can linger
@@ -46,14 +47,15 @@ class BacklogFull(Exception):
 
 @dataclass(frozen=True)
 class Job:
-    """One accepted event (from a webhook, the websocket or its catch-up) as handed to a
-    worker process."""
+    """One accepted event (from a webhook, the websocket or its catch-up), or work scheduled
+    for later, as handed to a worker process."""
 
     event_id: str
     kind: str
     payload: str
     attempts: int
     accepted_at: float
+    due_at: float  # when it became claimable: its acceptance, or the time it was scheduled for
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class Store(Protocol):
     """The one durable place every process of the bot shares, whichever engine holds it.
 
     - a queue of jobs: each event accepted once (deduped by id, for the retention), claimed
-      under a lease, completed, retried later or abandoned for an operator to see;
+      under a lease, completed, retried later or abandoned for an operator to see; and work
+      scheduled for later (`schedule`), claimable from its due time, cancelled or moved by id;
     - worker heartbeats, and the release of a dead process's claims;
     - facts and counters with lifetimes (`put_if_absent`, `get`, `set`, `delete`, `hit`): what
       the conversation remembers (its forms, rate limits, each message already sent) and which
@@ -103,14 +106,48 @@ class Store(Protocol):
         """
         ...
 
+    def schedule(self, event_id: str, kind: str, payload: str, due_at: float) -> bool:
+        """Record a job claimable from `due_at` (by the store's clock; a time already past is
+        now); False, changing nothing, if this id is unfinished or finished within the retention
+        (counted from its due time), so scheduling again after a crash is harmless.
+
+        Unlike `accept`, never refused for a full backlog: a job due later is not in it. Once
+        due it is claimed, leased and finished as any other, and survives what they survive. It
+        wakes a caller of `wait_for_work` when it is due now, or sooner than every other job.
+        """
+        ...
+
+    def cancel(self, event_id: str) -> bool:
+        """Finish an unfinished job without running it (again); False if none. It is never
+        claimed after this; an attempt running now ends as it will (its `complete`, `extend`
+        and `retry_later` find the job no longer its own). Its id stays remembered as a done
+        job's: scheduling it again is refused for the retention."""
+        ...
+
+    def reschedule(self, event_id: str, due_at: float) -> bool:
+        """Move an unfinished job to `due_at` (a time past: now), its attempts counted again
+        from 0; False if none (finished, abandoned, unknown). A job running now is taken from
+        its owner, as `cancel` does, and runs again from `due_at`. Wakes as `schedule` does."""
+        ...
+
+    def seconds_until_due(self) -> float | None:
+        """How long (by the store's clock) until a job may be claimable: 0 when one is now,
+        None when no job is unfinished. Counts every way a job comes back: a due time, a lease
+        running out, a backoff ending. What a worker sleeps on between wake-ups."""
+        ...
+
     def wait_for_work(self, timeout: float) -> bool:
-        """Block until an accept, in any process, may have queued a job (True) or `timeout`
-        seconds pass (False). One thread per process waits; jobs that become ready otherwise
-        (a lease running out, a backoff ending) ring nothing and are found by polling."""
+        """Block until a job may have become claimable sooner than `seconds_until_due` said
+        (True: an accept, a release, a job scheduled, moved or put back earlier than every
+        other, in any process) or `timeout` seconds pass (False; an engine may return False
+        sooner). One thread per process waits; each ring wakes one waiter. Nothing rings when
+        a claimed job's lease runs out: a worker that died unwatched is found when its lease
+        has run out and a waiter looks again."""
         ...
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
-        """Lease the oldest ready job to `owner`; None when nothing is ready."""
+        """Lease to `owner` the claimable job due first (for accepted jobs: the oldest; equal
+        due times in the engine's order); None when nothing is claimable."""
         ...
 
     def complete(self, event_id: str, owner: str) -> None:
@@ -127,7 +164,8 @@ class Store(Protocol):
 
     def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
         """Put back a job `owner` holds, claimable again in `delay_seconds`: it is no longer
-        `owner`'s, so releasing `owner` later does not cut its backoff short."""
+        `owner`'s, so releasing `owner` later does not cut its backoff short. Wakes as
+        `schedule` does when it comes back sooner than every other job."""
         ...
 
     def heartbeat(self, owner: str, ttl_seconds: float) -> None:
@@ -148,15 +186,21 @@ class Store(Protocol):
         ...
 
     def backlog(self) -> int:
-        """Count jobs accepted and neither completed nor abandoned."""
+        """Count the jobs due by now and neither completed nor abandoned (waiting, running or
+        backing off): what the workers owe now, not what is scheduled for later."""
         ...
 
     def oldest_waiting(self) -> float | None:
-        """When the oldest of the `backlog`'s jobs was accepted; None when there is none."""
+        """When the longest-waiting of the `backlog`'s jobs became due (an accepted job: its
+        acceptance); None when there is none."""
+        ...
+
+    def scheduled(self) -> int:
+        """Count the jobs scheduled for later, not yet due."""
         ...
 
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
-        """List abandoned jobs still within the retention, most recently accepted first."""
+        """List abandoned jobs still within the retention, most recently due first."""
         ...
 
     def put_if_absent(self, key: str, value: str, ttl_seconds: float | None = None) -> str | None:

@@ -7,8 +7,9 @@ of unread bytes) its readers are already due to wake. A worker process holds the
 reading and writing, so it never sees end-of-file when the last writer goes, and waits on it
 with ``poll()``. Each byte wakes one waiter in one process, as a blocking pop does on Redis.
 
-Where no named pipe can be made (a filesystem without them), the doorbell is off: workers then
-find new jobs at their next poll, and one warning says so.
+Where no named pipe can be made (a filesystem without them), the doorbell is off: every wait
+then ends after ``timeout`` as if it rang, so workers look at the queue as often as they would
+wait (they find new jobs at their next look), and one warning says so.
 """
 
 from __future__ import annotations
@@ -69,10 +70,11 @@ class Doorbell:
             os.close(fd)
 
     def wait(self, timeout: float) -> bool:
-        """Block until a ring (True) or ``timeout`` seconds (False)."""
+        """Block until a ring (True) or ``timeout`` seconds (False; True when off: a ring may
+        have been missed)."""
         if not self.enabled:
             time.sleep(timeout)
-            return False
+            return True
         fd = self._reading()
         poller = select.poll()
         poller.register(fd, select.POLLIN)

@@ -1,19 +1,23 @@
 """Redis engine: the same store shared by several machines, each step one atomic Lua script.
 
-Keys live under a prefix (default "icbot:"): `ready` (queued jobs by acceptance order), `leased`
-(claimed jobs by lease end), `job:<id>` (a job's fields), `seen:<id>` (dedupe marker),
+Keys live under a prefix (default "icbot:"): `ready` (claimable jobs by due time), `leased`
+(claimed jobs by lease end, or backoff end), `scheduled` (jobs not yet due, by due time; moved to
+`ready` by the claims once due), `job:<id>` (a job's fields), `seen:<id>` (dedupe marker),
 `abandoned`, `fact:<key>`, `hits:<key>`, `workers` (worker processes by end of life),
 `released:<owner>` (an owner whose process died, refused from then on), `wake` (one entry per
-accept, popped by an idle worker process blocked on it, so it wakes at once) and `version` (the
-format, see `STORE_VERSION`). Version 2 added records: `record:<collection>:<id>` (a hash of the
-value, its end of life and one `t:<tag>` field per tag), `tagged:<collection>:<tag>` (its ids by
-time) and `tagged-expiry:<collection>:<tag>` (those of them with an end of life, by it), new
-keys beside the old ones. Expiry is decided by the store's clock, passed into every script, so
-tests can move time; Redis' own expiry, set a grace period later, only reclaims memory. A tag's
-two sets live as long as their longest-lived record, and each write under a tag drops the
-entries of records expired since. Needs a single Redis (not Cluster: scripts touch keys
-they discover) with the `noeviction` policy. Durability is what the server's persistence gives:
-see `persistence()`, which the bot checks before it starts.
+accept, or per job due sooner than every other, popped by an idle worker process blocked on it,
+so it wakes at once) and `version` (the format, see `STORE_VERSION`). Version 2 added records:
+`record:<collection>:<id>` (a hash of the value, its end of life and one `t:<tag>` field per
+tag), `tagged:<collection>:<tag>` (its ids by time) and `tagged-expiry:<collection>:<tag>`
+(those of them with an end of life, by it), new keys beside the old ones. Version 3 added
+`scheduled` and each job's `due_at` field, and scores `ready` by it (by the `seq` of its
+acceptance before): migrating rescores the waiting jobs and forgets `seq`. Expiry is decided by
+the store's clock, passed into every script, so tests can move time; Redis' own expiry, set a
+grace period later, only reclaims memory. A tag's two sets live as long as their longest-lived
+record, and each write under a tag drops the entries of records expired since. Needs a single
+Redis (not Cluster: scripts touch keys they discover) with the `noeviction` policy. Durability
+is what the server's persistence gives: see `persistence()`, which the bot checks before it
+starts.
 """
 
 from __future__ import annotations
@@ -53,35 +57,63 @@ DEFAULT_PREFIX = "icbot:"
 # Wake-ups kept for worker processes that are busy or not running; one is enough to drain all.
 _MAX_WAKEUPS = 100
 
+# The longest one BLPOP blocks: less than the client's socket timeout, which would end it as an
+# error.
+_LONGEST_WAIT = 4.0
+
 # Redis' own expiry trails the logical one by this much, so a key never vanishes early.
 _GRACE_SECONDS = 60.0
 
-_ACCEPT = """
+# A function the scripts that make a job claimable share, called while that job is in none of
+# the sets: whether a job visible from `at` is due by `now` or sooner than every other unfinished
+# job, so that a worker sleeping until the earliest needs waking, and if so one wake-up on `wake`.
+_RING = """
+local function ring(ready, leased, scheduled, wake, at, now, max_wakeups)
+    if at > now then
+        if redis.call('ZCARD', ready) > 0 then return end
+        for _, set in ipairs({leased, scheduled}) do
+            local head = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
+            if head[2] and tonumber(head[2]) <= at then return end
+        end
+    end
+    redis.call('LPUSH', wake, 1)
+    redis.call('LTRIM', wake, 0, max_wakeups - 1)
+end
+"""
+
+# KEYS: seen, job, ready, abandoned, leased, wake, scheduled. ARGV: id, kind, payload, now,
+# cutoff, ttl_ms (dedupe from the due time), max_backlog ('' = none), max wake-ups, due_at.
+_STORE_JOB = _RING + """
+local now, due = tonumber(ARGV[4]), tonumber(ARGV[9])
 local seen = redis.call('GET', KEYS[1])
 if seen and tonumber(seen) > tonumber(ARGV[5]) then return 0 end
 if redis.call('HGET', KEYS[2], 'state') == 'queued' then return 0 end
-if ARGV[7] ~= '' and redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[6])
-        >= tonumber(ARGV[7]) then
+if ARGV[7] ~= '' and redis.call('ZCARD', KEYS[3]) + redis.call('ZCARD', KEYS[5])
+        + redis.call('ZCOUNT', KEYS[7], '-inf', ARGV[4]) >= tonumber(ARGV[7]) then
     return -1
 end
-local seq = redis.call('INCR', KEYS[4])
-redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[6])
-redis.call('ZREM', KEYS[5], ARGV[1])
+ring(KEYS[3], KEYS[5], KEYS[7], KEYS[6], due, now, tonumber(ARGV[8]))
+redis.call('SET', KEYS[1], ARGV[9], 'PX', ARGV[6])
+redis.call('ZREM', KEYS[4], ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'kind', ARGV[2], 'payload', ARGV[3], 'state', 'queued',
-           'owner', '', 'attempts', 0, 'accepted_at', ARGV[4], 'seq', seq)
-redis.call('ZADD', KEYS[3], seq, ARGV[1])
-redis.call('LPUSH', KEYS[7], 1)
-redis.call('LTRIM', KEYS[7], 0, tonumber(ARGV[8]) - 1)
+           'owner', '', 'attempts', 0, 'accepted_at', ARGV[4], 'due_at', ARGV[9])
+redis.call('ZADD', due <= now and KEYS[3] or KEYS[7], ARGV[9], ARGV[1])
 return 1
 """
 
+# KEYS: ready, leased, released:<owner>, scheduled. ARGV: now, lease end, owner, job key prefix.
 _CLAIM = """
 if redis.call('EXISTS', KEYS[3]) == 1 then return false end
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, 100)
 for _, id in ipairs(expired) do
     redis.call('ZREM', KEYS[2], id)
-    redis.call('ZADD', KEYS[1], redis.call('HGET', ARGV[4] .. id, 'seq'), id)
+    redis.call('ZADD', KEYS[1], redis.call('HGET', ARGV[4] .. id, 'due_at'), id)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, 100)
+for i = 1, #due, 2 do
+    redis.call('ZREM', KEYS[4], due[i])
+    redis.call('ZADD', KEYS[1], due[i + 1], due[i])
 end
 local id = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
 if not id then return false end
@@ -90,8 +122,8 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('ZADD', KEYS[2], ARGV[2], id)
 redis.call('HSET', key, 'owner', ARGV[3])
 local attempts = redis.call('HINCRBY', key, 'attempts', 1)
-local fields = redis.call('HMGET', key, 'kind', 'payload', 'accepted_at')
-return {id, fields[1], fields[2], attempts, fields[3]}
+local fields = redis.call('HMGET', key, 'kind', 'payload', 'accepted_at', 'due_at')
+return {id, fields[1], fields[2], attempts, fields[3], fields[4]}
 """
 
 # Shared head of the scripts that act on a job its owner holds: KEYS job, ready, leased;
@@ -118,7 +150,7 @@ _ABANDON = (
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'state', 'abandoned', 'error', ARGV[3], 'finished_at', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'accepted_at'), ARGV[1])
+redis.call('ZADD', KEYS[4], redis.call('HGET', KEYS[1], 'due_at'), ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[5])
 return 1
 """
@@ -133,15 +165,39 @@ return 1
 """
 )
 
-# Extra ARGV: visible_at.
+# Extra KEYS: scheduled, wake. Extra ARGV: visible_at, now, max wake-ups.
 _RETRY_LATER = (
-    _HELD
+    _RING
+    + _HELD
     + """
+redis.call('ZREM', KEYS[3], ARGV[1])
+ring(KEYS[2], KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]))
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[1], 'owner', '')
 return 1
 """
 )
+
+# KEYS: job, ready, leased, scheduled. ARGV: id. The `seen` marker stays, as a done job's.
+_CANCEL = """
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
+for i = 2, 4 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+redis.call('DEL', KEYS[1])
+return 1
+"""
+
+# KEYS: job, ready, leased, scheduled, wake, seen. ARGV: id, due_at, now, max wake-ups, the
+# dedupe marker's ttl_ms (the retention from the new due time).
+_RESCHEDULE = _RING + """
+if redis.call('HGET', KEYS[1], 'state') ~= 'queued' then return 0 end
+for i = 2, 4 do redis.call('ZREM', KEYS[i], ARGV[1]) end
+local due, now = tonumber(ARGV[2]), tonumber(ARGV[3])
+ring(KEYS[2], KEYS[3], KEYS[4], KEYS[5], due, now, tonumber(ARGV[4]))
+redis.call('HSET', KEYS[1], 'due_at', ARGV[2], 'owner', '', 'attempts', 0)
+redis.call('ZADD', due <= now and KEYS[2] or KEYS[4], ARGV[2], ARGV[1])
+redis.call('SET', KEYS[6], ARGV[2], 'PX', ARGV[5])
+return 1
+"""
 
 # KEYS: workers, released:<owner>. ARGV: owner, alive_until, now.
 _HEARTBEAT = """
@@ -161,7 +217,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     local key = ARGV[2] .. id
     if redis.call('HGET', key, 'owner') == ARGV[1] then
         redis.call('ZREM', KEYS[2], id)
-        redis.call('ZADD', KEYS[1], redis.call('HGET', key, 'seq'), id)
+        redis.call('ZADD', KEYS[1], redis.call('HGET', key, 'due_at'), id)
         redis.call('HSET', key, 'owner', '')
         released = released + 1
     end
@@ -173,25 +229,43 @@ end
 return released
 """
 
-# KEYS: version. ARGV: this release's version. Returns the version found (0: none, the format
-# before versions); stamps an older store, never a newer one. No step converts anything yet:
-# version 1 is the format before versions, and version 2's records are keys of their own.
+# KEYS: version, ready, leased, seq. ARGV: this release's version, job key prefix. Returns the
+# version found (0: none, the format before versions); migrates an older store, never a newer
+# one. Version 1 is the format before versions and version 2's records are keys of their own;
+# version 3 gives each waiting job its due time (its acceptance) and scores `ready` by it.
 _MIGRATE = """
 local found = tonumber(redis.call('GET', KEYS[1]) or '0')
+if found < 3 then
+    for _, set in ipairs({KEYS[2], KEYS[3]}) do
+        for _, id in ipairs(redis.call('ZRANGE', set, 0, -1)) do
+            local key = ARGV[2] .. id
+            local at = redis.call('HGET', key, 'accepted_at')
+            redis.call('HSET', key, 'due_at', at)
+            redis.call('HDEL', key, 'seq')
+            if set == KEYS[2] then redis.call('ZADD', set, at, id) end
+        end
+    end
+    redis.call('DEL', KEYS[4])
+end
 if found < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
 return found
 """
 
-# KEYS: ready, leased. ARGV: job key prefix. The ready queue is in acceptance order, so its head
-# and the leased jobs (in flight or backing off: few) hold the oldest; its time as stored.
+# KEYS: ready, leased, scheduled. ARGV: job key prefix, now. The oldest due time among the ready
+# queue's head, the leased jobs (in flight or backing off: few) and the scheduled ones now due
+# but not yet moved to `ready`; its time as stored.
 _OLDEST_WAITING = """
-local ids = redis.call('ZRANGE', KEYS[2], 0, -1)
-local head = redis.call('ZRANGE', KEYS[1], 0, 0)[1]
-if head then table.insert(ids, head) end
+local found = {}
+local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+if head then table.insert(found, head) end
+for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    table.insert(found, redis.call('HGET', ARGV[1] .. id, 'due_at'))
+end
+local due = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]
+if due and tonumber(due) <= tonumber(ARGV[2]) then table.insert(found, due) end
 local oldest, text = nil, false
-for _, id in ipairs(ids) do
-    local at = redis.call('HGET', ARGV[1] .. id, 'accepted_at')
-    if at and (oldest == nil or tonumber(at) < oldest) then oldest, text = tonumber(at), at end
+for _, at in ipairs(found) do
+    if oldest == nil or tonumber(at) < oldest then oldest, text = tonumber(at), at end
 end
 return text
 """
@@ -316,9 +390,11 @@ class RedisStore:
         self._clock = clock
         self._retention = retention_seconds
         self._ready, self._leased = prefix + "ready", prefix + "leased"
-        self._abandoned_key, self._seq = prefix + "abandoned", prefix + "seq"
+        self._scheduled, self._abandoned_key = prefix + "scheduled", prefix + "abandoned"
         self._wake, self._workers = prefix + "wake", prefix + "workers"
-        self._accept = client.register_script(_ACCEPT)
+        self._store_job = client.register_script(_STORE_JOB)
+        self._cancel = client.register_script(_CANCEL)
+        self._reschedule = client.register_script(_RESCHEDULE)
         self._claim = client.register_script(_CLAIM)
         self._complete = client.register_script(_COMPLETE)
         self._abandon = client.register_script(_ABANDON)
@@ -361,7 +437,8 @@ class RedisStore:
     def migrate(self) -> None:
         """Bring the store to `STORE_VERSION` in one script, so instances starting at once
         migrate it once; a store of a newer format is left untouched (`StoreTooNew`)."""
-        check_version(int(self._run(self._migrate, [self._prefix + "version"], [STORE_VERSION])))
+        keys = [self._prefix + "version", self._ready, self._leased, self._prefix + "seq"]
+        check_version(int(self._run(self._migrate, keys, [STORE_VERSION, self._job_key("")])))
 
     def _job_key(self, event_id: str) -> str:
         """Name the hash holding one job."""
@@ -375,29 +452,75 @@ class RedisStore:
     def accept(
         self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
     ) -> bool:
-        """Queue a job unless the id is live or its dedupe marker is within the retention."""
+        """Queue a job due now unless the id is live or its dedupe marker is within the
+        retention."""
+        return self._store(event_id, kind, payload, None, max_backlog)
+
+    def schedule(self, event_id: str, kind: str, payload: str, due_at: float) -> bool:
+        """Queue a job in `scheduled` (or `ready`, when due) unless the id is known."""
+        return self._store(event_id, kind, payload, due_at, None)
+
+    def _store(self, event_id: str, kind: str, payload: str, due_at: float | None,
+               max_backlog: int | None) -> bool:
+        """Store one job (due now when `due_at` is None) in one script, which rings when it is
+        due now or sooner than every other."""
         now = self._clock()
+        due = now if due_at is None else max(due_at, now)
         keys = [
             f"{self._prefix}seen:{event_id}",
             self._job_key(event_id),
             self._ready,
-            self._seq,
             self._abandoned_key,
             self._leased,
             self._wake,
+            self._scheduled,
         ]
         args: list[str | int] = [
             event_id, kind, payload, _ts(now), _ts(now - self._retention),
-            _ms(self._retention), "" if max_backlog is None else str(max_backlog), _MAX_WAKEUPS]
-        outcome = self._run(self._accept, keys, args)
+            _ms(due - now + self._retention), "" if max_backlog is None else str(max_backlog),
+            _MAX_WAKEUPS, _ts(due)]
+        outcome = self._run(self._store_job, keys, args)
         if outcome == -1:
             raise BacklogFull(max_backlog)
         return outcome == 1
 
-    def wait_for_work(self, timeout: float) -> bool:
-        """Block on the wake list (BLPOP) on a pooled connection of this thread's own."""
+    def cancel(self, event_id: str) -> bool:
+        """Drop an unfinished job from every set; its `seen` marker keeps deduping."""
+        keys = [self._job_key(event_id), self._ready, self._leased, self._scheduled]
+        return self._run(self._cancel, keys, [event_id]) == 1
+
+    def reschedule(self, event_id: str, due_at: float) -> bool:
+        """Move an unfinished job to its new due time, owned by nobody, in one script."""
+        now = self._clock()
+        due = max(due_at, now)
+        keys = [self._job_key(event_id), self._ready, self._leased, self._scheduled,
+                self._wake, f"{self._prefix}seen:{event_id}"]
+        args: list[str | int] = [event_id, _ts(due), _ts(now), _MAX_WAKEUPS,
+                                 _ms(due - now + self._retention)]
+        return self._run(self._reschedule, keys, args) == 1
+
+    def seconds_until_due(self) -> float | None:
+        """0 with a ready job, else the earliest of the leased and scheduled ones, in one
+        atomic read."""
         with self._health.guard(write=False):
-            return self._client.blpop([self._wake], timeout=timeout) is not None
+            pipe = self._client.pipeline(transaction=True)
+            pipe.zcard(self._ready)
+            pipe.zrange(self._leased, 0, 0, withscores=True)
+            pipe.zrange(self._scheduled, 0, 0, withscores=True)
+            ready, *heads = pipe.execute()
+        if ready:
+            return 0.0
+        times = [float(head[0][1]) for head in heads if head]
+        return max(0.0, min(times) - self._clock()) if times else None
+
+    def wait_for_work(self, timeout: float) -> bool:
+        """Block on the wake list (BLPOP) on a pooled connection of this thread's own, for at
+        most `_LONGEST_WAIT` (a longer block would outlast the socket's timeout)."""
+        if timeout <= 0:
+            return False  # to Redis, a timeout of 0 is forever
+        with self._health.guard(write=False):
+            rang = self._client.blpop([self._wake], timeout=min(timeout, _LONGEST_WAIT))
+        return rang is not None
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
         """Requeue expired leases, then lease the oldest ready job."""
@@ -405,12 +528,12 @@ class RedisStore:
         check_positive("lease_seconds", lease_seconds)
         now = self._clock()
         args = [_ts(now), _ts(now + lease_seconds), owner, self._job_key("")]
-        keys = [self._ready, self._leased, self._released_key(owner)]
+        keys = [self._ready, self._leased, self._released_key(owner), self._scheduled]
         found = self._run(self._claim, keys, args)
         if found is None:
             return None
-        event_id, kind, payload, attempts, accepted_at = found
-        return Job(event_id, kind, payload, int(attempts), float(accepted_at))
+        event_id, kind, payload, attempts, accepted_at, due_at = found
+        return Job(event_id, kind, payload, int(attempts), float(accepted_at), float(due_at))
 
     def _held(self, event_id: str) -> list[str]:
         """KEYS shared by the scripts acting on a job its owner holds."""
@@ -436,8 +559,10 @@ class RedisStore:
     def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
         """Lease the job to nobody until the delay ends."""
         check_positive("delay_seconds", delay_seconds)
-        args = [event_id, owner, _ts(self._clock() + delay_seconds)]
-        self._run(self._retry_later, self._held(event_id), args)
+        now = self._clock()
+        args: list[str | int] = [event_id, owner, _ts(now + delay_seconds), _ts(now),
+                                 _MAX_WAKEUPS]
+        self._run(self._retry_later, [*self._held(event_id), self._scheduled, self._wake], args)
 
     def _released_key(self, owner: str) -> str:
         """Name the marker of an owner whose process died."""
@@ -465,25 +590,32 @@ class RedisStore:
         return int(self._run(self._release, keys, args))
 
     def backlog(self) -> int:
-        """Count ready plus leased jobs in one atomic read."""
+        """Count ready, leased and scheduled-but-due jobs in one atomic read."""
         with self._health.guard(write=False):
             pipe = self._client.pipeline(transaction=True)
             pipe.zcard(self._ready)
             pipe.zcard(self._leased)
-            ready, leased = pipe.execute()
-        return int(ready) + int(leased)
+            pipe.zcount(self._scheduled, "-inf", _ts(self._clock()))
+            counts = pipe.execute()
+        return sum(int(count) for count in counts)
 
     def oldest_waiting(self) -> float | None:
-        """The oldest acceptance time among the ready queue's head and the leased jobs."""
+        """The earliest due time among the ready queue's head, the leased jobs and the
+        scheduled ones now due."""
         with self._health.guard(write=False):
-            found = self._oldest_waiting(keys=[self._ready, self._leased],
-                                         args=[self._job_key("")])
+            found = self._oldest_waiting(keys=[self._ready, self._leased, self._scheduled],
+                                         args=[self._job_key(""), _ts(self._clock())])
         return None if found is None else float(found)
 
+    def scheduled(self) -> int:
+        """Count the scheduled jobs whose due time is still ahead."""
+        with self._health.guard(write=False):
+            return int(self._client.zcount(self._scheduled, f"({_ts(self._clock())}", "+inf"))
+
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
-        """List abandoned jobs within the retention, most recently accepted first."""
+        """List abandoned jobs within the retention, most recently due first."""
         cutoff = f"({_ts(self._clock() - self._retention)}"
-        fields = ("kind", "payload", "attempts", "accepted_at", "error", "finished_at")
+        fields = ("kind", "payload", "attempts", "accepted_at", "due_at", "error", "finished_at")
         with self._health.guard(write=False):
             ids: list[str] = cast(list[str], self._client.zrevrangebyscore(
                 self._abandoned_key, "+inf", cutoff, start=0, num=limit
@@ -494,13 +626,12 @@ class RedisStore:
             rows = pipe.execute()
         return [
             AbandonedJob(
-                Job(event_id, kind, payload, int(attempts), float(accepted_at)),
+                Job(event_id, kind, payload, int(attempts), float(accepted_at), float(due_at)),
                 error,
                 float(finished_at),
             )
-            for event_id, (kind, payload, attempts, accepted_at, error, finished_at) in zip(
-                ids, rows, strict=True
-            )
+            for event_id, (kind, payload, attempts, accepted_at, due_at, error, finished_at)
+            in zip(ids, rows, strict=True)
             if kind is not None
         ]
 

@@ -12,12 +12,16 @@ Python lock and so meet an accept at most one at a time, a claim with nothing to
 for the write lock, and the lock is retried every few hundred microseconds instead of with
 SQLite's own busy handler, whose sleeps grow to 100 ms.
 Each accept rings a doorbell (a named pipe beside the file, see `doorbell`) that wakes an idle
-worker process at once. Finished jobs, expired facts and records and old hits are pruned at most
-once per `prune_interval_seconds`.
+worker process at once, as does a job scheduled or put back sooner than every other. Finished
+jobs, expired facts and records and old hits are pruned at most once per
+`prune_interval_seconds`.
 
 Tables: `jobs`, `facts`, `hits`, `workers` (version 1), and `records` (one row per record) with
 `record_tags` (one row per tag of a record, keyed by collection, tag and time, so a listing is
-one index range read newest first), added by version 2. The file's format version is
+one index range read newest first), added by version 2. Version 3 adds each job's `due_at` (its
+acceptance, for an accepted event), which orders the queue, bounds the backlog and starts the
+retention, with indexes on it and on `visible_at` (when a job is next claimable: its due time,
+lease end or backoff end), so the next due time is one index step. The file's format version is
 `PRAGMA user_version` (see `STORE_VERSION`), migrated when the file is opened: each version's
 step (`_STEPS`) runs on a file older than it.
 """
@@ -109,9 +113,19 @@ CREATE TABLE IF NOT EXISTS record_tags (
 CREATE INDEX IF NOT EXISTS record_tags_of_record ON record_tags (collection, record_id);
 """
 
-_STEPS = (_VERSION_1, _VERSION_2)
+_VERSION_3 = """
+ALTER TABLE jobs ADD COLUMN due_at REAL NOT NULL DEFAULT 0;
+UPDATE jobs SET due_at = accepted_at;
+DROP INDEX IF EXISTS jobs_queued;
+DROP INDEX IF EXISTS jobs_finished;
+CREATE INDEX jobs_due ON jobs (due_at, seq) WHERE state = 'queued';
+CREATE INDEX jobs_visible ON jobs (visible_at) WHERE state = 'queued';
+CREATE INDEX jobs_finished ON jobs (due_at) WHERE state <> 'queued';
+"""
 
-_JOB_COLUMNS = "event_id, kind, payload, attempts, accepted_at"
+_STEPS = (_VERSION_1, _VERSION_2, _VERSION_3)
+
+_JOB_COLUMNS = "event_id, kind, payload, attempts, accepted_at, due_at"
 
 
 class SqliteStore:
@@ -239,34 +253,91 @@ class SqliteStore:
     def accept(
         self, event_id: str, kind: str, payload: str, max_backlog: int | None = None
     ) -> bool:
-        """Insert a queued job unless the id is live or was accepted within the retention."""
+        """Insert a queued job due now unless the id is live or known within the retention."""
+        return self._store_job(event_id, kind, payload, None, max_backlog)
+
+    def schedule(self, event_id: str, kind: str, payload: str, due_at: float) -> bool:
+        """Insert a queued job visible from its due time, unless the id is known."""
+        return self._store_job(event_id, kind, payload, due_at, None)
+
+    def _store_job(self, event_id: str, kind: str, payload: str, due_at: float | None,
+                   max_backlog: int | None) -> bool:
+        """Insert one job (due now when `due_at` is None) in one fsynced transaction, and ring
+        when it is due now or sooner than every other."""
         now = self._clock()
+        due = now if due_at is None else max(due_at, now)
         with self._transaction(accepting=True) as db:
             db.execute(
-                "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND accepted_at <= ?",
+                "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND due_at <= ?",
                 (event_id, now - self._retention),
             )
             if max_backlog is not None:
                 if db.execute("SELECT 1 FROM jobs WHERE event_id = ?", (event_id,)).fetchone():
                     return False
-                waiting = db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'")
+                waiting = db.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND due_at <= ?", (now,))
                 if waiting.fetchone()[0] >= max_backlog:
                     raise BacklogFull(max_backlog)
+            rings = self._first_visible(db, due, now)
             inserted = db.execute(
-                "INSERT INTO jobs (event_id, kind, payload, state, visible_at, accepted_at)"
-                " VALUES (?, ?, ?, 'queued', ?, ?) ON CONFLICT (event_id) DO NOTHING",
-                (event_id, kind, payload, now, now),
+                "INSERT INTO jobs (event_id, kind, payload, state, visible_at, accepted_at, due_at)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?) ON CONFLICT (event_id) DO NOTHING",
+                (event_id, kind, payload, due, now, due),
             ).rowcount
-        if inserted:
+        if inserted and rings:
             self._doorbell.ring()
         return inserted == 1
+
+    @staticmethod
+    def _first_visible(db: sqlite3.Connection, visible_at: float, now: float,
+                       other_than: str = "") -> bool:
+        """Whether a job visible from `visible_at` is due now or sooner than every other
+        unfinished job (`other_than` left out): only then may a sleeping worker need waking."""
+        if visible_at <= now:
+            return True
+        earliest = db.execute(
+            "SELECT MIN(visible_at) FROM jobs WHERE state = 'queued' AND event_id <> ?",
+            (other_than,)).fetchone()[0]
+        return earliest is None or visible_at < earliest
+
+    def cancel(self, event_id: str) -> bool:
+        """Mark an unfinished job done without running it; its row stays for dedupe."""
+        with self._transaction() as db:
+            cancelled = db.execute(
+                "UPDATE jobs SET state = 'done', payload = '', owner = NULL, finished_at = ?"
+                " WHERE event_id = ? AND state = 'queued'",
+                (self._clock(), event_id),
+            ).rowcount
+        return cancelled == 1
+
+    def reschedule(self, event_id: str, due_at: float) -> bool:
+        """Give an unfinished job a new due time, owned by nobody, its attempts back to 0."""
+        now = self._clock()
+        due = max(due_at, now)
+        with self._transaction() as db:
+            rings = self._first_visible(db, due, now, other_than=event_id)
+            moved = db.execute(
+                "UPDATE jobs SET due_at = ?, visible_at = ?, owner = NULL, attempts = 0"
+                " WHERE event_id = ? AND state = 'queued'",
+                (due, due, event_id),
+            ).rowcount
+        if moved and rings:
+            self._doorbell.ring()
+        return moved == 1
+
+    def seconds_until_due(self) -> float | None:
+        """The earliest visibility time of an unfinished job, from now (one index step)."""
+        with self._borrow() as db:
+            earliest = db.execute(
+                "SELECT MIN(visible_at) FROM jobs WHERE state = 'queued'").fetchone()[0]
+        return None if earliest is None else max(0.0, earliest - self._clock())
 
     def wait_for_work(self, timeout: float) -> bool:
         """Wait on the named pipe every accept on this machine rings."""
         return self._doorbell.wait(timeout)
 
     def claim(self, owner: str, lease_seconds: float) -> Job | None:
-        """Lease the oldest queued job whose visibility time has come."""
+        """Lease the queued job due first whose visibility time has come."""
         check_owner(owner)
         check_positive("lease_seconds", lease_seconds)
         now = self._clock()
@@ -277,9 +348,9 @@ class SqliteStore:
             if self._released(db, owner):
                 return None
             row = db.execute(
-                f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND visible_at <= ?"
-                " ORDER BY seq LIMIT 1",
-                (now,),
+                f"SELECT seq, {_JOB_COLUMNS} FROM jobs WHERE state = 'queued' AND due_at <= ?"
+                " AND visible_at <= ? ORDER BY due_at, seq LIMIT 1",
+                (now, now),
             ).fetchone()
             if row is None:
                 return None
@@ -287,8 +358,8 @@ class SqliteStore:
                 "UPDATE jobs SET owner = ?, visible_at = ?, attempts = attempts + 1 WHERE seq = ?",
                 (owner, now + lease_seconds, row[0]),
             )
-        event_id, kind, payload, attempts, accepted_at = row[1:]
-        return Job(event_id, kind, payload, attempts + 1, accepted_at)
+        event_id, kind, payload, attempts, accepted_at, due_at = row[1:]
+        return Job(event_id, kind, payload, attempts + 1, accepted_at, due_at)
 
     def _any_visible(self, now: float) -> bool:
         """Whether some queued job may be claimable now (read only; the claim checks again)."""
@@ -329,12 +400,16 @@ class SqliteStore:
     def retry_later(self, event_id: str, owner: str, delay_seconds: float) -> None:
         """Hand the job back to nobody, visible again after the delay."""
         check_positive("delay_seconds", delay_seconds)
+        now = self._clock()
         with self._transaction() as db:
-            db.execute(
+            rings = self._first_visible(db, now + delay_seconds, now, other_than=event_id)
+            put_back = db.execute(
                 "UPDATE jobs SET owner = NULL, visible_at = ?"
                 " WHERE event_id = ? AND owner = ? AND state = 'queued'",
-                (self._clock() + delay_seconds, event_id, owner),
-            )
+                (now + delay_seconds, event_id, owner),
+            ).rowcount
+        if put_back and rings:
+            self._doorbell.ring()
 
     def heartbeat(self, owner: str, ttl_seconds: float) -> None:
         """Move the owner's row's end of life out, unless the owner was released."""
@@ -379,27 +454,34 @@ class SqliteStore:
                           (owner,)).fetchone() is not None
 
     def backlog(self) -> int:
-        """Count queued jobs, leased or not."""
+        """Count queued jobs due by now, leased or not (an index range)."""
         with self._borrow() as db:
-            return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").fetchone()[0]
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND due_at <= ?",
+                              (self._clock(),)).fetchone()[0]
 
     def oldest_waiting(self) -> float | None:
-        """The first queued job's acceptance time (the queue's own order: one index step)."""
+        """The earliest due time of a queued job, if it has come (one index step)."""
         with self._borrow() as db:
-            row = db.execute("SELECT accepted_at FROM jobs WHERE state = 'queued'"
-                             " ORDER BY seq LIMIT 1").fetchone()
-        return None if row is None else row[0]
+            due_at = db.execute("SELECT MIN(due_at) FROM jobs WHERE state = 'queued'"
+                                ).fetchone()[0]
+        return None if due_at is None or due_at > self._clock() else due_at
+
+    def scheduled(self) -> int:
+        """Count queued jobs whose due time is still ahead."""
+        with self._borrow() as db:
+            return db.execute("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND due_at > ?",
+                              (self._clock(),)).fetchone()[0]
 
     def abandoned(self, limit: int = 100) -> list[AbandonedJob]:
-        """List abandoned jobs within the retention, most recently accepted first."""
+        """List abandoned jobs within the retention, most recently due first."""
         with self._borrow() as db:
             rows = db.execute(
                 f"SELECT {_JOB_COLUMNS}, error, finished_at FROM jobs"
-                " WHERE state = 'abandoned' AND accepted_at > ?"
-                " ORDER BY accepted_at DESC, seq DESC LIMIT ?",
+                " WHERE state = 'abandoned' AND due_at > ?"
+                " ORDER BY due_at DESC, seq DESC LIMIT ?",
                 (self._clock() - self._retention, limit),
             ).fetchall()
-        return [AbandonedJob(Job(*row[:5]), row[5], row[6]) for row in rows]
+        return [AbandonedJob(Job(*row[:6]), row[6], row[7]) for row in rows]
 
     def put_if_absent(self, key: str, value: str, ttl_seconds: float | None = None) -> str | None:
         """Insert the fact unless a live one exists, whose value is then returned."""
@@ -548,7 +630,7 @@ class SqliteStore:
         self._next_prune = now + self._prune_interval
         with self._transaction() as db:
             db.execute(
-                "DELETE FROM jobs WHERE state <> 'queued' AND accepted_at <= ?",
+                "DELETE FROM jobs WHERE state <> 'queued' AND due_at <= ?",
                 (now - self._retention,),
             )
             db.execute("DELETE FROM facts WHERE expires_at <= ?", (now,))
