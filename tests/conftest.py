@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -26,6 +27,7 @@ from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
 from cards.inputs import CatalogDevice
 from tests.support.card_schema import validate_card
+from tests.support.faults import redis_server
 from tests.support.keys import MEETING_KEYS, TEST_KEYRING
 
 WEBHOOK_SECRET = "test-webhook-secret-5f1c"
@@ -42,6 +44,15 @@ def store(tmp_path: Path) -> Iterator[Store]:
     store = open_store(f"sqlite:///{tmp_path}/store.sqlite3")
     yield store
     store.close()
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway redis-server for the module (each test takes its own key prefix)."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture

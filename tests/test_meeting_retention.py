@@ -6,7 +6,6 @@ the later of their writing and the meeting's end."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -24,26 +23,15 @@ from bot.meetings.book import (
 )
 from bot.meetings.record import Meeting
 from tests.support.conversation import ALICE, NOW, Bot
-from tests.support.faults import RedisProcess
 
 CONTACTS = "to=zoe@example.org,+33612345678"
-
-
-@pytest.fixture(scope="module")
-def redis_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisProcess(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server.url
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])
 def bot(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Bot]:
     """The conversation over a store whose clock is the conversation's: moving one moves both."""
     url = (f"sqlite:///{tmp_path}/bot.sqlite3" if request.param == "sqlite" else
-           f"{request.getfixturevalue('redis_base')}?prefix=test-{uuid.uuid4().hex}:")
+           f"{request.getfixturevalue('redis_url')}?prefix=test-{uuid.uuid4().hex}:")
     harness: Bot
     store = open_store(url, clock=lambda: harness.now())
     harness = Bot(store)

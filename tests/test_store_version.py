@@ -5,7 +5,6 @@ older release never writes what a newer one keeps. Both engines, and ``serve`` e
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +19,6 @@ import redis
 from bot.devtools.as_deployed import free_port
 from bot.jobs.storage import StoreTooNew, StoreUnavailable, open_store
 from bot.jobs.storage.contract import STORE_VERSION
-from tests.support.faults import RedisProcess
 from tests.support.keys import MEETING_KEYS
 
 START = 1_750_000_000.0
@@ -45,16 +43,6 @@ class Engine:
     write_version: Callable[[int | None], None]  # None: no stamp at all, as before versions
     to_version_2: Callable[[], None]  # make the store what version 2 left: no due times
     to_version_1: Callable[[], None]  # make the store what version 1 left: no records at all
-
-
-@pytest.fixture(scope="module")
-def redis_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed (apt-get install redis-server)")
-    server = RedisProcess(tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server.url
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -94,7 +82,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
                      file_to_version_1)
         return
     prefix = f"test-{uuid.uuid4().hex}:"
-    base = request.getfixturevalue("redis_base")
+    base = request.getfixturevalue("redis_url")
     client = redis.Redis.from_url(base, decode_responses=True)
 
     def write_key(version: int | None) -> None:

@@ -44,6 +44,7 @@ class Bot:
     def __init__(self, store: Store, **config: Any) -> None:
         self.store = store
         self.webex = FakeWebex(ALICE, STRANGER, OTHER_BOT)
+        self.webex.group_spaces.add(CLINIC)
         self.meetings = FakeBroker(NOW)
         self.mail = FakeMail()
         self.sms = FakeSms()

@@ -30,6 +30,7 @@ class FakeWebex:
         self.written: dict[str, Message] = {}  # what people wrote, served by `message`
         self.actions: dict[str, AttachmentAction] = {}  # card submits, by id
         self.members: set[tuple[str, str]] = set()  # (space, person) memberships
+        self.group_spaces: set[str] = set()  # whose messages a bot may not list, as in Webex
         self.sends: list[dict[str, Any]] = []  # the keywords of every call of send, in order
         self.messages: list[dict[str, Any]] = []  # what the spaces hold, as listed, oldest first
         self.lookups: list[tuple[str, str | None, int]] = []  # every call of recent_messages
@@ -122,6 +123,8 @@ class FakeWebex:
         is not its message."""
         self.lookups.append((room_id, parent_id, limit))
         self._maybe_fail("recent_messages")
+        if room_id in self.group_spaces:  # a bot lists a group space's mentions of it only
+            raise Rejected("Webex", status=403)
         return self._newest(room_id, limit)
 
     def direct_messages(
