@@ -264,9 +264,11 @@ class SqliteStore:
                    max_backlog: int | None) -> bool:
         """Insert one job (due now when `due_at` is None) in one fsynced transaction, and ring
         when it is due now or sooner than every other."""
-        now = self._clock()
-        due = now if due_at is None else max(due_at, now)
         with self._transaction(accepting=True) as db:
+            # The clock is read holding the write lock: a job another process stored just before
+            # is then surely due by `now`, and counted against the bound.
+            now = self._clock()
+            due = now if due_at is None else max(due_at, now)
             db.execute(
                 "DELETE FROM jobs WHERE event_id = ? AND state <> 'queued' AND due_at <= ?",
                 (event_id, now - self._retention),
