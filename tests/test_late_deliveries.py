@@ -3,13 +3,16 @@
 Driven through the conversation harness over a real store whose clock is the conversation's:
 the clock is moved, the jobs that became due are claimed from the store and run as a worker
 runs them. The mail server and Twilio fail as their clients report it (out of reach, a 503, an
-answer lost after Twilio made the text, a connection lost after DATA).
+answer lost after Twilio made the text, a connection lost after DATA); last, the real clients
+against the sandbox's relay and Twilio, with a real runner and gaps of a second.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import email.message
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,15 +21,31 @@ from zoneinfo import ZoneInfo
 import icalendar
 import pytest
 
+from bot.conversation.channels import EmailChannel, SmsChannel
 from bot.conversation.late_deliveries import GAPS
+from bot.conversation.router import Conversation, ConversationConfig
+from bot.devtools.in_process import sandbox_guest_channels
+from bot.devtools.sandbox import Sandbox
 from bot.errors import Deferred, Rejected, Timeout, Unavailable, Unconfirmed, Unreachable
-from bot.jobs.runner import Attempt
+from bot.jobs.runner import Attempt, JobRunner
 from bot.jobs.storage import Job, open_store
 from bot.meetings.record import Delivery, Meeting
 from bot.upstream.mail import SERVICE as MAIL
+from bot.upstream.mail import SmtpMailer
 from bot.upstream.sms import SERVICE as TWILIO
+from bot.upstream.sms import TwilioSms
 from cards import inputs as ids
-from tests.support.conversation import ALICE, CLINIC, DM, NOW, THREAD, Bot, message_event
+from tests.conftest import FAST_RETRY
+from tests.support.conversation import (
+    ALICE,
+    CATALOG,
+    CLINIC,
+    DM,
+    NOW,
+    THREAD,
+    Bot,
+    message_event,
+)
 from tests.support.guests import FakeSms, channels
 
 ZOE = "zoe@example.org"
@@ -322,6 +341,57 @@ def test_sending_again_by_hand_replaces_the_later_tries(bot: Bot) -> None:
     assert len(bot.mail.sent) == 1
     assert len(later(bot, GAPS[0])) == 1 and len(bot.mail.sent) == 1  # the try: nothing to do
     assert said(bot, "** went out.") == []
+
+
+# Against the sandbox's SMTP relay and Twilio, in real time
+
+
+def test_against_the_sandbox_a_relay_refusing_for_a_while_and_twilio_503s_reach_the_guest_once(
+    sandbox: Sandbox, tmp_path: Path,
+) -> None:
+    """The real mail and SMS clients, a real runner sleeping until each later try is due (gaps
+    of a second here). The relay answers 451 until the first later try has failed; Twilio 503s
+    the first try's every attempt."""
+    store = open_store(f"sqlite:///{tmp_path}/store.sqlite3")
+    bot = Bot(store)
+    bot.meetings.now = time.time()  # the conversation's clock where the store's is: real time
+    guests = sandbox_guest_channels(sandbox, retry=FAST_RETRY)
+    bot.conversation = Conversation(
+        ConversationConfig(device_catalog=CATALOG, phone_region="FR"), bot.webex, bot.meetings,
+        store, bot.book, clock=bot.now, late_gaps=(0.2, 1.0, 1.0, 1.0),
+        channels=[EmailChannel(SmtpMailer(guests["mail"])), SmsChannel(TwilioSms(guests["sms"]))])
+    sandbox.smtp_fault("tempfail", times=None)
+    sandbox.twilio_fault("before_create", status=503, times=FAST_RETRY.max_attempts)
+    meet(bot, to=f"{ZOE},{ZOE_MOBILE}", room=DM)
+    assert len(said(bot, "is late")) == 1 and len(said(bot, "I will keep trying")) == 1
+    ran: list[str] = []
+    changed = threading.Condition()
+
+    def process(attempt: Attempt) -> None:
+        bot.conversation.process(attempt)
+        with changed:
+            ran.append(attempt.job.event_id)
+            changed.notify_all()
+
+    runner = JobRunner(store, process, threads=1, lease_seconds=30.0, max_attempts=3,
+                       poll_seconds=0.05)
+    runner.start()
+    try:
+        with changed:
+            assert changed.wait_for(lambda: len(ran) == 2, timeout=10)  # each guest's first
+        assert sandbox.mail() == [] and len(sandbox.sms()) == 1
+        sandbox.clear_faults()  # the relay is back
+        with changed:
+            assert changed.wait_for(lambda: len(said(bot, "** went out.")) == 2, timeout=10)
+    finally:
+        runner.stop()
+        store.close()
+    [mail] = sandbox.mail()
+    assert mail.rcpt_tos == (ZOE,) and len(sandbox.sms()) == 1
+    creates = [call.status for call in sandbox.requests_matching("POST", "/twilio/*")]
+    assert creates == [503] * FAST_RETRY.max_attempts + [201]
+    assert len(sandbox.requests_matching("GET", "/twilio/*")) > FAST_RETRY.max_attempts  # asked
+    assert len(said(bot, "is late")) == 1
 
 
 # Helpers of the meetings card, pressed as Webex delivers a submit
