@@ -192,6 +192,7 @@ def test_a_text_twilio_made_though_its_answer_was_lost_is_found_not_sent_again(b
     meeting = meet(bot, to=ZOE_MOBILE)
     assert "is late: Twilio did not say whether it went out, so I will ask it first" in said(
         bot, "Guest links for")[0]["markdown"]
+    assert delivery(bot, meeting).outcome == "unconfirmed"  # until Twilio says
     later(bot, GAPS[0])
     assert len(sms.sent) == 1 and sms.asked == 1  # asked, found: not sent again
     [told] = said(bot, "** went out.")
@@ -297,6 +298,17 @@ def test_a_meeting_cancelled_before_the_later_try_sends_the_guest_nothing(bot: B
     assert later(bot, 2 * 3600) == [] and bot.mail.sent == []
     assert said(bot, "** went out.") == [] and said(bot, "gave up") == []
     assert delivery(bot, meeting).outcome == "withheld"
+
+
+def test_a_meeting_cancelled_while_a_text_is_in_doubt_tells_the_guest_of_it(bot: Bot) -> None:
+    """Twilio may have made the text: the guest may know of the meeting, so hears it is off."""
+    sms = LostAnswer(Unconfirmed(TWILIO, detail="Twilio could not be asked"))
+    bot.conversation = bot.built(channels(bot.mail, sms), phone_region="FR")
+    meeting = meet(bot, to=ZOE_MOBILE, room=DM)
+    press(bot, ids.ACTION_CANCEL_MEETING, meeting)
+    invitation, cancellation = sms.sent
+    assert "cancelled" in cancellation[1] and "cancelled" not in invitation[1]
+    assert len(later(bot, GAPS[0])) == 1 and len(sms.sent) == 2  # the invitation's try: no more
 
 
 def test_a_later_try_run_again_sends_nothing_twice(bot: Bot) -> None:

@@ -46,8 +46,8 @@ class _Tried:
 class GuestDelivery:
     """Sends guests their messages through the channel of each contact."""
 
-    def __init__(self, channels: Sequence[GuestChannel], org_name: str = "", *,
-                 later: LateDeliveries | None = None) -> None:
+    def __init__(self, channels: Sequence[GuestChannel], later: LateDeliveries,
+                 org_name: str = "") -> None:
         self._channels = {channel.name: channel for channel in channels}
         self._org_name = org_name
         self._later = later
@@ -68,11 +68,11 @@ class GuestDelivery:
                 remember(Delivery(number, contact.channel, "withheld", meeting.sequence),
                          contact)
                 continue
-            since = self._later.now() if self._later is not None else 0.0
+            since = self._later.now()
             tried = self._send(channel, context.sender, contact,
                                self._invitation(meeting, number, kind))
             error, late = tried.error, None
-            if error is not None and self._later is not None and channel.worth_later(error):
+            if error is not None and channel.worth_later(error):
                 late = LateTry.first(meeting.id, number, meeting.sequence, kind, key, since)
                 lines.append(replies.guest_late(contact, link, channel.described, error,
                                                 privately=privately, kind=kind))
@@ -86,12 +86,12 @@ class GuestDelivery:
                                                 privately=privately, kind=kind))
                 if channel.sent_note and channel.sent_note not in notes:
                     notes.append(channel.sent_note)
-            outcome = "late" if late is not None else tried.outcome
+            outcome = _standing(tried, late)
             record.guest_delivery(contact.channel, outcome)
             remember(Delivery(number, contact.channel, outcome, meeting.sequence,
                               self._reference(channel, tried),
                               late=late.id if late is not None else ""), contact)
-            if late is not None and self._later is not None:
+            if late is not None:
                 self._later.schedule(late, error.retry_after if error else None)
         context.say(replies.guest_report(meeting.subject, lines, kind=kind, notes=notes))
 
@@ -100,7 +100,6 @@ class GuestDelivery:
         """One later try at one guest's message, if it is still the one to act: as the meeting
         is now, asking the service first where it can; then the next try, or the person told
         in the thread of the links message how it ended."""
-        assert self._later is not None  # only a bot that schedules later tries runs them
         current = next((d for d in meeting.deliveries
                         if (d.guest, d.sequence) == (late.guest, late.sequence)), None)
         if current is None or meeting.sequence != late.sequence or not meeting.links:
@@ -118,8 +117,9 @@ class GuestDelivery:
                            self._invitation(meeting, late.guest, late.kind), since=late.since)
         error = tried.error
         if error is not None and channel.worth_later(error) and not self._later.is_last(late):
-            record.guest_delivery(contact.channel, "late")
-            remember(Delivery(late.guest, contact.channel, "late", late.sequence,
+            outcome = _standing(tried, late.following())
+            record.guest_delivery(contact.channel, outcome)
+            remember(Delivery(late.guest, contact.channel, outcome, late.sequence,
                               late=late.following().id), contact)
             self._later.schedule(late.following(), error.retry_after)
             return
@@ -168,6 +168,12 @@ class GuestDelivery:
     def _reference(channel: GuestChannel, tried: _Tried) -> str:
         """The reference kept of a message sent: one the service will say more of later."""
         return tried.reference if tried.outcome == "sent" and channel.reports_fate else ""
+
+
+def _standing(tried: _Tried, late: LateTry | None) -> str:
+    """A try's outcome as the meeting keeps it: "late" for one that surely sent nothing and is
+    tried again; one in doubt stays "unconfirmed" while Twilio is asked again."""
+    return "late" if late is not None and tried.outcome == "failed" else tried.outcome
 
 
 def _reached(meeting: Meeting, guest: int) -> bool:

@@ -104,7 +104,7 @@ class Conversation:
         self._book = book
         later = LateDeliveries(store, clock=clock, gaps=late_gaps)
         self._appointments = Appointments(config, webex, meetings, book,
-                                          GuestDelivery(channels, config.org_name, later=later),
+                                          GuestDelivery(channels, later, config.org_name),
                                           clock=clock)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
