@@ -52,6 +52,8 @@ ZOE = "zoe@example.org"
 ZOE_MASKED = "z•••@example.org"
 ZOE_MOBILE = "+33612345678"
 WORKER = "test-worker"
+TOMORROW = "date={} time=09:00".format(
+    (datetime.fromtimestamp(NOW, ZoneInfo("America/New_York")) + timedelta(days=1)).date())
 
 
 class LostAnswer(FakeSms):
@@ -86,10 +88,11 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
     store.close()
 
 
-def meet(bot: Bot, *, to: str = ZOE, room: str = CLINIC) -> Meeting:
+def meet(bot: Bot, *, to: str = ZOE, room: str = CLINIC, when: str = TOMORROW) -> Meeting:
     """Alice makes a meeting with a guest reached outside Webex (in the clinic's thread)."""
-    bot.store.complete(bot.say(f"meet Consultation to={to}", room=room, mention=room != DM,
-                               parent_id=THREAD if room != DM else None), WORKER)
+    bot.store.complete(bot.say(f"meet Consultation to={to} {when}", room=room,
+                               mention=room != DM, parent_id=THREAD if room != DM else None),
+                       WORKER)
     [meeting] = bot.book.listed(person_id=ALICE.id, since=0, limit=10)
     return meeting
 
@@ -254,6 +257,18 @@ def test_a_mail_server_down_for_good_is_given_up_after_an_hour_and_said_once(bot
         "the guest another way, or send the links again from **meetings** later.")
     assert later(bot, 24 * 3600) == [] and bot.store.scheduled() == 0
     assert delivery(bot, meeting).outcome == "failed" and len(said(bot, "gave up")) == 1
+
+
+def test_a_meeting_over_before_its_guest_was_reached_is_no_longer_tried(bot: Bot) -> None:
+    bot.mail.error = Unreachable(MAIL)
+    meeting = meet(bot, when="for=15m")  # from now
+    tries = [len(later(bot, gap)) for gap in GAPS]
+    assert tries == [1, 1, 1, 1, 0, 0]  # 1, 3, 8 minutes; at 18 it is over
+    [told] = said(bot, "I stopped trying")
+    assert told["markdown"] == (
+        f"I stopped trying the late Guest 1 link to {ZOE_MASKED} (email, with calendar invite) "
+        "for **Consultation**: the meeting is over.")
+    assert delivery(bot, meeting).outcome == "failed" and bot.store.scheduled() == 0
 
 
 def test_a_refusal_on_a_later_try_ends_the_tries_and_says_why(bot: Bot) -> None:

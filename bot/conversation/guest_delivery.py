@@ -113,6 +113,16 @@ class GuestDelivery:
         # sent again).
         contact = meeting.contacts[late.guest]
         channel = self._channels[contact.channel]
+        place = {"room_id": meeting.room_id, "parent_id": meeting.thread or meeting.links_message}
+        link, privately = meeting.links.guests[late.guest], not meeting.group
+        if self._later.now() >= meeting.end and current.outcome != "sent":  # helps nobody
+            outcome = "unconfirmed" if current.outcome == "unconfirmed" else "failed"
+            remember(Delivery(late.guest, contact.channel, outcome, late.sequence,
+                              late=late.id), contact)
+            sender.send(**place, markdown=replies.guest_late_too_late(
+                meeting.subject, contact, link, channel.described, privately=privately,
+                kind=late.kind))
+            return
         tried = self._send(channel, sender, contact,
                            self._invitation(meeting, late.guest, late.kind), since=late.since)
         error = tried.error
@@ -126,12 +136,10 @@ class GuestDelivery:
         record.guest_delivery(contact.channel, tried.outcome)
         remember(Delivery(late.guest, contact.channel, tried.outcome, late.sequence,
                           self._reference(channel, tried), late=late.id), contact)
-        sender.send(room_id=meeting.room_id, parent_id=meeting.thread or meeting.links_message,
-                    markdown=replies.guest_late_ended(
-                        meeting.subject, contact, meeting.links.guests[late.guest],
-                        channel.described, error,
-                        gave_up=error is not None and channel.worth_later(error),
-                        privately=not meeting.group, kind=late.kind))
+        sender.send(**place, markdown=replies.guest_late_ended(
+            meeting.subject, contact, link, channel.described, error,
+            gave_up=error is not None and channel.worth_later(error), privately=privately,
+            kind=late.kind))
 
     def _invitation(self, meeting: Meeting, number: int, kind: MessageKind) -> Invitation:
         """The guest's message of ``kind`` about the meeting as it is."""

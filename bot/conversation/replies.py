@@ -172,6 +172,17 @@ def guest_late_ended(
     return f"The late {about} could not be sent: {escape_markdown(error.describe())}"
 
 
+def guest_late_too_late(
+    subject: str, contact: Contact, link: Link, how: str, *, privately: bool,
+    kind: MessageKind = MessageKind.INVITATION,
+) -> str:
+    """Once, in the thread of the links message: a late message no longer tried, the meeting
+    over."""
+    what = _LATE[kind].format(label=link.label, to=contact.shown(privately=privately), how=how)
+    return (f"I stopped trying the late {escape_markdown(what)} for "
+            f"**{escape_markdown(subject)}**: the meeting is over.")
+
+
 def _reason(error: UpstreamError) -> str:
     """What the service said, in brackets, without the advice a person acting now would get."""
     said = " ".join(part for part in (error.detail, f"HTTP {error.status}" if error.status
