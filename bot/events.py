@@ -18,6 +18,9 @@ HANDLED = (MESSAGE, SUBMIT, MEMBERSHIP)
 """The kinds of event the bot handles, as (resource, event); its webhooks ask for these."""
 TEXT_STATUS = ("textMessages", "statusReported")
 """Not Webex's: Twilio saying what became of a guest's text message (``bot.web.sms_status``)."""
+GUEST_DELIVERY_DUE = ("guestDeliveries", "due")
+"""Not Webex's: a guest's message tried again later, scheduled by the bot itself
+(``bot.conversation.late_deliveries``)."""
 
 
 @dataclass(frozen=True)

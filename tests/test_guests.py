@@ -130,7 +130,8 @@ def test_a_refusing_mail_server_and_a_struggling_twilio_are_reported(
     report = meet(guest_bot, alice, f"meet Consultation to={ZOE},{ZOE_MOBILE}")[-1]["markdown"]
     assert (f"- Could not send a guest link to {ZOE}: The mail server refused the request. "
             "(550: recipient refused)") in report
-    assert f"- Could not send a guest link to {ZOE_MOBILE}: Twilio is temporarily" in report
+    assert (f"- Guest 2 link to {ZOE_MOBILE} (SMS) is late: I could not get through to Twilio "
+            "(HTTP 503). I will keep trying for an hour") in report  # tests/test_late_deliveries
     assert box.mail() == [] and box.sms() == []
     attempts = box.requests_matching("POST", "/twilio/*")
     assert len(attempts) == FAST_RETRY.max_attempts  # retried, within the bound
@@ -185,15 +186,16 @@ def test_a_text_twilio_refused_with_a_500_before_creating_it_still_goes_once(
     assert [call.status for call in box.requests_matching("POST", "/twilio/*")] == [500, 201]
 
 
-def test_a_text_whose_fate_twilio_cannot_tell_is_said_maybe_delivered_in_words(
+def test_a_text_whose_fate_twilio_cannot_tell_is_said_in_doubt_and_not_sent_blindly(
     guest_bot: RunningBot, alice: Any
 ) -> None:
+    """Twilio is asked again later, before anything is sent (tests/test_late_deliveries)."""
     box = guest_bot.sandbox
     box.twilio_fault("after_create")
     box.add_fault(Fault("GET", "/twilio/*", status=503, times=1))
     report = meet(guest_bot, alice, f"meet Consultation to={ZOE_MOBILE}")[-1]["markdown"]
-    assert (f"- Guest 1 link to {ZOE_MOBILE} (SMS) may have been delivered: Twilio did not "
-            "confirm it, so it was not sent again") in report
+    assert (f"- Guest 1 link to {ZOE_MOBILE} (SMS) is late: Twilio did not say whether it "
+            "went out, so I will ask it first.") in report
     assert "20500" not in report and "refused" not in report
     assert len(box.sms()) == 1
 

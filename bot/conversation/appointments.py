@@ -25,6 +25,7 @@ from bot.conversation.contacts import Contact
 from bot.conversation.context import EventContext, Sender
 from bot.conversation.guest_delivery import GuestDelivery
 from bot.conversation.guest_messages import MessageKind
+from bot.conversation.late_deliveries import LateTry
 from bot.conversation.link_messages import Outgoing, compose
 from bot.conversation.plan import MeetingPlan, appointment, link_window
 from bot.conversation.timewindow import describe_window
@@ -38,6 +39,7 @@ from bot.upstream.webex import Person, Webex
 log = logging.getLogger(__name__)
 
 RECENT = timedelta(days=7)  # how far back "meetings" lists the ones that are over
+LATE_TRIES_BY = "the bot"  # who the audit trail says acted in a later try at a guest's message
 
 
 @dataclass(frozen=True)
@@ -150,18 +152,39 @@ class Appointments:
 
     def _reach_guests(self, meeting: Meeting, kind: MessageKind, actor: Actor) -> None:
         """Each guest's message of ``kind``; each outcome recorded and audited as it comes."""
-        kept = [meeting]
+        remember = self._recorder(meeting.id, kind, actor.email, actor.context.place.room_id,
+                                  actor.key)
+        self._guests.deliver(meeting, kind, actor.context, remember, key=actor.key)
+
+    def deliver_late(self, late: LateTry, sender: Sender) -> None:
+        """A later try at a guest's message that could not go out at once (a due job); its
+        outcome recorded and audited as the bot's own doing."""
+        meeting = self._book.get(late.meeting)
+        if meeting is None:  # deleted since: nobody left to reach or to tell
+            return
+        remember = self._recorder(meeting.id, late.kind, LATE_TRIES_BY, meeting.room_id,
+                                  late.id, f" (later try {late.number})")
+        self._guests.deliver_late(meeting, late, sender, remember)
+
+    def _recorder(self, meeting_id: str, kind: MessageKind, who: str, where: str, key: str,
+                  note: str = "") -> Callable[[Delivery, Contact], None]:
+        """What records each delivery's outcome on the meeting as it is then (read again: a
+        later try may run while the meeting changes) and in the audit trail, once per ``key``."""
 
         def remember(delivery: Delivery, contact: Contact) -> None:
+            meeting = self._book.get(meeting_id)
+            if meeting is None:
+                return
             if delivery.reference:  # first: what its provider says of it may come at once
-                self._book.track(kept[0], delivery)
-            kept[0] = kept[0].delivered(delivery)
-            self._book.save(kept[0])
-            self._audit(kept[0], actor, _GUEST_EVENTS[kind],
-                        f"guest {delivery.guest + 1} {contact.channel} {contact.masked}: "
-                        f"{delivery.outcome}")
+                self._book.track(meeting, delivery)
+            meeting = meeting.delivered(delivery)
+            self._book.save(meeting)
+            what = _GUEST_EVENTS[kind]
+            detail = (f"guest {delivery.guest + 1} {contact.channel} {contact.masked}: "
+                      f"{delivery.outcome}{note}")
+            self._book.audit(meeting, who, where, what, detail, row_id=_row_id(key, what, detail))
 
-        self._guests.deliver(meeting, kind, actor.context, remember)
+        return remember
 
     # Acting on a meeting made earlier
 
@@ -273,13 +296,18 @@ class Appointments:
     # Helpers
 
     def _audit(self, meeting: Meeting, actor: Actor, what: str, detail: str = "") -> None:
-        row_id = hashlib.sha256(f"{actor.key}\0{what}\0{detail}".encode()).hexdigest()[:24]
         self._book.audit(meeting, actor.email, actor.context.place.room_id, what, detail,
-                         row_id=row_id)
+                         row_id=_row_id(actor.key, what, detail))
 
     def _device_names(self, uris: Sequence[str]) -> tuple[str, ...]:
         names = {device.sip_uri.lower(): device.name for device in self._config.device_catalog}
         return tuple(names.get(uri.lower(), uri) for uri in uris)
+
+
+def _row_id(key: str, what: str, detail: str) -> str:
+    """An audit row's id: the same for the same thing done by the same request, however often
+    it is tried."""
+    return hashlib.sha256(f"{key}\0{what}\0{detail}".encode()).hexdigest()[:24]
 
 
 def _in_its_space(meeting: Meeting, actor: Actor) -> Actor:

@@ -8,13 +8,14 @@ missing stays in the list, off, so a contact typed for it is recognised and refu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
 from bot.conversation.contacts import BadContact, Contact, email_contact, phone_contact
 from bot.conversation.context import Sender
 from bot.conversation.guest_messages import Invitation, guest_email, guest_sms
+from bot.errors import Timeout, Unavailable, Unconfirmed, UpstreamError, is_retryable
 from bot.upstream.mail import SERVICE as MAIL_SERVICE
 from bot.upstream.mail import Mailer
 from bot.upstream.sms import SERVICE as SMS_SERVICE
@@ -47,10 +48,17 @@ class GuestChannel(Protocol):
         """The contact an entry names for this channel, why it is none, or None when the
         entry is not meant for this channel at all."""
 
-    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
+    def send(self, sender: Sender, address: str, invitation: Invitation,
+             since: float | None = None) -> str:
         """Send one guest their link through ``sender.once``, never twice even across a worker
         killed mid-send (with ``find`` where the service can be asked what it sent); its
-        reference."""
+        reference. With ``since``, a try since then may have delivered it: a channel that can
+        ask the service asks first."""
+
+    def worth_later(self, error: UpstreamError) -> bool:
+        """Whether a failed send may pass and is worth trying again later without risking a
+        second message: one that surely delivered nothing, or, where the service can be asked
+        first, one whose outcome is unknown."""
 
 
 class EmailChannel:
@@ -74,12 +82,18 @@ class EmailChannel:
     def read(self, entry: str, phone_region: str | None) -> Contact | BadContact | None:
         return email_contact(self.name, entry) if "@" in entry else None
 
-    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
-        """A mail server cannot be asked what it sent: a send cut short is ``Unconfirmed``."""
+    def send(self, sender: Sender, address: str, invitation: Invitation,
+             since: float | None = None) -> str:
+        """A mail server cannot be asked what it sent: a send cut short is ``Unconfirmed``, and
+        is never tried again (so ``since`` tells it nothing)."""
         mail = self._mail
         assert mail is not None  # the plan refuses contacts of a channel that is not ready
         message = guest_email(invitation, address, mail.mail_from)
         return sender.once(partial(mail.send, message), service=MAIL_SERVICE)
+
+    def worth_later(self, error: UpstreamError) -> bool:
+        """Out of reach, or "try again later" (4xx), before the message was handed over."""
+        return is_retryable(error)
 
 
 class SmsChannel:
@@ -114,12 +128,29 @@ class SmsChannel:
         """Any entry another channel did not take: it is a number, or says why not."""
         return phone_contact(self.name, entry, phone_region)
 
-    def send(self, sender: Sender, address: str, invitation: Invitation) -> str:
+    def send(self, sender: Sender, address: str, invitation: Invitation,
+             since: float | None = None) -> str:
+        """Twilio's Messages list says what it created: with ``since``, a text it created since
+        then is taken for this one rather than sent again."""
         sms = self._sms
         assert sms is not None
         text = guest_sms(invitation)
-        return sender.once(partial(sms.send, address, text), service=SMS_SERVICE,
-                           find=partial(sms.sent_since, address, text))
+        find = partial(sms.sent_since, address, text)
+        deliver = partial(sms.send, address, text)
+        if since is not None:
+            deliver = partial(_unless_found, find, since, deliver)
+        return sender.once(deliver, service=SMS_SERVICE, find=find)
+
+    def worth_later(self, error: UpstreamError) -> bool:
+        """Out of reach, a 429 or a 5xx, an answer lost, or Twilio not saying whether it made
+        it: Twilio is asked first next time."""
+        return is_retryable(error) or isinstance(error, Unavailable | Timeout | Unconfirmed)
+
+
+def _unless_found(find: Callable[[float], str | None], since: float,
+                  deliver: Callable[[], str]) -> str:
+    """What ``find`` says went out since ``since``, or else what ``deliver`` sends."""
+    return find(since) or deliver()
 
 
 def read_contact(

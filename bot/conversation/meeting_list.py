@@ -15,7 +15,9 @@ from bot.conversation.timewindow import describe_window
 from bot.meetings.record import Delivery, Meeting
 from cards.meetings import GuestReached, MeetingStatus, MeetingSummary
 
-_OUTCOMES = {"sent": "sent", "failed": "not sent", "unconfirmed": "may have been delivered"}
+_OUTCOMES = {"sent": "sent", "failed": "not sent", "unconfirmed": "may have been delivered",
+             "late": "not sent yet, trying again",
+             "withheld": "not sent: cancelled before the link went out"}
 _CHANNELS = {"email": "email", "sms": "text message"}
 _SENT = {"sms": "sent to the carrier"}  # what "sent" means where it is not "received"
 _FATES = {"sent": "sent to the carrier", "delivered": "delivered",

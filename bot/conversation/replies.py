@@ -12,7 +12,7 @@ from datetime import timedelta
 from bot.conversation.contacts import Contact
 from bot.conversation.guest_messages import MessageKind
 from bot.conversation.link_messages import escape_markdown
-from bot.errors import FieldError, UpstreamError
+from bot.errors import FieldError, Unconfirmed, UpstreamError
 from bot.upstream.instant_connect import Link
 from cards import inputs as ids
 from cards.inputs import CatalogDevice
@@ -123,6 +123,71 @@ def guest_not_sent(contact: Contact, error: UpstreamError, *, privately: bool) -
     """One contact not reached, and why, with the reference."""
     shown = contact.shown(privately=privately)
     return f"Could not send a guest link to {shown}: {error.describe()}"
+
+
+# What a guest's message is, in the sentences about one that is late.
+_LATE = {
+    MessageKind.INVITATION: "{label} link to {to} ({how})",
+    MessageKind.UPDATE: "{label}'s new time and link to {to} ({how})",
+    MessageKind.CANCELLATION: "{label}'s cancellation notice to {to} ({how})",
+}
+LATE_FOR = "an hour"  # how long a late message is tried again (late_deliveries.GAPS)
+
+
+def guest_late(
+    contact: Contact, link: Link, how: str, error: UpstreamError, *, privately: bool,
+    kind: MessageKind = MessageKind.INVITATION,
+) -> str:
+    """One contact not reached yet, for a reason that passes: said once, in the report."""
+    what = _LATE[kind].format(label=link.label, to=contact.shown(privately=privately), how=how)
+    if isinstance(error, Unconfirmed):
+        cause = f"{error.service} did not say whether it went out, so I will ask it first"
+    else:
+        cause = f"I could not get through to {error.service}{_reason(error)}"
+    return f"{what} is late: {cause}. I will keep trying for {LATE_FOR} and say how it ends."
+
+
+def guest_never_reached(contact: Contact, link: Link, *, privately: bool) -> str:
+    """A cancelled meeting's guest whose link never went out: there is nothing to call off."""
+    return (f"{link.label} at {contact.shown(privately=privately)} never received the link, so "
+            "is not told of the cancellation")
+
+
+def guest_late_ended(
+    subject: str, contact: Contact, link: Link, how: str, error: UpstreamError | None, *,
+    gave_up: bool, privately: bool, kind: MessageKind = MessageKind.INVITATION,
+) -> str:
+    """Once, in the thread of the links message: how a late message ended. ``gave_up``: it
+    failed for a passing reason until the tries ran out."""
+    what = _LATE[kind].format(label=link.label, to=contact.shown(privately=privately), how=how)
+    about = f"{escape_markdown(what)} for **{escape_markdown(subject)}**"
+    if error is None:
+        return f"The late {about} went out."
+    if isinstance(error, Unconfirmed):
+        return f"The late {about} may have been delivered: {escape_markdown(error.describe())}"
+    if gave_up:
+        return (f"I gave up on the late {about} after {LATE_FOR}: I could not get through to "
+                f"{error.service}{escape_markdown(_reason(error))}. Reach the guest another "
+                "way, or send the links again from **meetings** later.")
+    return f"The late {about} could not be sent: {escape_markdown(error.describe())}"
+
+
+def guest_late_too_late(
+    subject: str, contact: Contact, link: Link, how: str, *, privately: bool,
+    kind: MessageKind = MessageKind.INVITATION,
+) -> str:
+    """Once, in the thread of the links message: a late message no longer tried, the meeting
+    over."""
+    what = _LATE[kind].format(label=link.label, to=contact.shown(privately=privately), how=how)
+    return (f"I stopped trying the late {escape_markdown(what)} for "
+            f"**{escape_markdown(subject)}**: the meeting is over.")
+
+
+def _reason(error: UpstreamError) -> str:
+    """What the service said, in brackets, without the advice a person acting now would get."""
+    said = " ".join(part for part in (error.detail, f"HTTP {error.status}" if error.status
+                                      else "") if part)
+    return f" ({said})" if said else ""
 
 
 def guest_report(

@@ -25,12 +25,13 @@ from bot.conversation.config import ConversationConfig
 from bot.conversation.context import EventContext, Place
 from bot.conversation.forms import Forms
 from bot.conversation.guest_delivery import GuestDelivery
+from bot.conversation.late_deliveries import GAPS, LateDeliveries, LateTry
 from bot.conversation.meeting_list import status, summary
 from bot.conversation.people import PeopleDirectory
 from bot.conversation.plan import PlanContext, inputs_from_options, new_start, plan_from_inputs
 from bot.conversation.timewindow import zone
 from bot.errors import InvalidRequest, UpstreamError, is_retryable
-from bot.events import MEMBERSHIP, MESSAGE, SUBMIT, TEXT_STATUS, Event
+from bot.events import GUEST_DELIVERY_DUE, MEMBERSHIP, MESSAGE, SUBMIT, TEXT_STATUS, Event
 from bot.jobs.outbox import Outbox
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Fact, Store
@@ -86,7 +87,10 @@ class Conversation:
         *,
         channels: Sequence[GuestChannel] = (),
         clock: Callable[[], float] = time.time,
+        late_gaps: Sequence[float] = GAPS,
     ) -> None:
+        """``late_gaps``: the waits between the later tries of a guest's message (a test's or
+        a demo's may be seconds)."""
         self._config = config
         self._webex = webex
         self._meetings = meetings
@@ -98,13 +102,16 @@ class Conversation:
         self._outbox = Outbox(webex, store)
         self._channels = channels
         self._book = book
+        later = LateDeliveries(store, clock=clock, gaps=late_gaps)
         self._appointments = Appointments(config, webex, meetings, book,
-                                          GuestDelivery(channels, config.org_name), clock=clock)
+                                          GuestDelivery(channels, later, config.org_name),
+                                          clock=clock)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,
             MEMBERSHIP: self._on_membership,
             TEXT_STATUS: self._on_text_status,
+            GUEST_DELIVERY_DUE: self._on_late_delivery,
         }
 
     def process(self, attempt: Attempt) -> None:
@@ -133,6 +140,17 @@ class Conversation:
             if _worth_retrying_later(error) and not context.last_attempt:
                 raise
             log.warning("could not tell a space that a guest's text was not delivered",
+                        extra=error.log_fields())
+
+    def _on_late_delivery(self, event: Event, context: EventContext) -> None:
+        """A later try at a guest's message (a due job the bot scheduled). It belongs to no
+        space until its meeting is read: a space that cannot be told is logged, not told."""
+        try:
+            self._appointments.deliver_late(LateTry.from_event(event), context.sender)
+        except UpstreamError as error:
+            if _worth_retrying_later(error) and not context.last_attempt:
+                raise
+            log.warning("could not tell a space how a late guest message ended",
                         extra=error.log_fields())
 
     # Messages

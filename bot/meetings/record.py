@@ -51,8 +51,9 @@ class Fate:
 
 @dataclass(frozen=True)
 class Delivery:
-    """What happened to one guest's link on one try: "sent", "failed" or "unconfirmed"; and
-    for a text message the provider's reference and what it said of it later."""
+    """What happened to one guest's link on one try: "sent", "failed", "unconfirmed", "late"
+    (to be tried again later) or "withheld" (a cancellation for a guest who never got the link);
+    and for a text message the provider's reference and what it said of it later."""
 
     guest: int  # the contact's place in the meeting's contacts, from 0
     channel: str
@@ -60,6 +61,7 @@ class Delivery:
     sequence: int  # which version of the meeting it carried
     reference: str = ""  # the provider's id of the message (Twilio's SID), when it gave one
     fate: Fate | None = None
+    late: str = ""  # the later try that may act next on it (its job's id), or that ended it
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ UPSTREAM_SECONDS = Histogram("icbot_upstream_call_duration_seconds", "How long e
                              "an upstream service took, by service", ["service"],
                              buckets=CALL_BUCKETS)
 GUEST_DELIVERIES = Counter("icbot_guest_deliveries_total", "Guest links sent outside Webex, "
-                           "by channel and outcome: sent, unconfirmed, failed",
+                           "by channel and outcome of each try: sent, unconfirmed, failed, "
+                           "late (tried again later)",
                            ["channel", "outcome"])
 # One listener holds the socket at a time, so the most any live process says is the answer.
 WEBSOCKET_CONNECTED = Gauge("icbot_websocket_connected", "1 while the bot's websocket to Webex "
@@ -104,7 +105,7 @@ def upstream_call(service: str, send: Callable[[], T]) -> T:
 
 
 def guest_delivery(channel: str, outcome: str) -> None:
-    """A guest's link went out by ``channel`` (email, sms): sent, unconfirmed or failed."""
+    """A try at a guest's link by ``channel`` (email, sms): sent, unconfirmed, failed or late."""
     GUEST_DELIVERIES.labels(channel, outcome).inc()
 
 
