@@ -18,6 +18,9 @@ HANDLED = (MESSAGE, SUBMIT, MEMBERSHIP)
 """The kinds of event the bot handles, as (resource, event); its webhooks ask for these."""
 TEXT_STATUS = ("textMessages", "statusReported")
 """Not Webex's: Twilio saying what became of a guest's text message (``bot.web.sms_status``)."""
+REMINDER = ("reminders", "due")
+"""Not Webex's: a meeting's reminder, a job scheduled for its moment
+(``bot.conversation.reminders``)."""
 
 
 @dataclass(frozen=True)
