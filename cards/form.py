@@ -150,11 +150,9 @@ def _guest_contacts(channels: Sequence[ContactWay], language: str,
             "isMultiline": True,
             "maxLength": MAX_NOTE_LENGTH,
         },
-        _columns(
-            _choice_set(GUEST_LANGUAGE, LABELS[GUEST_LANGUAGE], GUEST_LANGUAGES, language),
-            _choice_set(REMIND_BEFORE, LABELS[REMIND_BEFORE],
-                        _with_default(REMIND_CHOICES, remind_before), remind_before),
-        ),
+        _choice_set(GUEST_LANGUAGE, LABELS[GUEST_LANGUAGE], GUEST_LANGUAGES, language),
+        _choice_set(REMIND_BEFORE, LABELS[REMIND_BEFORE],
+                    _with_default(REMIND_CHOICES, remind_before), remind_before),
     ]
 
 
