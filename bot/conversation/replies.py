@@ -93,7 +93,7 @@ _SENT = {
     MessageKind.INVITATION: "{label} link sent to {to} ({how})",
     MessageKind.UPDATE: "{label}'s new time and link sent to {to} ({how})",
     MessageKind.CANCELLATION: "{label} told of the cancellation at {to}",
-    MessageKind.REMINDER: "{label} reminded at {to} ({how})",
+    MessageKind.REMINDER: "{label} reminded at {to}",
 }
 _REPORT = {
     MessageKind.INVITATION: "Guest links for {subject}",

@@ -8,8 +8,10 @@ websocket the bot has to work them out). It then plays a 1:1 ``help``, being
 added to a group space, a mention that gets the form, a submit with two devices, private host
 links and a guest reached by email and SMS (through the sandbox's SMTP relay and Twilio), a
 second press of the same form; then the person lists her meetings, moves this one and cancels
-it, and the guest is told each time (her calendar event moves, then is cancelled). It prints who
-said what and what the guest received, so a newcomer sees the bot work without any account;
+it, and the guest is told each time (her calendar event moves, then is cancelled). Last, a
+meeting for a guest who reads Spanish, starting in a little over a minute with a reminder a
+minute before: the demo waits the few seconds until her reminder arrives. It prints who said
+what and what the guests received, so a newcomer sees the bot work without any account;
 ``mail_dir`` keeps every email as an ``.eml`` file a mail client opens.
 """
 
@@ -49,6 +51,9 @@ from cards.inputs import LABELS, CatalogDevice
 ZONE = "Europe/Paris"  # the clinic's, and Alice's
 ZOE_EMAIL = "zoe@example.org"
 ZOE_MOBILE = "+33 6 12 34 56 78"
+LUCIA_EMAIL = "lucia@example.es"
+LUCIA_MOBILE = "+34612345678"
+REMINDER_IN = 6  # seconds from the quick request to Lucía's reminder: enough to make it first
 CATALOG = (
     CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
     CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
@@ -110,10 +115,10 @@ class Transcript:
             text = parsed.get_body(("plain",))
             lines = text.get_content().splitlines() if text is not None else []
             self.say(f"  {inbox} ({mail.rcpt_tos[0]}): {parsed['Subject']}")
-            self.say(f"      From: {parsed['From'].addresses[0].display_name}")
-            for line in lines:
-                if line.startswith(("When:", "Join:")):
-                    self.say(f"      {line}")
+            self.say(f"      From: {parsed['From'].addresses[0].display_name} "
+                     f"(Content-Language: {parsed['Content-Language']})")
+            for line in filter(None, lines[2:4]):  # when, and the link unless cancelled
+                self.say(f"      {line}")
             attached = ", ".join(map(_attachment, parsed.iter_attachments()))
             self.say(f"      Attached: {attached}")
         for sms in texts[shown_texts:]:
@@ -287,6 +292,7 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
     _move_then_cancel(box, show, alice, dm, day + timedelta(days=1))
+    _remind(box, show, alice, dm)
     show.say(f"\nEvery step above went through {channel}, the bot's durable queue, and "
              "the local Webex, broker, SMTP relay and Twilio.")
 
@@ -311,6 +317,25 @@ def _move_then_cancel(box: Sandbox, show: Transcript, alice: dict[str, Any],
     show.act("\nAlice presses 'Cancel' on 'Patient follow-up', then 'Yes, cancel the meeting'",
              lambda: _press(box, alice, listed, "Yes, cancel the meeting"))
     show.guest_received("Zoë")
+
+
+def _remind(box: Sandbox, show: Transcript, alice: dict[str, Any], dm: dict[str, Any]) -> None:
+    """Alice makes a meeting for Lucía, who reads Spanish, with the quick path: it starts a
+    minute and a few seconds from now (a time with seconds, which the quick path takes) and
+    reminds her a minute before, so her reminder comes while the demo waits for it."""
+    start = (datetime.now(ZoneInfo(ZONE)).replace(microsecond=0)
+             + timedelta(minutes=1, seconds=REMINDER_IN))
+    command = (f"meet Consulta de seguimiento date={start.date()} time={start:%H:%M:%S} "
+               f"for=30m lang=es remind=1m to={LUCIA_EMAIL},{LUCIA_MOBILE}")
+    show.say("\nLucía reads Spanish: Alice chooses it for her guests (lang=es) and a reminder "
+             "a minute before the start (remind=1m; 15 minutes unless chosen).")
+    show.act(f"\nAlice (1:1): {command}", lambda: box.post_message(alice, dm, command))
+    show.guest_received("Lucía")
+    mails, texts = len(box.mail()), len(box.sms())
+    show.act("\nA minute before the start, the bot reminds Lucía (the demo waits for it)",
+             lambda: box.wait_for(lambda: len(box.mail()) > mails and len(box.sms()) > texts,
+                                  timeout=REMINDER_IN + 30))
+    show.guest_received("Lucía")
 
 
 def _press(box: Sandbox, person: dict[str, Any], message: dict[str, Any], button: str,
