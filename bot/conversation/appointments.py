@@ -264,26 +264,25 @@ class Appointments:
                                               meeting.thread or meeting.links_message)), key)
         if missed(due, meeting, self._clock()):
             self._audit(meeting, there, "reminder skipped",
-                        f"to the {due.whom}: the meeting had started")
+                        f"to the {due.whom.value}: the meeting had started")
             log.info("a reminder came too late and was dropped",
                      extra={"meeting_id": meeting.id})
             return
-        if due.whom == Whom.MAKER.value:
+        if due.whom is Whom.MAKER:
             self._tell_it_starts(meeting, there)
         elif meeting.contacts and meeting.links is not None:
             self._reach_guests(meeting, MessageKind.REMINDER, there)
 
     def _tell_it_starts(self, meeting: Meeting, maker: Actor) -> None:
         """The maker told in their 1:1 space that the meeting starts, with their host links."""
-        hosts = meeting.links.hosts if meeting.links is not None else ()
-        if not hosts:
+        links = meeting.links
+        if links is None or not links.hosts:
             maker.context.tell(meeting.maker_id, replies.starts_now(meeting.subject))
         else:
-            assert meeting.links is not None
-            window = describe_window(meeting.links.nbf, meeting.links.exp, meeting.zone)
+            window = describe_window(links.nbf, links.exp, meeting.zone)
             when = replies.appointment(describe_window(meeting.start, meeting.end,
                                                        meeting.zone))
-            for message in compose(meeting.subject, window, meeting.devices, hosts,
+            for message in compose(meeting.subject, window, meeting.devices, links.hosts,
                                    replies.STARTS_NOW_HEADING, notes=(when,)):
                 maker.context.tell(meeting.maker_id, message.markdown, message.card)
         self._audit(meeting, maker, "start told to the maker")

@@ -19,8 +19,7 @@ and its links message says so.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import timedelta
 from enum import Enum
 
@@ -60,20 +59,21 @@ class Due:
     """What a reminder job carries: the meeting, whom to remind, of which version."""
 
     meeting: str
-    whom: str
+    whom: Whom
     sequence: int
 
     @property
     def job_id(self) -> str:
-        return f"reminder:{self.meeting}:{self.whom}:{self.sequence}"
+        return f"reminder:{self.meeting}:{self.whom.value}:{self.sequence}"
 
     def event(self) -> Event:
         """The job's payload, an event as every job is."""
-        return Event(*REMINDER, self.job_id, data=asdict(self))
+        return Event(*REMINDER, self.job_id, data={
+            "meeting": self.meeting, "whom": self.whom.value, "sequence": self.sequence})
 
     @classmethod
     def of(cls, event: Event) -> Due:
-        return cls(str(event.data["meeting"]), str(event.data["whom"]),
+        return cls(str(event.data["meeting"]), Whom(event.data["whom"]),
                    int(event.data["sequence"]))
 
 
@@ -81,9 +81,9 @@ def moments(meeting: Meeting, now: float) -> dict[Whom, float]:
     """When each reminder of the meeting as it is falls, for those it gets: the guests' when it
     has contacts and a lead time that ends after ``now``; the maker's when it starts after
     ``now`` (a meeting made to start at once has its links posted at its start already)."""
-    found = {}
     if meeting.cancelled:
         return {}
+    found = {}
     if meeting.contacts and meeting.remind_before and meeting.start - meeting.remind_before > now:
         found[Whom.GUESTS] = float(meeting.start - meeting.remind_before)
     if meeting.start > now:
@@ -104,22 +104,21 @@ def too_soon_note(meeting: Meeting, now: float) -> str | None:
 class Reminders:
     """Schedules, moves and cancels the reminder jobs of meetings."""
 
-    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._clock = clock
 
     def schedule(self, meeting: Meeting, now: float) -> None:
         """The reminder jobs of the meeting as it is (its ``sequence``), as of ``now``; those
         already scheduled stay as they are."""
         for whom, at in moments(meeting, now).items():
-            due = Due(meeting.id, whom.value, meeting.sequence)
+            due = Due(meeting.id, whom, meeting.sequence)
             self._store.schedule(due.job_id, REMINDER[0], due.event().to_json(), at)
 
     def replace(self, meeting: Meeting, now: float) -> None:
         """The jobs of the version before this one cancelled (a cancelled meeting gets no new
         ones), and this version's scheduled."""
         for whom in Whom:
-            self._store.cancel(Due(meeting.id, whom.value, meeting.sequence - 1).job_id)
+            self._store.cancel(Due(meeting.id, whom, meeting.sequence - 1).job_id)
         self.schedule(meeting, now)
 
 
@@ -131,5 +130,5 @@ def stale(due: Due, meeting: Meeting) -> bool:
 def missed(due: Due, meeting: Meeting, now: float) -> bool:
     """Whether a reminder claimed at ``now`` comes too late to be said: the guests' once the
     meeting started, the maker's ``STILL_STARTING`` after."""
-    late = STILL_STARTING.total_seconds() if due.whom == Whom.MAKER.value else 0.0
+    late = STILL_STARTING.total_seconds() if due.whom is Whom.MAKER else 0.0
     return now >= meeting.start + late

@@ -101,7 +101,7 @@ class Conversation:
         self._book = book
         self._appointments = Appointments(config, webex, meetings, book,
                                           GuestDelivery(channels, config.org_name),
-                                          Reminders(store, clock), clock=clock)
+                                          Reminders(store), clock=clock)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,

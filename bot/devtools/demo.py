@@ -53,7 +53,7 @@ ZOE_EMAIL = "zoe@example.org"
 ZOE_MOBILE = "+33 6 12 34 56 78"
 LUCIA_EMAIL = "lucia@example.es"
 LUCIA_MOBILE = "+34612345678"
-REMINDER_IN = 6  # seconds from the quick request to Lucía's reminder: enough to make it first
+REMINDER_IN = 4  # seconds from the quick request to Lucía's reminder: time enough to make it
 CATALOG = (
     CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
     CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
