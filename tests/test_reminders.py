@@ -19,7 +19,7 @@ import pytest
 
 from bot.conversation.plan import PlanContext, inputs_from_options, plan_from_inputs
 from bot.errors import InvalidRequest
-from bot.events import Event
+from bot.events import TEXT_STATUS, Event
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Job, open_store
 from bot.meetings.record import Meeting, from_json, public_json
@@ -119,6 +119,22 @@ def test_each_guest_is_reminded_at_its_time_by_their_channel_with_the_same_link(
     before = len(bot.webex.sent)
     bot.conversation.process(Attempt(replace(job, attempts=2), last=False))  # tried again
     assert (len(bot.mail.sent), len(bot.sms.sent), len(bot.webex.sent)) == (2, 2, before)
+
+
+def test_a_reminder_text_the_carrier_could_not_deliver_is_told_in_the_thread(bot: Bot) -> None:
+    """With a status callback, the links message promises to say so: a reminder's text too."""
+    bot.sms.reports_fate = True
+    meeting = make(bot)
+    until(bot, START - 15 * MINUTE)
+    assert "I will say here if one is not delivered" in said(bot)[-1]["markdown"]
+    sid = f"SM{len(bot.sms.sent)}"  # the reminder's
+    before = len(bot.webex.sent)
+    bot.process(Event(*TEXT_STATUS, data_id=f"{sid}:undelivered",
+                      data={"sid": sid, "status": "undelivered", "errorCode": 30003}))
+    [told] = said(bot)[before:]
+    assert told["parent_id"] == meeting.links_message
+    assert told["markdown"].startswith("The text message to guest 2 of **Follow-up** at "
+                                       f"{ZOE_MOBILE} was not delivered")
 
 
 def test_the_maker_is_told_at_the_start_with_the_host_links(bot: Bot) -> None:

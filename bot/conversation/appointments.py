@@ -304,8 +304,7 @@ class Appointments:
         if standing != fate or fate.status not in FAILED_FATES:
             return
         meeting = self._book.get(sent.meeting)
-        last = meeting.last_delivery(sent.guest) if meeting is not None else None
-        if meeting is None or last is None or last.reference != reference:
+        if meeting is None or _replaced(meeting, sent.guest, reference):
             return
         contact = meeting.contacts[sent.guest] if sent.guest < len(meeting.contacts) else None
         shown = contact.shown(privately=not meeting.group) if contact else "their number"
@@ -329,6 +328,14 @@ class Appointments:
     def _device_names(self, uris: Sequence[str]) -> tuple[str, ...]:
         names = {device.sip_uri.lower(): device.name for device in self._config.device_catalog}
         return tuple(names.get(uri.lower(), uri) for uri in uris)
+
+
+def _replaced(meeting: Meeting, guest: int, reference: str) -> bool:
+    """Whether a newer message of the guest's link replaced the text ``reference`` names (a
+    reminder's text is no delivery of the link: nothing replaces it)."""
+    last = meeting.last_delivery(guest)
+    return (any(d.reference == reference for d in meeting.deliveries)
+            and (last is None or last.reference != reference))
 
 
 def _in_its_space(meeting: Meeting, actor: Actor) -> Actor:
