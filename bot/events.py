@@ -21,6 +21,9 @@ TEXT_STATUS = ("textMessages", "statusReported")
 GUEST_DELIVERY_DUE = ("guestDeliveries", "due")
 """Not Webex's: a guest's message tried again later, scheduled by the bot itself
 (``bot.conversation.late_deliveries``)."""
+REMINDER = ("reminders", "due")
+"""Not Webex's: a meeting's reminder, a job scheduled for its moment
+(``bot.conversation.reminders``)."""
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from bot.conversation.access import AccessPolicy
 from bot.conversation.config import ConversationConfig
+from bot.conversation.reminders import LEAD_RANGE, lead_time
 from bot.conversation.timewindow import known_zone, parse_duration
 from bot.jobs.storage import DEFAULT_RETENTION_SECONDS, check_store_url
 from bot.limits import MAX_VALIDITY, MIN_VALIDITY, UPSTREAM_TIMEOUT, VALIDITY_RANGE, WORKER_THREADS
@@ -106,6 +107,7 @@ class Settings:
     phone_region: str | None = None  # where a number typed without + is read
     org_name: str = ConversationConfig.org_name  # who invites guests, beside the person
     guest_language: str = ConversationConfig.guest_language  # what guests read by default
+    remind_before: str = ConversationConfig.remind_before  # guests' reminder lead by default
     server: ServerSettings = field(default_factory=ServerSettings)
     log_level: str | None = None  # None: each command's own default
 
@@ -179,6 +181,7 @@ class Settings:
             org_name=read.text("ORG_NAME", cls.org_name),
             guest_language=read.choice("GUEST_LANGUAGE", cls.guest_language,
                                        tuple(GUEST_LANGUAGES)),
+            remind_before=read.lead_time("REMIND_BEFORE", cls.remind_before),
             server=server_settings(env),
             log_level=read.choice("LOG_LEVEL", "", LOG_LEVELS, upper=True) or None,
         )
@@ -196,6 +199,7 @@ class Settings:
             org_name=self.org_name,
             meeting_actions=self.meeting_actions,
             guest_language=self.guest_language,
+            remind_before=self.remind_before,
         )
 
     @property
@@ -519,6 +523,17 @@ class _Reader:
         if duration is None or not MIN_VALIDITY <= duration <= MAX_VALIDITY:
             raise SettingsError(f"{name} must be a duration {VALIDITY_RANGE}, such as 90m, 3h "
                                 "or 3d, as people may type valid= in the chat.")
+        return value
+
+    def lead_time(self, name: str, default: str) -> str:
+        """How long before a meeting guests are reminded, as people may type it in the chat
+        (``remind=1h``, ``remind=none``)."""
+        value = self.text(name, default)
+        try:
+            lead_time(value)
+        except ValueError:
+            raise SettingsError(f"{name} must be a duration {LEAD_RANGE}, such as 15m, 1h or "
+                                "1d, as people may type remind= in the chat.") from None
         return value
 
     def catalog(self, name: str) -> tuple[CatalogDevice, ...]:

@@ -17,6 +17,7 @@ from cards.inputs import (
     ACTION,
     ACTION_CREATE,
     DEFAULT_GUEST_LANGUAGE,
+    DEFAULT_REMIND_BEFORE,
     DEFAULT_VERTICAL,
     DEVICES,
     DURATION,
@@ -33,6 +34,8 @@ from cards.inputs import (
     MAX_NOTE_LENGTH,
     MAX_SUBJECT_LENGTH,
     PRIVATE_HOST_LINKS,
+    REMIND_BEFORE,
+    REMIND_CHOICES,
     SHORT_LINKS,
     START_DATE,
     START_TIME,
@@ -67,6 +70,7 @@ def meeting_form(
     channels: Sequence[ContactWay] = (),
     valid_for: str = DEFAULT_VALID_FOR,
     guest_language: str = DEFAULT_GUEST_LANGUAGE,
+    remind_before: str = DEFAULT_REMIND_BEFORE,
 ) -> Element:
     """Build the form, every input at its default.
 
@@ -74,7 +78,8 @@ def meeting_form(
     does not offer to. `valid_for` is the deployment's DEFAULT_VALID_FOR, preselected (and
     offered as typed when it is none of the usual choices, such as 3h); the meeting's duration
     starts at DEFAULT_DURATION. `guest_language` (GUEST_LANGUAGE) is preselected for what the
-    guests read.
+    guests read, and `remind_before` (REMIND_BEFORE) for when they are reminded (offered as
+    typed when it is none of the usual choices).
     """
     body = [
         heading("New Instant Connect meeting"),
@@ -94,7 +99,7 @@ def meeting_form(
         text_block(f"Up to {MAX_LINKS} links in all.", isSubtle=True, size="small", spacing="none"),
     ]
     if channels:
-        body += _guest_contacts(channels, guest_language)
+        body += _guest_contacts(channels, guest_language, remind_before)
     if catalog:
         body.append(_device_picker(catalog))
     body += [
@@ -118,8 +123,10 @@ def meeting_form(
     return card(body, [submit])
 
 
-def _guest_contacts(channels: Sequence[ContactWay], language: str) -> list[Element]:
-    """Where guest links go outside Webex, a note for the guests, and their language."""
+def _guest_contacts(channels: Sequence[ContactWay], language: str,
+                    remind_before: str) -> list[Element]:
+    """Where guest links go outside Webex, a note for the guests, their language and when they
+    are reminded."""
     kinds = " or ".join(way.kinds for way in channels)
     explained = " ".join([
         f"Up to {MAX_CONTACTS} {kinds}, one per line or separated by commas. Each contact gets "
@@ -144,6 +151,8 @@ def _guest_contacts(channels: Sequence[ContactWay], language: str) -> list[Eleme
             "maxLength": MAX_NOTE_LENGTH,
         },
         _choice_set(GUEST_LANGUAGE, LABELS[GUEST_LANGUAGE], GUEST_LANGUAGES, language),
+        _choice_set(REMIND_BEFORE, LABELS[REMIND_BEFORE],
+                    _with_default(REMIND_CHOICES, remind_before), remind_before),
     ]
 
 
@@ -163,7 +172,8 @@ def _more_options(timezone_name: str, valid_for: str) -> Element:
             ),
             _columns(
                 _choice_set(DURATION, LABELS[DURATION], DURATION_CHOICES, DEFAULT_DURATION),
-                _choice_set(VALID_FOR, LABELS[VALID_FOR], _validities(valid_for), valid_for),
+                _choice_set(VALID_FOR, LABELS[VALID_FOR],
+                            _with_default(VALID_FOR_CHOICES, valid_for), valid_for),
             ),
             text_block(f"Links open {_minutes(JOIN_EARLY)} minutes before a later start and "
                        f"work until at least {_minutes(AFTER_END)} minutes after the end.",
@@ -203,10 +213,9 @@ def _device_picker(catalog: Sequence[CatalogDevice]) -> Element:
     }
 
 
-def _validities(default: str) -> Mapping[str, str]:
-    """The usual validities, and first the deployment's own default when it is none of them."""
-    return VALID_FOR_CHOICES if default in VALID_FOR_CHOICES \
-        else {default: default, **VALID_FOR_CHOICES}
+def _with_default(choices: Mapping[str, str], default: str) -> Mapping[str, str]:
+    """The usual choices, and first the deployment's own default when it is none of them."""
+    return choices if default in choices else {default: default, **choices}
 
 
 def _choice_set(

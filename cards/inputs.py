@@ -35,6 +35,7 @@ PRIVATE_HOST_LINKS = "privateHostLinks"  # only on forms posted in group spaces
 GUEST_CONTACTS = "guestContacts"  # email addresses and mobile numbers, one guest link each
 GUEST_NOTE = "guestNote"  # a few words for the guests, in their email
 GUEST_LANGUAGE = "guestLanguage"  # what guests read: one of GUEST_LANGUAGES
+REMIND_BEFORE = "remindBefore"  # when guests are reminded: 15m, 1h, 1d before the start; none
 # Inputs of the change-time card; in the meetings card each meeting has its own, named by
 # `meeting_input`, because a card's input ids must be unique.
 NEW_START_DATE = "newStartDate"  # YYYY-MM-DD
@@ -59,6 +60,7 @@ LABELS = MappingProxyType(
         GUEST_CONTACTS: "Send guest links to",
         GUEST_NOTE: "Note for the guests",
         GUEST_LANGUAGE: "Guests' language",
+        REMIND_BEFORE: "Remind the guests",
         NEW_START_DATE: "New date",
         NEW_START_TIME: "New start time",
     }
@@ -85,6 +87,18 @@ GUEST_LANGUAGES = MappingProxyType(
     }
 )
 DEFAULT_GUEST_LANGUAGE = "en"
+
+# When guests are reminded of their meeting, before its start; "none" sends no reminder.
+NO_REMINDER = "none"
+REMIND_CHOICES = MappingProxyType(
+    {
+        "15m": "15 minutes before",
+        "1h": "1 hour before",
+        "1d": "1 day before",
+        NO_REMINDER: "No reminder",
+    }
+)
+DEFAULT_REMIND_BEFORE = "15m"
 
 VALID_FOR_CHOICES = MappingProxyType(
     {

@@ -111,6 +111,7 @@ GOOD: dict[str, st.SearchStrategy[Any]] = {
          "+1 202 555 0123", "+33 1 42 68 53 00"]), max_size=12).map(", ".join),
     ids.GUEST_NOTE: visible_text,
     ids.GUEST_LANGUAGE: st.sampled_from([*ids.GUEST_LANGUAGES, "ES", "pt-BR", "xx"]),
+    ids.REMIND_BEFORE: st.sampled_from([*ids.REMIND_CHOICES, "30m", "NONE", "0", "8d", "soon"]),
 }
 FORM_IDS = tuple(GOOD)  # the form's inputs; LABELS names those of other cards too
 # Mostly plausible values, so that both plans and problems are explored, with junk anywhere.
@@ -133,6 +134,7 @@ SANE: dict[str, st.SearchStrategy[Any]] = {
     ids.GUEST_CONTACTS: st.just(""),
     ids.GUEST_NOTE: visible_text.map(str.strip),
     ids.GUEST_LANGUAGE: st.sampled_from(list(ids.GUEST_LANGUAGES)),
+    ids.REMIND_BEFORE: st.sampled_from(list(ids.REMIND_CHOICES)),
 }
 link_counts = st.integers(1, MAX_LINKS).flatmap(
     lambda total: st.integers(0, total).map(lambda hosts: (str(hosts), str(total - hosts))))

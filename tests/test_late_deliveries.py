@@ -83,7 +83,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
     """The harness over a store that reads the conversation's clock."""
     made: list[Bot] = []
     store = open_store(f"sqlite:///{tmp_path}/store.sqlite3", clock=lambda: made[0].now())
-    made.append(Bot(store))
+    made.append(Bot(store, remind_before="none"))  # only the later tries are scheduled here
     yield made[0]
     store.close()
 
@@ -110,6 +110,12 @@ def run_due(bot: Bot) -> list[Job]:
 def later(bot: Bot, seconds: float) -> list[Job]:
     bot.advance(seconds)
     return run_due(bot)
+
+
+def tries_waiting(bot: Bot, meeting: Meeting) -> int:
+    """The later tries waiting: the store's scheduled jobs but the maker's "starts now" message,
+    due at the start of a meeting that starts later."""
+    return bot.store.scheduled() - (bot.now() < meeting.start)
 
 
 def said(bot: Bot, words: str) -> list[dict]:
@@ -140,7 +146,7 @@ def test_a_mail_server_down_then_back_sends_one_email_and_says_late_then_sent_on
             "get through to the mail server. I will keep trying for an hour and say how it "
             "ends.") in report["markdown"]
     assert ZOE not in report["markdown"]  # masked in a group space
-    assert delivery(bot, meeting).outcome == "late" and bot.store.scheduled() == 1
+    assert delivery(bot, meeting).outcome == "late" and tries_waiting(bot, meeting) == 1
     assert later(bot, GAPS[0] - 1) == []  # not early
     assert len(later(bot, 1)) == 1 and bot.mail.sent == []  # still down: tried, quiet
     assert said(bot, "** went out.") == []
@@ -226,7 +232,7 @@ def test_an_email_in_doubt_is_not_sent_again_and_said_maybe_delivered(bot: Bot) 
                                               "handed over, before the server confirmed it")
     meeting = meet(bot)
     assert "may have been delivered" in said(bot, "Guest links for")[0]["markdown"]
-    assert bot.store.scheduled() == 0 and delivery(bot, meeting).outcome == "unconfirmed"
+    assert tries_waiting(bot, meeting) == 0 and delivery(bot, meeting).outcome == "unconfirmed"
     assert later(bot, 2 * 3600) == []
 
 
@@ -255,7 +261,7 @@ def test_a_mail_server_down_for_good_is_given_up_after_an_hour_and_said_once(bot
         f"I gave up on the late Guest 1 link to {ZOE_MASKED} (email, with calendar invite) "
         "for **Consultation** after an hour: I could not get through to the mail server. Reach "
         "the guest another way, or send the links again from **meetings** later.")
-    assert later(bot, 24 * 3600) == [] and bot.store.scheduled() == 0
+    assert later(bot, 30 * 60) == [] and tries_waiting(bot, meeting) == 0
     assert delivery(bot, meeting).outcome == "failed" and len(said(bot, "gave up")) == 1
 
 
@@ -268,16 +274,16 @@ def test_a_meeting_over_before_its_guest_was_reached_is_no_longer_tried(bot: Bot
     assert told["markdown"] == (
         f"I stopped trying the late Guest 1 link to {ZOE_MASKED} (email, with calendar invite) "
         "for **Consultation**: the meeting is over.")
-    assert delivery(bot, meeting).outcome == "failed" and bot.store.scheduled() == 0
+    assert delivery(bot, meeting).outcome == "failed" and tries_waiting(bot, meeting) == 0
 
 
 def test_a_refusal_on_a_later_try_ends_the_tries_and_says_why(bot: Bot) -> None:
     bot.mail.error = Unreachable(MAIL)
-    meet(bot)
+    meeting = meet(bot)
     bot.mail.error = Rejected(MAIL, detail="550: recipient refused")
     later(bot, GAPS[0])
     [told] = said(bot, "could not be sent")
-    assert "550: recipient refused" in told["markdown"] and bot.store.scheduled() == 0
+    assert "550: recipient refused" in told["markdown"] and tries_waiting(bot, meeting) == 0
 
 
 def test_a_meeting_changed_before_the_later_try_reaches_the_guest_with_its_new_link_once(
@@ -330,14 +336,14 @@ def test_a_later_try_run_again_sends_nothing_twice(bot: Bot) -> None:
     """A worker killed after the later try sent, and one after it handed over to the next
     try: the job runs again (its attempts counted) and nothing goes out twice."""
     bot.mail.error = Unreachable(MAIL)
-    meet(bot)
+    meeting = meet(bot)
     bot.advance(GAPS[0])
     first = bot.store.claim(WORKER, 60.0)
     assert first is not None
     bot.conversation.process(Attempt(first, last=False))  # down: hands over to try 2
     bot.conversation.process(Attempt(dataclasses.replace(first, attempts=2), last=False))
     bot.store.complete(first.event_id, WORKER)
-    assert bot.store.scheduled() == 1
+    assert tries_waiting(bot, meeting) == 1
     bot.mail.error = None
     bot.advance(GAPS[1])
     second = bot.store.claim(WORKER, 60.0)
@@ -384,7 +390,8 @@ def test_against_the_sandbox_a_relay_refusing_for_a_while_and_twilio_503s_reach_
     bot.meetings.now = time.time()  # the conversation's clock where the store's is: real time
     guests = sandbox_guest_channels(sandbox, retry=FAST_RETRY)
     bot.conversation = Conversation(
-        ConversationConfig(device_catalog=CATALOG, phone_region="FR"), bot.webex, bot.meetings,
+        ConversationConfig(device_catalog=CATALOG, phone_region="FR", remind_before="none"),
+        bot.webex, bot.meetings,
         store, bot.book, clock=bot.now, late_gaps=(0.2, 1.0, 1.0, 1.0),
         channels=[EmailChannel(SmtpMailer(guests["mail"])), SmsChannel(TwilioSms(guests["sms"]))])
     sandbox.smtp_fault("tempfail", times=None)

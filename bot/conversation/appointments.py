@@ -1,7 +1,7 @@
 """The life of a meeting once its request is checked: made once, its links told, its guests
-reached; then listed, its links sent again, its time changed, or cancelled; and later, what a
-guest's text message became (the person told once, in the links message's thread, of one that
-was not delivered).
+reached; then listed, its links sent again, its time changed, or cancelled; its reminders at
+their moment (``reminders``); and later, what a guest's text message became (the person told
+once, in the links message's thread, of one that was not delivered).
 
 Every step is written to the meeting's record before and after it acts, so a retried event
 resumes where the last try stopped: the broker is asked at most once per version of the meeting
@@ -22,12 +22,13 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from bot.conversation import replies
 from bot.conversation.config import ConversationConfig
 from bot.conversation.contacts import Contact
-from bot.conversation.context import EventContext, Sender
+from bot.conversation.context import EventContext, Place, Sender
 from bot.conversation.guest_delivery import GuestDelivery
 from bot.conversation.guest_messages import MessageKind
 from bot.conversation.late_deliveries import LateTry
 from bot.conversation.link_messages import Outgoing, compose
 from bot.conversation.plan import MeetingPlan, appointment, link_window
+from bot.conversation.reminders import Due, Reminders, Whom, missed, stale, too_soon_note
 from bot.conversation.timewindow import describe_window
 from bot.errors import BotError
 from bot.meetings.book import Change, MeetingBook
@@ -60,13 +61,14 @@ class Appointments:
 
     def __init__(
         self, config: ConversationConfig, webex: Webex, broker: Broker, book: MeetingBook,
-        guests: GuestDelivery, *, clock: Callable[[], float],
+        guests: GuestDelivery, reminders: Reminders, *, clock: Callable[[], float],
     ) -> None:
         self._config = config
         self._webex = webex
         self._broker = broker
         self._book = book
         self._guests = guests
+        self._reminders = reminders
         self._clock = clock
 
     # Making
@@ -90,9 +92,11 @@ class Appointments:
         # On every try, as each audit below: a retry's row replaces its own, and a worker killed
         # just after the record leaves no gap in the audit trail.
         self._audit(meeting, actor, "created", describe_window(meeting.start, meeting.end, UTC))
-        meeting = self._post_links(meeting, actor, plan.notices)
+        meeting = self._post_links(meeting, actor, (*plan.notices, *self._reminder_note(
+            meeting, meeting.created_at)))
         if meeting.contacts:
             self._reach_guests(meeting, MessageKind.INVITATION, actor)
+        self._reminders.schedule(meeting, meeting.created_at)
         return meeting
 
     def _draft(self, plan: MeetingPlan, actor: Actor, tz: tzinfo) -> Meeting:
@@ -109,6 +113,7 @@ class Appointments:
             private_host_links=plan.private_host_links, guest_note=plan.guest_note,
             created_at=now, notices=plan.notices, devices=self._device_names(plan.devices),
             contacts=plan.contacts, language=plan.language,
+            remind_before=int(plan.remind_before.total_seconds()) if plan.remind_before else None,
         )
 
     def _post_links(self, meeting: Meeting, actor: Actor, notes: Sequence[str]) -> Meeting:
@@ -177,8 +182,9 @@ class Appointments:
                 return
             if delivery.reference:  # first: what its provider says of it may come at once
                 self._book.track(meeting, delivery)
-            meeting = meeting.delivered(delivery)
-            self._book.save(meeting)
+            if kind is not MessageKind.REMINDER:  # a reminder leaves what became of the link
+                meeting = meeting.delivered(delivery)
+                self._book.save(meeting)
             what = _GUEST_EVENTS[kind]
             detail = (f"guest {delivery.guest + 1} {contact.channel} {contact.masked}: "
                       f"{delivery.outcome}{note}")
@@ -234,10 +240,11 @@ class Appointments:
             actor.context.sender.send(room_id=meeting.room_id,
                                       parent_id=meeting.thread or meeting.links_message,
                                       markdown=replies.REPLACED_BELOW)
-        moved = _in_its_space(meeting, actor)
-        meeting = self._post_links(meeting, moved, ())
+        moved, now = _in_its_space(meeting, actor), self._clock()
+        meeting = self._post_links(meeting, moved, self._reminder_note(meeting, now))
         if meeting.contacts:
             self._reach_guests(meeting, MessageKind.UPDATE, moved)
+        self._reminders.replace(meeting, now)
 
     def _plan_change(self, meeting: Meeting, start: datetime, key: str) -> Change:
         now = self._clock()
@@ -256,6 +263,7 @@ class Appointments:
                               revision=actor.key)
             self._book.save(meeting)
         self._audit(meeting, actor, "cancelled")
+        self._reminders.replace(meeting, self._clock())
         there = _in_its_space(meeting, actor)
         if meeting.contacts and meeting.links is not None:
             self._reach_guests(meeting, MessageKind.CANCELLATION, there)
@@ -264,6 +272,47 @@ class Appointments:
         there.context.say(replies.cancelled(meeting.subject, until))
         if actor.context.place.room_id != meeting.room_id:  # pressed elsewhere: said there too
             actor.context.say(replies.cancelled(meeting.subject, until))
+
+    # Reminders, at their moment
+
+    def remind(self, due: Due, context: EventContext, key: str) -> None:
+        """A reminder job: the meeting read as it is now, acted on only for the version the job
+        was scheduled for; a reminder come too late is dropped, and the audit trail says so."""
+        meeting = self._book.get(due.meeting)
+        if meeting is None or stale(due, meeting):
+            return
+        maker = Person(meeting.maker_id, (meeting.maker_email,) if meeting.maker_email else (),
+                       meeting.maker_name, None)
+        there = Actor(maker, context.at(Place(meeting.room_id, meeting.group,
+                                              meeting.thread or meeting.links_message)), key)
+        if missed(due, meeting, self._clock()):
+            self._audit(meeting, there, "reminder skipped",
+                        f"to the {due.whom.value}: the meeting had started")
+            log.info("a reminder came too late and was dropped",
+                     extra={"meeting_id": meeting.id})
+            return
+        if due.whom is Whom.MAKER:
+            self._tell_it_starts(meeting, there)
+        elif meeting.contacts and meeting.links is not None:
+            self._reach_guests(meeting, MessageKind.REMINDER, there)
+
+    def _tell_it_starts(self, meeting: Meeting, maker: Actor) -> None:
+        """The maker told in their 1:1 space that the meeting starts, with their host links."""
+        links = meeting.links
+        if links is None or not links.hosts:
+            maker.context.tell(meeting.maker_id, replies.starts_now(meeting.subject))
+        else:
+            window = describe_window(links.nbf, links.exp, meeting.zone)
+            when = replies.appointment(describe_window(meeting.start, meeting.end,
+                                                       meeting.zone))
+            for message in compose(meeting.subject, window, meeting.devices, links.hosts,
+                                   replies.STARTS_NOW_HEADING, notes=(when,)):
+                maker.context.tell(meeting.maker_id, message.markdown, message.card)
+        self._audit(meeting, maker, "start told to the maker")
+
+    def _reminder_note(self, meeting: Meeting, now: float) -> tuple[str, ...]:
+        note = too_soon_note(meeting, now)
+        return (note,) if note else ()
 
     # What a guest's text message became
 
@@ -278,8 +327,7 @@ class Appointments:
         if standing != fate or fate.status not in FAILED_FATES:
             return
         meeting = self._book.get(sent.meeting)
-        last = meeting.last_delivery(sent.guest) if meeting is not None else None
-        if meeting is None or last is None or last.reference != reference:
+        if meeting is None or _replaced(meeting, sent.guest, reference):
             return
         contact = meeting.contacts[sent.guest] if sent.guest < len(meeting.contacts) else None
         shown = contact.shown(privately=not meeting.group) if contact else "their number"
@@ -310,6 +358,14 @@ def _row_id(key: str, what: str, detail: str) -> str:
     return hashlib.sha256(f"{key}\0{what}\0{detail}".encode()).hexdigest()[:24]
 
 
+def _replaced(meeting: Meeting, guest: int, reference: str) -> bool:
+    """Whether a newer message of the guest's link replaced the text ``reference`` names (a
+    reminder's text is no delivery of the link: nothing replaces it)."""
+    last = meeting.last_delivery(guest)
+    return (any(d.reference == reference for d in meeting.deliveries)
+            and (last is None or last.reference != reference))
+
+
 def _in_its_space(meeting: Meeting, actor: Actor) -> Actor:
     """The actor answering in the space (and thread) where the meeting was made, where everyone
     saw its links, wherever the button was pressed."""
@@ -322,5 +378,6 @@ _GUEST_EVENTS = {
     MessageKind.INVITATION: "guest link sent",
     MessageKind.UPDATE: "guest told of the new time",
     MessageKind.CANCELLATION: "guest told of the cancellation",
+    MessageKind.REMINDER: "guest reminded",
 }
 

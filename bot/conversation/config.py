@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from bot.conversation.access import AccessPolicy
 from bot.limits import DEFAULT_VALID_FOR
-from cards.inputs import DEFAULT_GUEST_LANGUAGE, CatalogDevice
+from cards.inputs import DEFAULT_GUEST_LANGUAGE, DEFAULT_REMIND_BEFORE, CatalogDevice
 
 
 @dataclass(frozen=True)
@@ -27,3 +27,4 @@ class ConversationConfig:
     org_name: str = ""  # ORG_NAME: who guests are told invites them, beside the person
     meeting_actions: str = "space"  # MEETING_ACTIONS: "maker" keeps the buttons to the maker
     guest_language: str = DEFAULT_GUEST_LANGUAGE  # GUEST_LANGUAGE: what guests read unless chosen
+    remind_before: str = DEFAULT_REMIND_BEFORE  # REMIND_BEFORE: guests' reminder unless chosen

@@ -72,7 +72,9 @@ class GuestDelivery:
             tried = self._send(channel, context.sender, contact,
                                self._invitation(meeting, number, kind))
             error, late = tried.error, None
-            if error is not None and channel.worth_later(error):
+            # A reminder is worth its moment only: it is not tried again later.
+            if (error is not None and kind is not MessageKind.REMINDER
+                    and channel.worth_later(error)):
                 late = LateTry.first(meeting.id, number, meeting.sequence, kind, key, since)
                 lines.append(replies.guest_late(contact, link, channel.described, error,
                                                 privately=privately, kind=kind))

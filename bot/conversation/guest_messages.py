@@ -1,5 +1,7 @@
 """What a guest receives outside Webex about their meeting: an invitation, an update when the
-meeting moves, a cancellation; each as an email with a calendar invite, or a text message.
+meeting moves, a cancellation, each as an email with a calendar invite or a text message; and
+a reminder shortly before it starts, the same link again, as an email without an invite
+(nothing changes in the calendar) or a text message.
 
 Each says who acts (the person and, when ``ORG_NAME`` is set, the organisation): a message
 from an unknown sender with a link reads like phishing. The email is plain text and HTML (the
@@ -72,6 +74,7 @@ class MessageKind(Enum):
     INVITATION = "invitation"
     UPDATE = "update"  # the meeting moved: a new time and a new link
     CANCELLATION = "cancellation"
+    REMINDER = "reminder"  # shortly before the start: the same link, nothing changed
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,8 @@ class _Wording:
     subject: str  # the email's subject
     headline: str  # what happened, who acts first: "{host} invites you to a video meeting:"
     sms: str  # the whole text message
-    attached: str  # the email's last line
-    method: str
+    attached: str | None  # the email's last line, when an invite is attached
+    method: str | None  # None: no invite (a reminder changes nothing in the calendar)
     link: bool  # whether the guest is given the link
 
 
@@ -103,6 +106,13 @@ _WORDING = {
         N_("{host} cancelled the video meeting:"),
         N_("{host} cancelled the video meeting ({subject}) of {when}."),
         N_("A calendar cancellation is attached."), "CANCEL", link=False),
+    # Said without "soon" or "in 15 minutes": a reminder sent late (the bot was down) still
+    # reads right.
+    MessageKind.REMINDER: _Wording(
+        N_("Reminder: Your video meeting: {subject}"),
+        N_("Reminder: {host} invites you to a video meeting:"),
+        N_("Reminder: {host} invites you to a video meeting ({subject}), {when}. Join: {url}"),
+        None, None, link=True),
 }
 _NEW_LINK = N_("Please use this new link: the one sent before no longer leads to this meeting.")
 _NOT_TAKING_PLACE = N_("The meeting will not take place: its link is no longer needed.")
@@ -142,7 +152,7 @@ class Invitation:
     opens: int | None = None  # when the link starts to work, if before the start (epoch s)
 
     def __post_init__(self) -> None:
-        if self.kind is not MessageKind.INVITATION and self.sequence < 1:
+        if self.kind in (MessageKind.UPDATE, MessageKind.CANCELLATION) and self.sequence < 1:
             raise ValueError(f"{self.kind.name} needs a SEQUENCE above the invitation's 0")
         if self.language not in GUEST_LANGUAGES:
             raise ValueError(f"no guest language {self.language!r}")
@@ -212,7 +222,8 @@ def guest_email(invitation: Invitation, to: str, mail_from: str) -> EmailMessage
     message["Subject"] = invitation._(wording.subject, subject=invitation.subject)
     if invitation.organizer_email:
         message["Reply-To"] = invitation.organizer_email
-    message.set_content(_text(invitation) + invitation._(wording.attached) + "\n")
+    attached = invitation._(wording.attached) + "\n" if wording.attached else ""
+    message.set_content(_text(invitation) + attached)
     qr = qr_png(invitation.join_url) if wording.link else None
     qr_cid = make_msgid(domain="instant-connect-bot")
     message.add_alternative(_html(invitation, qr_cid[1:-1]), subtype="html")
@@ -220,13 +231,15 @@ def guest_email(invitation: Invitation, to: str, mail_from: str) -> EmailMessage
         page = message.get_body(preferencelist=("html",))
         assert isinstance(page, EmailMessage)  # the part just added
         page.add_related(qr, "image", "png", cid=qr_cid, disposition="inline")
-    invite = calendar_invite(invitation, to, mail_from)
-    method = {"method": wording.method}  # the calendar's METHOD, said again for the client
-    message.add_alternative(invite, subtype="calendar", params=method)
+    invite = calendar_invite(invitation, to, mail_from) if wording.method else None
+    method = {"method": wording.method or ""}  # the calendar's METHOD, said again for clients
+    if invite:
+        message.add_alternative(invite, subtype="calendar", params=method)
     if qr:
         message.add_attachment(qr, "image", "png", filename=QR_FILENAME)
-    message.add_attachment(invite, subtype="calendar", filename=INVITE_FILENAME,
-                           params=method)  # as text: declared UTF-8
+    if invite:
+        message.add_attachment(invite, subtype="calendar", filename=INVITE_FILENAME,
+                               params=method)  # as text: declared UTF-8
     # Last: a part made multipart takes the Content- headers set before (RFC 3282).
     message["Content-Language"] = invitation.language
     return message
@@ -266,6 +279,7 @@ def calendar_invite(invitation: Invitation, attendee: str, mail_from: str) -> st
     """The iTIP message: the appointment as the event, the link as URL and in the text (unless
     cancelled), the organizer at ``mail_from`` when the person has no email."""
     wording = invitation.wording
+    assert wording.method is not None, f"a {invitation.kind.value} carries no invite"
     calendar = icalendar.Calendar()
     calendar.add("prodid", PRODUCT_ID)
     calendar.add("version", "2.0")
@@ -326,6 +340,8 @@ def _html(invitation: Invitation, qr_cid: str) -> str:
     wording, _ = invitation.wording, invitation._
     body = (_html_join(invitation, qr_cid) if wording.link
             else f'<p style="margin:0 0 16px">{html.escape(_(_NOT_TAKING_PLACE))}</p>')
+    attached = (f'<p style="margin:16px 0 0;font-size:12px;color:#555">'
+                f'{html.escape(_(wording.attached))}</p>' if wording.attached else "")
     return f"""<!doctype html>
 <html lang="{invitation.language}">
 <body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;color:#1a1a1a">
@@ -335,7 +351,7 @@ def _html(invitation: Invitation, qr_cid: str) -> str:
 <h1 style="margin:0 0 16px;font-size:22px">{html.escape(invitation.subject)}</h1>
 <p style="margin:0 0 16px">{html.escape(invitation.window)}</p>
 {body}
-<p style="margin:16px 0 0;font-size:12px;color:#555">{html.escape(_(wording.attached))}</p>
+{attached}
 </td></tr></table>
 </body></html>
 """

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from bot.conversation.channels import GuestChannel, read_contact
 from bot.conversation.contacts import MASK, Contact, parse_contacts
+from bot.conversation.reminders import lead_time
 from bot.conversation.timewindow import (
     clock_change_notice,
     parse_duration,
@@ -73,6 +74,7 @@ QUICK_OPTIONS = {
     "to": ids.GUEST_CONTACTS,
     "note": ids.GUEST_NOTE,
     "lang": ids.GUEST_LANGUAGE,
+    "remind": ids.REMIND_BEFORE,
 }
 Problem = Callable[[str, str], None]
 """Reports one problem: the input id and a sentence for the person."""
@@ -113,6 +115,8 @@ class MeetingPlan:
     guest_note: str = ""
     language: str = ids.DEFAULT_GUEST_LANGUAGE
     """What the guests read: one of GUEST_LANGUAGES."""
+    remind_before: timedelta | None = None
+    """How long before the start the guests are reminded; None: not at all."""
 
     def appointment(self, now: float) -> tuple[int, int]:
         """When the meeting is, as epoch seconds: its start (``now`` without one) and its end."""
@@ -184,6 +188,7 @@ class PlanContext:
     channels: Sequence[GuestChannel] = ()  # how guests can be reached, set up or not
     phone_region: str | None = None  # where a number typed without + is read
     guest_language: str = ids.DEFAULT_GUEST_LANGUAGE  # GUEST_LANGUAGE: unless one is chosen
+    remind_before: str = ids.DEFAULT_REMIND_BEFORE  # REMIND_BEFORE: unless one is chosen
 
 
 def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> MeetingPlan:
@@ -222,6 +227,7 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
     language = (reader.text(ids.GUEST_LANGUAGE) or "").lower() or context.guest_language
     if language not in ids.GUEST_LANGUAGES:
         problem(ids.GUEST_LANGUAGE, f"Choose one of {', '.join(ids.GUEST_LANGUAGES)}.")
+    remind_before = _lead(reader.text(ids.REMIND_BEFORE), context, problem)
     if vertical not in ids.VERTICAL_CHOICES:
         problem(ids.VERTICAL, "Choose General or Healthcare.")
     valid_for = _span(reader.text(ids.VALID_FOR) or context.default_valid_for, ids.VALID_FOR,
@@ -253,6 +259,7 @@ def plan_from_inputs(inputs: Mapping[str, object], context: PlanContext) -> Meet
         contacts=contacts,
         guest_note=note,
         language=language,
+        remind_before=remind_before,
     )
 
 
@@ -357,6 +364,15 @@ def _note(text: str, problem: Problem) -> str:
     elif hidden := disguise_problem(text.replace("\n", " ").replace("\r", " ")):
         problem(ids.GUEST_NOTE, hidden)
     return text
+
+
+def _lead(text: str | None, context: PlanContext, problem: Problem) -> timedelta | None:
+    """When the guests are reminded: as chosen, else the deployment's default."""
+    try:
+        return lead_time(text or context.remind_before)
+    except ValueError as error:
+        problem(ids.REMIND_BEFORE, str(error))
+        return None
 
 
 def _count(text: str | None, field: str, problem: Problem) -> int | None:

@@ -93,11 +93,13 @@ _SENT = {
     MessageKind.INVITATION: "{label} link sent to {to} ({how})",
     MessageKind.UPDATE: "{label}'s new time and link sent to {to} ({how})",
     MessageKind.CANCELLATION: "{label} told of the cancellation at {to}",
+    MessageKind.REMINDER: "{label} reminded at {to}",
 }
 _REPORT = {
     MessageKind.INVITATION: "Guest links for {subject}",
     MessageKind.UPDATE: "Guests told of the new time of {subject}",
     MessageKind.CANCELLATION: "Guests told of the cancellation of {subject}",
+    MessageKind.REMINDER: "Guests reminded of {subject}",
 }
 
 
@@ -244,6 +246,14 @@ def moved(subject: str, host_name: str) -> str:
     """In the space, when a meeting's time changed and its new host links went privately."""
     return (f"Meeting **{escape_markdown(subject)}** has a new time and new links. New host "
             f"links were sent privately to {host_name or 'you'}.")
+
+
+STARTS_NOW_HEADING = "Your meeting starts now"  # above the host links, at the start
+
+
+def starts_now(subject: str) -> str:
+    """To the maker at the start, of a meeting with no host links kept."""
+    return f"Your meeting **{escape_markdown(subject)}** starts now."
 
 
 def appointment(window: str) -> str:

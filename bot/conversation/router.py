@@ -29,9 +29,18 @@ from bot.conversation.late_deliveries import GAPS, LateDeliveries, LateTry
 from bot.conversation.meeting_list import status, summary
 from bot.conversation.people import PeopleDirectory
 from bot.conversation.plan import PlanContext, inputs_from_options, new_start, plan_from_inputs
+from bot.conversation.reminders import Due, Reminders
 from bot.conversation.timewindow import zone
 from bot.errors import InvalidRequest, UpstreamError, is_retryable
-from bot.events import GUEST_DELIVERY_DUE, MEMBERSHIP, MESSAGE, SUBMIT, TEXT_STATUS, Event
+from bot.events import (
+    GUEST_DELIVERY_DUE,
+    MEMBERSHIP,
+    MESSAGE,
+    REMINDER,
+    SUBMIT,
+    TEXT_STATUS,
+    Event,
+)
 from bot.jobs.outbox import Outbox
 from bot.jobs.runner import Attempt
 from bot.jobs.storage import Fact, Store
@@ -105,13 +114,14 @@ class Conversation:
         later = LateDeliveries(store, clock=clock, gaps=late_gaps)
         self._appointments = Appointments(config, webex, meetings, book,
                                           GuestDelivery(channels, later, config.org_name),
-                                          clock=clock)
+                                          Reminders(store), clock=clock)
         self._handlers: dict[tuple[str, str], Callable[[Event, EventContext], None]] = {
             MESSAGE: self._on_message,
             SUBMIT: self._on_submit,
             MEMBERSHIP: self._on_membership,
             TEXT_STATUS: self._on_text_status,
             GUEST_DELIVERY_DUE: self._on_late_delivery,
+            REMINDER: self._on_reminder,
         }
 
     def process(self, attempt: Attempt) -> None:
@@ -152,6 +162,16 @@ class Conversation:
                 raise
             log.warning("could not tell a space how a late guest message ended",
                         extra=error.log_fields())
+
+    def _on_reminder(self, event: Event, context: EventContext) -> None:
+        """A meeting's reminder at its moment (a scheduled job). Nobody is waiting on it: a
+        space that cannot be told is logged, not told."""
+        try:
+            self._appointments.remind(Due.of(event), context, key=event.data_id)
+        except UpstreamError as error:
+            if _worth_retrying_later(error) and not context.last_attempt:
+                raise
+            log.warning("could not say a meeting's reminder", extra=error.log_fields())
 
     # Messages
 
@@ -246,6 +266,7 @@ class Conversation:
             channels=self._channels,
             phone_region=self._config.phone_region,
             guest_language=self._config.guest_language,
+            remind_before=self._config.remind_before,
         )
         try:
             plan = plan_from_inputs(inputs, checks)
@@ -383,7 +404,8 @@ class Conversation:
                             timezone_name=tz_name,
                             channels=[channel.way for channel in self._channels if channel.ready],
                             valid_for=self._config.default_valid_for,
-                            guest_language=self._config.guest_language)
+                            guest_language=self._config.guest_language,
+                            remind_before=self._config.remind_before)
         self._forms.record(context.post(replies.FORM, card), context.place)
 
     def _post_help(self, context: EventContext, intro: str) -> None:

@@ -8,8 +8,12 @@ websocket the bot has to work them out). It then plays a 1:1 ``help``, being
 added to a group space, a mention that gets the form, a submit with two devices, private host
 links and a guest reached by email and SMS (through the sandbox's SMTP relay and Twilio), a
 second press of the same form; then the person lists her meetings, moves this one and cancels
-it, and the guest is told each time (her calendar event moves, then is cancelled). It prints who
-said what and what the guest received, so a newcomer sees the bot work without any account;
+it, and the guest is told each time (her calendar event moves, then is cancelled). Last, a
+meeting for a guest who reads Spanish, starting in a little over a minute with a reminder a
+minute before: the demo waits the few seconds until her reminder arrives, and (over webhooks,
+where the bot has a web server Twilio can call) Twilio reports her reminder text delivered to
+the bot's status callback. It prints who said
+what and what the guests received, so a newcomer sees the bot work without any account;
 ``mail_dir`` keeps every email as an ``.eml`` file a mail client opens.
 """
 
@@ -23,6 +27,7 @@ import functools
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,6 +38,7 @@ import icalendar
 
 from bot.devtools.in_process import sandbox_guest_channels, serve_locally
 from bot.devtools.sandbox import Sandbox
+from bot.devtools.sandbox.sms import SentSms
 from bot.limits import DEFAULT_DURATION, DEFAULT_VALID_FOR
 from bot.listen.listener import ListenConfig
 from bot.meetings.sealing import Keyring, new_key
@@ -43,12 +49,17 @@ from bot.upstream.instant_connect.config import InstantConnectConfig
 from bot.upstream.retry import RetryPolicy
 from bot.upstream.webex import WebexClient
 from bot.upstream.webhook_sync import sync
+from bot.web.sms_status import SMS_STATUS_PATH
 from cards import inputs as ids
 from cards.inputs import LABELS, CatalogDevice
 
 ZONE = "Europe/Paris"  # the clinic's, and Alice's
 ZOE_EMAIL = "zoe@example.org"
 ZOE_MOBILE = "+33 6 12 34 56 78"
+LUCIA_EMAIL = "lucia@example.es"
+LUCIA_MOBILE = "+34612345678"
+PUBLIC_URL = "https://bot.clinique-du-parc.example"  # where the demo's Twilio reports a text's fate
+REMINDER_IN = 4  # seconds from the quick request to Lucía's reminder: time enough to make it
 CATALOG = (
     CatalogDevice("Exam Room 1", "exam-room-1@clinic.example.com"),
     CatalogDevice("Cart 7", "cart-7@clinic.example.com"),
@@ -110,10 +121,10 @@ class Transcript:
             text = parsed.get_body(("plain",))
             lines = text.get_content().splitlines() if text is not None else []
             self.say(f"  {inbox} ({mail.rcpt_tos[0]}): {parsed['Subject']}")
-            self.say(f"      From: {parsed['From'].addresses[0].display_name}")
-            for line in lines:
-                if line.startswith(("When:", "Join:")):
-                    self.say(f"      {line}")
+            self.say(f"      From: {parsed['From'].addresses[0].display_name} "
+                     f"(Content-Language: {parsed['Content-Language']})")
+            for line in filter(None, lines[2:4]):  # when, and the link unless cancelled
+                self.say(f"      {line}")
             attached = ", ".join(map(_attachment, parsed.iter_attachments()))
             self.say(f"      Attached: {attached}")
         for sms in texts[shown_texts:]:
@@ -209,6 +220,11 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
     the bot's own websocket."""
     secret = secrets.token_hex(16)
     with Sandbox(seed=2026, cluster="eu") as box, tempfile.TemporaryDirectory() as folder:
+        channels = sandbox_guest_channels(box)
+        public = events == "webhooks"  # a public URL Twilio reports to: the web server's
+        if public:
+            channels["sms"] = replace(channels["sms"],
+                                      status_callback=PUBLIC_URL + SMS_STATUS_PATH)
         settings = Settings(
             bot_token=Secret(box.bot_token),
             webex_base_url=box.webex_base_url,
@@ -222,7 +238,8 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
             default_timezone=ZONE,
             org_name="Clinique du Parc",
             retry=RetryPolicy(max_attempts=2, max_wait=1.0),
-            **sandbox_guest_channels(box),
+            public_url=PUBLIC_URL if public else None,
+            **channels,
         )
         if settings.websocket:
             with _listening(settings) as service:
@@ -231,6 +248,8 @@ def _offline_bot(out: TextIO, events: str) -> Iterator[tuple[Sandbox, Transcript
         with serve_locally(settings) as local:
             webex = WebexClient(settings.bot_token, settings.webex_base_url)
             sync(webex, local.webhook_url, Secret(secret))
+            box.twilio_status_plan()  # no report but those the demo plays
+            box.twilio_route(PUBLIC_URL, local.webhook_url.removesuffix(settings.webhook_path))
             yield box, Transcript(box, local.service, out)
 
 
@@ -287,6 +306,7 @@ def _play(box: Sandbox, show: Transcript, channel: str) -> None:
     show.act("\nBob presses 'Create meeting links' on the same form again",
              lambda: box.submit_card(bob, form["id"], inputs))
     _move_then_cancel(box, show, alice, dm, day + timedelta(days=1))
+    _remind(box, show, alice, dm)
     show.say(f"\nEvery step above went through {channel}, the bot's durable queue, and "
              "the local Webex, broker, SMTP relay and Twilio.")
 
@@ -311,6 +331,36 @@ def _move_then_cancel(box: Sandbox, show: Transcript, alice: dict[str, Any],
     show.act("\nAlice presses 'Cancel' on 'Patient follow-up', then 'Yes, cancel the meeting'",
              lambda: _press(box, alice, listed, "Yes, cancel the meeting"))
     show.guest_received("Zoë")
+
+
+def _remind(box: Sandbox, show: Transcript, alice: dict[str, Any], dm: dict[str, Any]) -> None:
+    """Alice makes a meeting for Lucía, who reads Spanish, with the quick path: it starts a
+    minute and a few seconds from now (a time with seconds, which the quick path takes) and
+    reminds her a minute before, so her reminder comes while the demo waits for it."""
+    start = (datetime.now(ZoneInfo(ZONE)).replace(microsecond=0)
+             + timedelta(minutes=1, seconds=REMINDER_IN))
+    command = (f"meet Consulta de seguimiento date={start.date()} time={start:%H:%M:%S} "
+               f"for=30m lang=es remind=1m to={LUCIA_EMAIL},{LUCIA_MOBILE}")
+    show.say("\nLucía reads Spanish: Alice chooses it for her guests (lang=es) and a reminder "
+             "a minute before the start (remind=1m; 15 minutes unless chosen).")
+    show.act(f"\nAlice (1:1): {command}", lambda: box.post_message(alice, dm, command))
+    show.guest_received("Lucía")
+    mails, texts = len(box.mail()), len(box.sms())
+    show.act("\nA minute before the start, the bot reminds Lucía (the demo waits for it)",
+             lambda: box.wait_for(lambda: len(box.mail()) > mails and len(box.sms()) > texts,
+                                  timeout=REMINDER_IN + 30))
+    show.guest_received("Lucía")
+    _report_delivered(box, show, box.sms()[-1])
+
+
+def _report_delivered(box: Sandbox, show: Transcript, text: SentSms) -> None:
+    """With a public URL, the carrier's word on Lucía's reminder: Twilio calls the bot's status
+    callback, signed, with "sent" then "delivered"; the bot records each."""
+    if text.status_callback is None:
+        return
+    answers = [box.twilio_report(text.sid, status).answer for status in ("sent", "delivered")]
+    show.say(f"  Twilio to the bot's status callback: Lucía's reminder text sent, then delivered "
+             f"(signed; the bot answered {answers[0]} and {answers[1]})")
 
 
 def _press(box: Sandbox, person: dict[str, Any], message: dict[str, Any], button: str,

@@ -92,6 +92,8 @@ class Meeting:
     links_message: str | None = None  # the links message in the space, to point at on a change
     deliveries: tuple[Delivery, ...] = ()
     language: str = DEFAULT_GUEST_LANGUAGE  # what guests read; records made before it: English
+    remind_before: int | None = None  # seconds before the start guests are reminded; None:
+    # never (so for records made before reminders, which scheduled none)
     contacts: tuple[Contact, ...] = field(default=(), repr=False)  # secret
     links: MeetingLinks | None = field(default=None, repr=False)  # secret
 
