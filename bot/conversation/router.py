@@ -138,40 +138,38 @@ class Conversation:
                                last_attempt=attempt.last, sender=sender)
         self._guarded(context, lambda: handler(event, context))
 
+    # Work nobody is waiting on: a status callback, a later try, a reminder. Each belongs to no
+    # space until its meeting is read, so a space that cannot be told is logged, not told.
+
     def _on_text_status(self, event: Event, context: EventContext) -> None:
-        """What Twilio said of a guest's text message (the status callback). It belongs to no
-        space until its meeting is read: a space that cannot be told is logged, not told."""
+        """What Twilio said of a guest's text message (the status callback)."""
         data = event.data
-        try:
-            self._appointments.note_fate(
-                str(data["sid"]), Fate(str(data["status"]), data.get("errorCode")),
-                context.sender)
-        except UpstreamError as error:
-            if _worth_retrying_later(error) and not context.last_attempt:
-                raise
-            log.warning("could not tell a space that a guest's text was not delivered",
-                        extra=error.log_fields())
+        fate = Fate(str(data["status"]), data.get("errorCode"))
+        self._unattended(context, "could not tell a space that a guest's text was not delivered",
+                         lambda: self._appointments.note_fate(str(data["sid"]), fate,
+                                                              context.sender))
 
     def _on_late_delivery(self, event: Event, context: EventContext) -> None:
-        """A later try at a guest's message (a due job the bot scheduled). It belongs to no
-        space until its meeting is read: a space that cannot be told is logged, not told."""
-        try:
-            self._appointments.deliver_late(LateTry.from_event(event), context.sender)
-        except UpstreamError as error:
-            if _worth_retrying_later(error) and not context.last_attempt:
-                raise
-            log.warning("could not tell a space how a late guest message ended",
-                        extra=error.log_fields())
+        """A later try at a guest's message (a due job the bot scheduled)."""
+        self._unattended(context, "could not tell a space how a late guest message ended",
+                         lambda: self._appointments.deliver_late(LateTry.from_event(event),
+                                                                 context.sender))
 
     def _on_reminder(self, event: Event, context: EventContext) -> None:
-        """A meeting's reminder at its moment (a scheduled job). Nobody is waiting on it: a
-        space that cannot be told is logged, not told."""
+        """A meeting's reminder at its moment (a scheduled job)."""
+        self._unattended(context, "could not say a meeting's reminder",
+                         lambda: self._appointments.remind(Due.of(event), context,
+                                                           key=event.data_id))
+
+    def _unattended(self, context: EventContext, failed: str, work: Callable[[], None]) -> None:
+        """Run ``work``; a passing Webex failure tries the job again later, any other is
+        logged as ``failed``."""
         try:
-            self._appointments.remind(Due.of(event), context, key=event.data_id)
+            work()
         except UpstreamError as error:
             if _worth_retrying_later(error) and not context.last_attempt:
                 raise
-            log.warning("could not say a meeting's reminder", extra=error.log_fields())
+            log.warning(failed, extra=error.log_fields())
 
     # Messages
 
