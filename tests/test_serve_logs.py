@@ -4,6 +4,7 @@ ISO 8601 UTC: what a log shipper reads without a second parser."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ def test_every_line_serve_writes_is_json_gunicorns_included(
         forged = requests.post(bot.webhook_url, data=b"{}", timeout=5,
                                headers={"X-Spark-Signature": "0" * 40})
         assert forged.status_code == 401
+        # Ready once a worker process heartbeats: stopped any sooner, one still importing dies
+        # of the signal before it can say it stops.
+        deadline = time.monotonic() + 30
+        while requests.get(bot.url + "/readyz", timeout=5).status_code != 200:
+            assert time.monotonic() < deadline, "no worker process came up"
+            time.sleep(0.05)
         log_path = bot.log_path
     text = log_path.read_text()
     lines = [line for line in text.splitlines() if line.strip()]
