@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import queue
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 
 import requests
 
+from .background import Background
 from .journal import Delivery, Journal
 from .webhooks import Hook, WebhookStore, filter_matches
 
@@ -75,8 +74,8 @@ class Dispatcher:
         self._webhooks = webhooks
         self._bot_token = bot_token
         self._bot_id = bot_id
-        self._queue: queue.Queue[Event | None] = queue.Queue()
-        self._worker: threading.Thread | None = None
+        self._background: Background[Event] = Background("sandbox-webhooks", self.publish,
+                                                         journal)
         self._subscribers: list[Callable[[Event], None]] = []
 
     def subscribe(self, receive: Callable[[Event], None]) -> None:
@@ -105,7 +104,7 @@ class Dispatcher:
 
     def publish_later(self, event: Event) -> None:
         """Deliver an event from the background worker, in order."""
-        self._queue.put(event)
+        self._background.put(event)
 
     def send(
         self,
@@ -146,29 +145,15 @@ class Dispatcher:
         self._journal.record_delivery(delivery)
         return delivery
 
-    def _drain(self) -> None:
-        """Worker loop: deliver queued events until told to stop."""
-        while (event := self._queue.get()) is not None:
-            try:
-                self.publish(event)
-            finally:
-                self._queue.task_done()
-                self._journal.changed()  # waiters on ``pending`` look again
-        self._queue.task_done()  # the stop sentinel
-
     @property
     def pending(self) -> bool:
         """Whether an event queued by a REST call is still being delivered."""
-        return self._queue.unfinished_tasks > 0
+        return self._background.pending
 
     def start(self) -> None:
         """Start the background worker."""
-        self._worker = threading.Thread(target=self._drain, name="sandbox-webhooks", daemon=True)
-        self._worker.start()
+        self._background.start()
 
     def stop(self) -> None:
         """Finish queued deliveries, then stop the worker."""
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join()
-            self._worker = None
+        self._background.stop()

@@ -22,12 +22,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import queue
 import threading
 from dataclasses import dataclass
 
 import requests
 
+from .background import Background
 from .journal import Journal
 
 TIMEOUT_SECONDS = 10
@@ -90,6 +90,10 @@ def twilio_signature(url: str, form: dict[str, str], auth_token: str) -> str:
                                      hashlib.sha1).digest()).decode()
 
 
+Planned = tuple[Reported, tuple[Report, ...], float]
+"""A message, the reports planned for it, and the pause before each."""
+
+
 class StatusCallbacks:
     """Reports each message's fate to its callback, from one background thread, in order."""
 
@@ -104,9 +108,8 @@ class StatusCallbacks:
         self._routes: dict[str, str] = {}
         self._messages: dict[str, Reported] = {}
         self._made: list[Callback] = []
-        self._queue: queue.Queue[tuple[Reported, tuple[Report, ...], float] | None] = \
-            queue.Queue()
-        self._worker: threading.Thread | None = None
+        self._background: Background[Planned] = Background(
+            "sandbox-twilio-status", self._make, journal)
 
     def plan(self, *statuses: str, to: str | None = None, pause: float = CARRIER_PAUSE) -> None:
         """What each message (to ``to``, or to any number) reports next, in this order, with
@@ -127,7 +130,7 @@ class StatusCallbacks:
             reports, pause = self._plans.get(message.to) or self._plans.get(None) or \
                 _usual(message)
         if reports:
-            self._queue.put((message, reports, pause))
+            self._background.put((message, reports, pause))
 
     def report(self, sid: str, status: str) -> Callback:
         """Report one status of a message now (``"failed:30008"``), as Twilio would."""
@@ -144,7 +147,7 @@ class StatusCallbacks:
     @property
     def pending(self) -> bool:
         """Whether planned reports are still to be made."""
-        return self._queue.unfinished_tasks > 0
+        return self._background.pending
 
     def clear(self) -> None:
         """Forget the messages and the reports made (plans and routes stay)."""
@@ -153,29 +156,18 @@ class StatusCallbacks:
             self._made.clear()
 
     def start(self) -> None:
-        self._worker = threading.Thread(target=self._drain, name="sandbox-twilio-status",
-                                        daemon=True)
-        self._worker.start()
+        self._background.start()
 
     def stop(self) -> None:
         """Stop after the report being made; the plans not yet reported are dropped."""
-        if self._worker is not None:
-            self._queue.put(None)
-            self._worker.join()
-            self._worker = None
+        self._background.stop()
 
-    def _drain(self) -> None:
-        while (planned := self._queue.get()) is not None:
-            message, reports, pause = planned
-            try:
-                for report in reports:
-                    if self._stopping.wait(pause):
-                        break
-                    self._call(message, report)
-            finally:
-                self._queue.task_done()
-                self._journal.changed()
-        self._queue.task_done()
+    def _make(self, planned: Planned) -> None:
+        message, reports, pause = planned
+        for report in reports:
+            if self._stopping.wait(pause):
+                break
+            self._call(message, report)
 
     def _call(self, message: Reported, report: Report) -> Callback:
         form = {
