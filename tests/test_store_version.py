@@ -114,6 +114,20 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     client.close()
 
 
+def a_version_1_store(engine: Engine) -> None:
+    """The engine's store, as version 1 wrote it: a job done, one waiting, a fact, a hit."""
+    store = open_store(engine.url)
+    assert store.accept("evt-done", "messages", "{}")
+    assert store.accept("evt-waiting", "messages", '{"id": "evt-waiting"}')
+    done = store.claim("worker-a", 60)
+    assert done is not None and done.event_id == "evt-done"
+    store.complete(done.event_id, "worker-a")
+    store.set("fact", "kept")
+    assert store.hit("person", 60) == 1
+    store.close()
+    engine.to_version_1()
+
+
 def test_a_new_store_is_stamped_with_this_release_format(engine: Engine) -> None:
     open_store(engine.url).close()
     assert engine.read_version() == STORE_VERSION == 3
@@ -122,15 +136,7 @@ def test_a_new_store_is_stamped_with_this_release_format(engine: Engine) -> None
 def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
     engine: Engine,
 ) -> None:
-    store = open_store(engine.url)
-    assert store.accept("evt-done", "messages", "{}")
-    assert store.accept("evt-waiting", "messages", '{"id": "evt-waiting"}')
-    done = store.claim("worker-a", 60)
-    assert done is not None and done.event_id == "evt-done"
-    store.complete(done.event_id, "worker-a")
-    store.set("fact", "kept")
-    store.close()
-    engine.to_version_1()
+    a_version_1_store(engine)
     engine.write_version(None)  # what every release before versions left behind
 
     store = open_store(engine.url)
@@ -148,16 +154,7 @@ def test_an_unversioned_store_is_migrated_in_place_with_everything_it_held(
 def test_a_version_1_store_becomes_current_keeps_what_it_held_and_takes_records(
     engine: Engine,
 ) -> None:
-    store = open_store(engine.url)
-    assert store.accept("evt-done", "messages", "{}")
-    assert store.accept("evt-waiting", "messages", '{"id": "evt-waiting"}')
-    done = store.claim("worker-a", 60)
-    assert done is not None and done.event_id == "evt-done"
-    store.complete(done.event_id, "worker-a")
-    store.set("fact", "kept")
-    assert store.hit("person", 60) == 1
-    store.close()
-    engine.to_version_1()
+    a_version_1_store(engine)
 
     store = open_store(engine.url)
     try:
